@@ -1,0 +1,93 @@
+// What one Flowchain node offers to its edges (the WoT Thing, the CLI). The wot layer depends on
+// this interface only, never on chord, net or ledger internals.
+import type { EventEmitter } from "node:events";
+
+export interface PutInput {
+  value: unknown;
+  source?: string;
+  /** Milliseconds since the epoch or an ISO 8601 string; default now. */
+  timestamp?: number | string;
+}
+
+export interface PutResult {
+  key: string;
+  txID: string;
+  owner: string;
+  block: string;
+  hops: number;
+}
+
+/** A stored transaction: a JSON-LD document (see td/ledger-context.jsonld). */
+export type RecordDoc = Record<string, unknown> & { txID: string; key: string };
+
+export interface QueryInput {
+  from: number | string;
+  to: number | string;
+  source?: string;
+  limit?: number;
+}
+
+export interface BlockEvent {
+  height: number;
+  hash: string;
+  miner: string;
+  time: number;
+}
+
+export interface RingInfo {
+  id: string;
+  predecessor: { id: string; addr: string } | null;
+  successors: { id: string; addr: string }[];
+  fingers: { distinct: number; entries: { start: number; id: string }[] };
+}
+
+export interface ChainInfo {
+  height: number;
+  head: string;
+  validBlock: string | null;
+  difficulty: { tier: number; target: string; reliability: number };
+  recordsSealed: number;
+  recordsUnsealed: number;
+}
+
+export interface NodeStats {
+  records: number;
+  putsPerSecond: number;
+  uptimeSeconds: number;
+}
+
+export interface ApproveResult {
+  txID: string;
+  verified: boolean;
+  granted: boolean;
+  miner: string;
+  reason?: string;
+}
+
+export interface InventoryResult {
+  checkpoint: Record<string, unknown>;
+  branches: { miner: string; blocks: number; head: string }[];
+  invalidBlocks: { miner: string; height: number; hash: string; reason: string }[];
+  unreachable: string[];
+}
+
+/**
+ * Events: "block" (BlockEvent), "transaction" (RecordDoc), "verified" ({txID, miner}),
+ * "members" (PeerRef[]: ring membership changed).
+ */
+export interface FlowchainNodeApi extends EventEmitter {
+  readonly id: string;
+  readonly networkId: string;
+  put(input: PutInput): Promise<PutResult>;
+  get(key: string): Promise<RecordDoc>;
+  query(input: QueryInput): Promise<RecordDoc[]>;
+  approve(input: { txID: string }): Promise<ApproveResult>;
+  inventory(): Promise<InventoryResult>;
+  ring(): RingInfo;
+  chain(): Promise<ChainInfo>;
+  balance(): Promise<number>;
+  peers(): { id: string; addr: string; thing?: string }[];
+  stats(): Promise<NodeStats>;
+  /** True when `token` is this network's admin credential. */
+  isAdmin(token: string | undefined): boolean;
+}
