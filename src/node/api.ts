@@ -90,4 +90,10 @@ export interface FlowchainNodeApi extends EventEmitter {
   stats(): Promise<NodeStats>;
   /** True when `token` is this network's admin credential. */
   isAdmin(token: string | undefined): boolean;
+  /** The WoT layer tells the node its own TD, so ring members can serve each other's TDs. */
+  setThingDescription(td: Record<string, unknown>): void;
+  /** TDs of every live ring member this node knows (itself included), for the Thing Directory. */
+  directory(): Promise<Record<string, unknown>[]>;
+  /** Reports an invalid condition (low battery, out of disk, network loss): the block in use is invalidated. */
+  reportCondition(condition: { kind: string; detail?: string }): Promise<void>;
 }
