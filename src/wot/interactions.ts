@@ -1,0 +1,106 @@
+// Maps the Thing's properties, actions and events onto FlowchainNodeApi. Every action input is read
+// raw and checked against the TD's schema here, so malformed or wrong input never reaches the node.
+import type { ExposedThing } from "@node-wot/core";
+import type { FlowchainNodeApi, PutInput, QueryInput } from "../node/api.js";
+import type { Logger } from "../log.js";
+import { AuthError, InputError } from "../util/errors.js";
+import { httpStatusFor } from "./error-status.js";
+import type { InputCheck } from "./input-validation.js";
+import { requestContext } from "./request-context.js";
+
+/** Largest action payload accepted: records are sensor readings, not files. */
+export const MAX_INPUT_BYTES = 64 * 1024;
+
+interface RawInput {
+  arrayBuffer(): Promise<ArrayBuffer>;
+}
+
+export function attachInteractions(
+  thing: ExposedThing,
+  node: FlowchainNodeApi,
+  checks: Map<string, InputCheck>,
+  log: Logger,
+): () => void {
+  thing.setPropertyReadHandler("id", async () => node.id);
+  thing.setPropertyReadHandler("ring", async () => node.ring());
+  thing.setPropertyReadHandler("chain", async () => node.chain());
+  thing.setPropertyReadHandler("balance", async () => node.balance());
+  thing.setPropertyReadHandler("peers", async () => node.peers());
+  thing.setPropertyReadHandler("stats", async () => node.stats());
+
+  const action = <T>(name: string, run: (input: T) => Promise<unknown>) => {
+    const check = checks.get(name);
+    if (!check) throw new Error(`TD has no action '${name}'`);
+    thing.setActionHandler(name, async (params) => {
+      try {
+        const input = await readInput(params as unknown as RawInput | undefined);
+        check(input);
+        // node-wot serializes the result with the TD's output schema.
+        return (await run(input as T)) as WoT.InteractionInput;
+      } catch (err) {
+        const ctx = requestContext.getStore();
+        if (ctx) ctx.errorStatus = httpStatusFor(err);
+        if (httpStatusFor(err) === 500) log.warn("action failed", { action: name, err: String(err) });
+        throw err;
+      }
+    });
+  };
+
+  action<PutInput>("put", (input) => node.put(input));
+  action<{ key: string }>("get", (input) => node.get(input.key));
+  action<QueryInput>("query", (input) => node.query(input));
+  action<{ txID: string }>("approve", (input) => node.approve(input));
+  action<undefined>("inventory", async () => {
+    // Only the HTTP front can prove the admin token (it sees headers); any other binding, or an HTTP
+    // request that skipped the front, is refused here so no path reaches the node unauthenticated.
+    if (requestContext.getStore()?.admin !== true) {
+      throw new AuthError("unauthenticated", "inventory requires the admin bearer token (HTTP only)");
+    }
+    return node.inventory();
+  });
+
+  const forward = (event: string) => (data: unknown) => {
+    try {
+      thing.emitEvent(event, data as WoT.InteractionInput);
+    } catch (err) {
+      log.warn("event not delivered", { event, err: String(err) });
+    }
+  };
+  const onBlock = forward("block");
+  const onTransaction = forward("transaction");
+  const onVerified = forward("verified");
+  // chain is observable: it changes exactly when a block is made.
+  const onChainChange = () => {
+    thing.emitPropertyChange("chain").catch((err: unknown) => log.warn("chain change", { err: String(err) }));
+  };
+  node.on("block", onBlock);
+  node.on("block", onChainChange);
+  node.on("transaction", onTransaction);
+  node.on("verified", onVerified);
+  return () => {
+    node.off("block", onBlock);
+    node.off("block", onChainChange);
+    node.off("transaction", onTransaction);
+    node.off("verified", onVerified);
+  };
+}
+
+async function readInput(params: RawInput | undefined): Promise<unknown> {
+  if (params == null || typeof params.arrayBuffer !== "function") return undefined;
+  let buf: ArrayBuffer;
+  try {
+    buf = await params.arrayBuffer();
+  } catch {
+    // No payload at all (e.g. an empty CoAP POST).
+    return undefined;
+  }
+  if (buf.byteLength === 0) return undefined;
+  if (buf.byteLength > MAX_INPUT_BYTES) {
+    throw new InputError("too_large", `input is ${buf.byteLength} bytes; the limit is ${MAX_INPUT_BYTES}`);
+  }
+  try {
+    return JSON.parse(Buffer.from(buf).toString("utf8")) as unknown;
+  } catch {
+    throw new InputError("malformed_json", "input is not valid JSON");
+  }
+}

@@ -1,0 +1,13 @@
+// node-wot action handlers never see the HTTP request, and its HTTP server answers every handler
+// error with 500. An AsyncLocalStorage context opened around each HTTP request carries facts both
+// ways: in, that the caller proved the admin credential; out, the status the handler's error deserves.
+import { AsyncLocalStorage } from "node:async_hooks";
+
+export interface RequestContext {
+  /** The request carried this network's admin bearer token (checked before node-wot saw it). */
+  admin: boolean;
+  /** Set by a failing handler: the HTTP status its error maps to. */
+  errorStatus?: number;
+}
+
+export const requestContext = new AsyncLocalStorage<RequestContext>();

@@ -1,0 +1,128 @@
+// Exposes one FlowchainNodeApi as a W3C WoT Thing over HTTP, CoAP and WebSocket with node-wot, with
+// its TD produced from the project's Thing Model and advertised on the node's host only.
+import type { ExposedThing } from "@node-wot/core";
+import wotCore from "@node-wot/core";
+import bindingHttp from "@node-wot/binding-http";
+import bindingCoap from "@node-wot/binding-coap";
+import type { FlowchainNodeApi } from "../node/api.js";
+import { silentLogger, type Logger } from "../log.js";
+import { createHttpFront, WELL_KNOWN_PATH } from "./http-front.js";
+import { compileInputValidators } from "./input-validation.js";
+import { attachInteractions } from "./interactions.js";
+import { loadThingModel, tdFromModel } from "./thing-model.js";
+import { FlowchainWebSocketServer } from "./ws-server.js";
+
+const { Servient, Helpers } = wotCore;
+const { HttpServer } = bindingHttp;
+const { CoapServer } = bindingCoap;
+
+export interface ThingServerOptions {
+  /** Host advertised in every form and TD URL; also the bind address unless `bind` is set. Default 127.0.0.1. */
+  host: string;
+  /** Interface to listen on, when it differs from the advertised host (e.g. "0.0.0.0" behind NAT). */
+  bind?: string;
+  /** 0 picks a free port (likewise coapPort and wsPort). */
+  httpPort: number;
+  coapPort: number;
+  wsPort: number;
+  log?: Logger;
+}
+
+export interface RunningThing {
+  td: Record<string, unknown>;
+  /** http://host:port/.well-known/wot */
+  tdUrl: string;
+  ports: { http: number; coap: number; ws: number };
+  stop(): Promise<void>;
+}
+
+/** Security definition names in td/flowchain-node.tm.json. */
+const ADMIN_SECURITY = "bearer_sc";
+const ADMIN_ACTIONS = ["inventory"];
+
+export async function startThing(node: FlowchainNodeApi, opts: ThingServerOptions): Promise<RunningThing> {
+  const log = (opts.log ?? silentLogger).child({ component: "wot" });
+  const host = opts.host || "127.0.0.1";
+  const bind = opts.bind ?? host;
+  // Without a static address node-wot writes a form for every interface address of the machine.
+  // It is process-wide: every Thing in one process advertises the same host.
+  Helpers.setStaticAddress(host);
+
+  const init = tdFromModel(loadThingModel(), { nodeId: node.id, networkId: node.networkId });
+  const checks = compileInputValidators(init);
+  let td: Record<string, unknown> | undefined;
+
+  const http = new HttpServer({
+    port: opts.httpPort,
+    address: bind,
+    middleware: createHttpFront({
+      td: () => td,
+      directory: () => node.directory(),
+      isAdmin: (token) => node.isAdmin(token),
+      realm: String(init.id),
+      log,
+    }),
+  });
+  const coap = new CoapServer({ port: opts.coapPort, address: bind });
+  const ws = new FlowchainWebSocketServer({ port: opts.wsPort, address: bind });
+  const servient = new Servient();
+  servient.addServer(http);
+  servient.addServer(coap);
+  servient.addServer(ws);
+  let detach: (() => void) | undefined;
+  try {
+    const wot = await servient.start();
+    const thing = (await wot.produce(init as WoT.ExposedThingInit)) as unknown as ExposedThing;
+    detach = attachInteractions(thing, node, checks, log);
+    await thing.expose();
+    const ports = { http: http.getPort(), coap: coap.getPort(), ws: ws.getPort() };
+    pruneForms(thing, host, ports.http);
+    td = thing.getThingDescription() as unknown as Record<string, unknown>;
+    node.setThingDescription(td);
+    const tdUrl = `http://${host}:${ports.http}${WELL_KNOWN_PATH}`;
+    log.info("thing exposed", { id: init.id, tdUrl });
+    let stopped = false;
+    return {
+      td,
+      tdUrl,
+      ports,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        detach?.();
+        await servient.shutdown();
+      },
+    };
+  } catch (err) {
+    detach?.();
+    await servient.shutdown().catch(() => undefined);
+    throw err;
+  }
+}
+
+/**
+ * Makes the TD say only what is true: HTTP forms under the slug path only (node-wot also adds a
+ * duplicate set under the encoded id), JSON forms only, and admin actions offered on HTTP alone — the one binding
+ * where the bearer token is checked — with the bearer scheme on those forms.
+ */
+function pruneForms(thing: ExposedThing, host: string, httpPort: number): void {
+  const httpBase = `http://${host}:${httpPort}/`;
+  const idPath = `${httpBase}${encodeURIComponent(thing.id ?? "")}/`;
+  // Action handlers parse JSON only (and check it against the TD), so only JSON forms are offered.
+  const keep = (f: { href: string; contentType?: string }) =>
+    !f.href.startsWith(idPath) && (f.contentType ?? "application/json") === "application/json";
+  thing.forms = thing.forms?.filter(keep);
+  for (const a of [
+    ...Object.values(thing.properties),
+    ...Object.values(thing.actions),
+    ...Object.values(thing.events),
+  ]) {
+    a.forms = a.forms.filter(keep) as typeof a.forms;
+  }
+  for (const name of ADMIN_ACTIONS) {
+    const action = thing.actions[name];
+    if (!action) continue;
+    action.forms = action.forms.filter((f) => f.href.startsWith(httpBase)) as typeof action.forms;
+    for (const f of action.forms) f.security = [ADMIN_SECURITY];
+  }
+}

@@ -1,0 +1,58 @@
+// node-wot's WebSocket server subscribes each new socket once per form of the event (HTTP, CoAP and
+// WS forms alike), so every event arrives several times; it also advertises property and action
+// forms it never serves. This subclass keeps only what works: one subscription per socket on the
+// event paths, and event forms only.
+import type { IncomingMessage } from "node:http";
+import type { ExposedThing } from "@node-wot/core";
+import bindingWs from "@node-wot/binding-websockets";
+import type { WebSocket, WebSocketServer as WsSocketServer } from "ws";
+
+const { WebSocketServer } = bindingWs;
+
+type Listener = Parameters<ExposedThing["handleSubscribeEvent"]>[1];
+
+interface Internals {
+  socketServers: Record<string, WsSocketServer>;
+  scheme: string;
+}
+
+export class FlowchainWebSocketServer extends WebSocketServer {
+  override async expose(thing: ExposedThing): Promise<void> {
+    await super.expose(thing);
+    const self = this as unknown as Internals;
+    const prefix = `${self.scheme}://`;
+    const isOurs = (f: { href: string }) =>
+      f.href.startsWith(prefix) && f.href.includes(`:${this.getPort()}/`);
+    for (const a of [...Object.values(thing.properties), ...Object.values(thing.actions)]) {
+      // The other servers' forms remain, so the list stays non-empty.
+      a.forms = a.forms.filter((f) => !isOurs(f)) as typeof a.forms;
+    }
+    for (const [name, event] of Object.entries(thing.events)) {
+      for (const f of event.forms) {
+        // Closing the socket unsubscribes, so the form is truthful about both operations.
+        if (isOurs(f)) f.op = ["subscribeevent", "unsubscribeevent"];
+      }
+      const wsForm = event.forms.find(isOurs);
+      if (!wsForm) continue;
+      const path = new URL(wsForm.href).pathname;
+      const server = self.socketServers[path];
+      if (!server) continue;
+      server.removeAllListeners("connection");
+      server.on("connection", (ws: WebSocket, _req: IncomingMessage) => {
+        const formIndex = event.forms.indexOf(wsForm);
+        const listener = async (content: { body: AsyncIterable<Buffer | string> }) => {
+          const chunks: Buffer[] = [];
+          for await (const c of content.body) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
+          // One text frame per event: the JSON payload, as the stock binding's client expects.
+          if (ws.readyState === ws.OPEN) ws.send(Buffer.concat(chunks).toString("utf8"));
+        };
+        thing
+          .handleSubscribeEvent(name, listener as unknown as Listener, { formIndex })
+          .catch((err: Error) => ws.close(1011, err.message));
+        ws.on("close", () => {
+          thing.handleUnsubscribeEvent(name, listener as unknown as Listener, { formIndex });
+        });
+      });
+    }
+  }
+}

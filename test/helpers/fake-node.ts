@@ -1,0 +1,144 @@
+// An in-memory FlowchainNodeApi for the WoT tests: it records every call, so tests can prove that
+// rejected input never reached the node, and emits block/transaction/verified events on demand.
+import { EventEmitter } from "node:events";
+import { createHash } from "node:crypto";
+import type {
+  ApproveResult,
+  BlockEvent,
+  ChainInfo,
+  FlowchainNodeApi,
+  InventoryResult,
+  NodeStats,
+  PutInput,
+  PutResult,
+  QueryInput,
+  RecordDoc,
+  RingInfo,
+} from "../../src/node/api.js";
+import { NotFoundError } from "../../src/util/errors.js";
+
+export const ADMIN_TOKEN = "test-admin-token";
+
+export class FakeNode extends EventEmitter implements FlowchainNodeApi {
+  readonly id: string;
+  readonly networkId = "test-network";
+  readonly records = new Map<string, RecordDoc>();
+  readonly calls: { method: string; input?: unknown }[] = [];
+  td: Record<string, unknown> | undefined;
+  /** TDs of other ring members, for the directory. */
+  others: Record<string, unknown>[] = [];
+  private height = 0;
+
+  constructor(seed = "fake") {
+    super();
+    this.id = createHash("sha256").update(seed).digest("hex").slice(0, 40);
+  }
+
+  async put(input: PutInput): Promise<PutResult> {
+    this.calls.push({ method: "put", input });
+    const ts = input.timestamp === undefined ? Date.now() : new Date(input.timestamp).getTime();
+    const txID = createHash("sha256")
+      .update(`${this.records.size}:${JSON.stringify(input)}`)
+      .digest("hex");
+    const key = txID.slice(0, 40);
+    const rec: RecordDoc = {
+      key,
+      txID,
+      value: input.value,
+      source: input.source ?? "anonymous",
+      timestamp: ts,
+    };
+    this.records.set(key, rec);
+    this.emit("transaction", rec);
+    return { key, txID, owner: this.id, block: `block-${this.height}`, hops: 0 };
+  }
+
+  async get(key: string): Promise<RecordDoc> {
+    this.calls.push({ method: "get", input: key });
+    const rec = this.records.get(key);
+    if (!rec) throw new NotFoundError(`no record with key ${key}`);
+    return rec;
+  }
+
+  async query(input: QueryInput): Promise<RecordDoc[]> {
+    this.calls.push({ method: "query", input });
+    const from = new Date(input.from).getTime();
+    const to = new Date(input.to).getTime();
+    return [...this.records.values()]
+      .filter((r) => (r.timestamp as number) >= from && (r.timestamp as number) <= to)
+      .filter((r) => input.source === undefined || r.source === input.source)
+      .slice(0, input.limit ?? 100);
+  }
+
+  async approve(input: { txID: string }): Promise<ApproveResult> {
+    this.calls.push({ method: "approve", input });
+    const found = [...this.records.values()].some((r) => r.txID === input.txID);
+    this.emit("verified", { txID: input.txID, miner: this.id });
+    return {
+      txID: input.txID,
+      verified: found,
+      granted: found,
+      miner: this.id,
+      ...(found ? {} : { reason: "unknown" }),
+    };
+  }
+
+  async inventory(): Promise<InventoryResult> {
+    this.calls.push({ method: "inventory" });
+    return { checkpoint: { height: this.height }, branches: [], invalidBlocks: [], unreachable: [] };
+  }
+
+  ring(): RingInfo {
+    return { id: this.id, predecessor: null, successors: [], fingers: { distinct: 0, entries: [] } };
+  }
+
+  async chain(): Promise<ChainInfo> {
+    return {
+      height: this.height,
+      head: `block-${this.height}`,
+      validBlock: null,
+      difficulty: { tier: 1, target: "0f", reliability: 1 },
+      recordsSealed: 0,
+      recordsUnsealed: this.records.size,
+    };
+  }
+
+  async balance(): Promise<number> {
+    return 42;
+  }
+
+  peers(): { id: string; addr: string; thing?: string }[] {
+    return [];
+  }
+
+  async stats(): Promise<NodeStats> {
+    return { records: this.records.size, putsPerSecond: 0, uptimeSeconds: 1 };
+  }
+
+  isAdmin(token: string | undefined): boolean {
+    return token === ADMIN_TOKEN;
+  }
+
+  setThingDescription(td: Record<string, unknown>): void {
+    this.td = td;
+  }
+
+  async directory(): Promise<Record<string, unknown>[]> {
+    return [...(this.td ? [this.td] : []), ...this.others];
+  }
+
+  async reportCondition(): Promise<void> {}
+
+  /** Mines a pretend block: emits "block" as the real node does. */
+  mine(): BlockEvent {
+    this.height++;
+    const block: BlockEvent = {
+      height: this.height,
+      hash: `block-${this.height}`,
+      miner: this.id,
+      time: Date.now(),
+    };
+    this.emit("block", block);
+    return block;
+  }
+}
