@@ -1,0 +1,85 @@
+// Mutual authentication of one connection. Three messages plus an ack:
+//   dialer   -> hello(D)                      (D shows its proof only to the address it chose to dial)
+//   listener -> hello(L) + sig_L(transcript)  (L shows its proof only to a peer that showed a valid one)
+//   dialer   -> auth sig_D(transcript)
+//   listener -> ok
+// The transcript binds both nonces, both keys, both addresses and the network, and names the
+// signer's role, so a signature is valid for exactly one connection and one direction: a
+// replayed hello/auth meets a fresh listener nonce and fails, and a signature cannot be
+// reflected back to its author.
+import { randomBytes } from "node:crypto";
+import { verifyJoinToken } from "./membership.js";
+import { nodeIdOf, verifyEd25519, type NodeSigner } from "./signer.js";
+import type { HelloFrame } from "./frame.js";
+
+export const PROTOCOL_VERSION = 1;
+const DOMAIN = "flowchain/net-handshake/v1";
+
+export type Role = "dialer" | "listener";
+
+export interface LocalIdentity {
+  signer: NodeSigner;
+  networkId: string;
+  adminPublicKey: string;
+  proof: string;
+  addr: string;
+}
+
+export function createHello(self: LocalIdentity): HelloFrame {
+  return {
+    t: "hello",
+    v: PROTOCOL_VERSION,
+    networkId: self.networkId,
+    id: self.signer.id,
+    publicKeyHex: self.signer.publicKeyHex,
+    proof: self.proof,
+    nonce: randomBytes(32).toString("hex"),
+    addr: self.addr,
+  };
+}
+
+/** Why this hello is not from a member of our network, or null if it is. */
+export function checkHello(
+  hello: HelloFrame,
+  expected: { networkId: string; adminPublicKey: string },
+): string | null {
+  if (hello.networkId !== expected.networkId) return "wrong_network";
+  if (nodeIdOf(hello.publicKeyHex) !== hello.id) return "id_mismatch";
+  if (!verifyJoinToken(hello.proof, expected)) return "bad_proof";
+  return null;
+}
+
+function part(h: HelloFrame): string[] {
+  return [h.id, h.publicKeyHex, h.nonce, h.addr, h.proof];
+}
+
+/** The exact bytes `signer` signs; JSON array encoding makes field boundaries unambiguous. */
+export function transcript(
+  signer: Role,
+  networkId: string,
+  dialer: HelloFrame,
+  listener: HelloFrame,
+): string {
+  return JSON.stringify([DOMAIN, signer, networkId, part(dialer), part(listener)]);
+}
+
+export function signTranscript(
+  self: LocalIdentity,
+  role: Role,
+  dialer: HelloFrame,
+  listener: HelloFrame,
+): string {
+  return self.signer.sign(transcript(role, self.networkId, dialer, listener));
+}
+
+/** Checks the peer's signature; `role` is the peer's role. */
+export function verifyTranscript(
+  role: Role,
+  networkId: string,
+  dialer: HelloFrame,
+  listener: HelloFrame,
+  sig: string,
+): boolean {
+  const peer = role === "dialer" ? dialer : listener;
+  return verifyEd25519(peer.publicKeyHex, transcript(role, networkId, dialer, listener), sig);
+}

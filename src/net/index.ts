@@ -1,0 +1,17 @@
+// The peer layer's public surface, so src/node imports one module.
+export {
+  PeerNetwork,
+  type PeerNetworkOptions,
+  type Handler,
+  type CallTarget,
+  type PeerInfo,
+} from "./peer-network.js";
+export { NetError } from "./frame.js";
+export {
+  createJoinToken,
+  parseJoinToken,
+  verifyJoinToken,
+  type JoinTokenPayload,
+  type ParsedJoinToken,
+} from "./membership.js";
+export { createKeyPairSigner, verifyEd25519, nodeIdOf, type NodeSigner, type KeySigner } from "./signer.js";

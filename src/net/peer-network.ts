@@ -1,0 +1,330 @@
+// Authenticated, permissioned request/response between Flowchain nodes over WebSocket. Every
+// connection is mutually authenticated (handshake.ts) before any request is read, and a handler
+// learns its caller from the handshake, never from the payload.
+import { EventEmitter } from "node:events";
+import type { IncomingMessage } from "node:http";
+import { WebSocket, WebSocketServer } from "ws";
+import { silentLogger, type Logger } from "../log.js";
+import { AuthError, InputError } from "../util/errors.js";
+import { CloseCode, Connection, type ConnectionOptions, type PeerInfo } from "./connection.js";
+import { fromWireError, NetError, toWireError } from "./frame.js";
+import type { LocalIdentity, Role } from "./handshake.js";
+import { verifyJoinToken } from "./membership.js";
+import type { NodeSigner } from "./signer.js";
+
+export type { PeerInfo } from "./connection.js";
+
+export interface PeerNetworkOptions {
+  signer: NodeSigner;
+  networkId: string;
+  adminPublicKey: string;
+  /** This node's join token: shown to peers as proof of membership. */
+  proof: string;
+  host: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** "host:port" peers should dial; default `${host}:${listening port}`. */
+  advertisedAddr?: string;
+  /** Largest accepted frame; default 1 MiB. */
+  maxFrameBytes?: number;
+  /** Default per-call timeout; default 3000 ms. */
+  requestTimeoutMs?: number;
+  /** Outstanding outbound requests per connection; default 1024. */
+  maxPending?: number;
+  /** Concurrently running inbound handlers per connection; default 256. */
+  maxInflight?: number;
+  /** Default 5000 ms. */
+  handshakeTimeoutMs?: number;
+  /** Connections still in their handshake, across the server; default 256. */
+  maxHandshakes?: number;
+  /** Send-buffer high-water mark per connection; default 4 MiB. */
+  highWaterBytes?: number;
+  log?: Logger;
+}
+
+export type Handler = (params: unknown, from: { id: string; addr: string }) => Promise<unknown>;
+
+export interface CallTarget {
+  addr: string;
+  /** When given, the authenticated peer must have this id. */
+  id?: string;
+}
+
+const METHOD_NAME = /^[A-Za-z0-9_.:/-]{1,128}$/;
+
+export class PeerNetwork extends EventEmitter {
+  private readonly opts: Required<Omit<PeerNetworkOptions, "advertisedAddr" | "log">> & {
+    advertisedAddr?: string;
+  };
+  private readonly log: Logger;
+  private readonly handlers = new Map<string, Handler>();
+  private server: WebSocketServer | undefined;
+  private advertised: string | undefined;
+  private closed = false;
+  private handshaking = 0;
+  private readonly all = new Set<Connection>();
+  /** Open outbound connections by the address we dialed: that address is proven to reach that peer. */
+  private readonly dialed = new Map<string, Connection>();
+  private readonly dialing = new Map<string, Promise<Connection>>();
+  /** Open connections (either direction) by authenticated peer id. */
+  private readonly byId = new Map<string, Set<Connection>>();
+
+  constructor(opts: PeerNetworkOptions) {
+    super();
+    if (!verifyJoinToken(opts.proof, opts)) {
+      throw new InputError(
+        "bad_token",
+        "own membership proof is not a valid token for this network and admin key",
+      );
+    }
+    this.opts = {
+      maxFrameBytes: 1024 * 1024,
+      requestTimeoutMs: 3000,
+      maxPending: 1024,
+      maxInflight: 256,
+      handshakeTimeoutMs: 5000,
+      maxHandshakes: 256,
+      highWaterBytes: 4 * 1024 * 1024,
+      ...stripUndefined(opts),
+    } as PeerNetwork["opts"];
+    this.log = (opts.log ?? silentLogger).child({ component: "net", node: opts.signer.id.slice(0, 12) });
+  }
+
+  get id(): string {
+    return this.opts.signer.id;
+  }
+
+  /** "host:port" as advertised to peers; throws before listen() unless advertisedAddr was given. */
+  get addr(): string {
+    const a = this.opts.advertisedAddr ?? this.advertised;
+    if (!a) throw new Error("PeerNetwork.addr is known only after listen()");
+    return a;
+  }
+
+  async listen(): Promise<{ host: string; port: number }> {
+    if (this.server) throw new Error("already listening");
+    if (this.closed) throw new Error("closed");
+    const server = new WebSocketServer({
+      host: this.opts.host,
+      port: this.opts.port,
+      maxPayload: this.opts.maxFrameBytes,
+      // Compression would let a small frame inflate past maxPayload's intent and costs CPU per frame.
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once("listening", resolve);
+      server.once("error", reject);
+    });
+    server.on("error", (err) => this.log.error("peer server error", { err: err.message }));
+    server.on("connection", (ws, req) => this.accept(ws, req));
+    const a = server.address();
+    if (typeof a === "string" || a === null) throw new Error("unexpected server address");
+    this.advertised = `${this.opts.host}:${a.port}`;
+    return { host: this.opts.host, port: a.port };
+  }
+
+  handle(method: string, handler: Handler): void {
+    if (!METHOD_NAME.test(method)) throw new InputError("bad_method", `invalid method name: ${method}`);
+    this.handlers.set(method, handler);
+  }
+
+  /** Sockets currently held, authenticated or not (diagnostics, tests). */
+  get connectionCount(): number {
+    return this.all.size;
+  }
+
+  /** Peers with at least one open authenticated connection. */
+  peers(): PeerInfo[] {
+    const out: PeerInfo[] = [];
+    for (const set of this.byId.values()) {
+      const c = set.values().next().value;
+      if (c?.peer) out.push(c.peer);
+    }
+    return out;
+  }
+
+  async call(
+    to: CallTarget,
+    method: string,
+    params: unknown,
+    opts?: { timeoutMs?: number },
+  ): Promise<unknown> {
+    if (this.closed) throw new NetError("closed", "peer network is closed");
+    const timeoutMs = opts?.timeoutMs ?? this.opts.requestTimeoutMs;
+    if (to.id === this.id || (to.id === undefined && to.addr === this.advertisedOrUndefined())) {
+      return this.callSelf(method, params);
+    }
+    const deadline = Date.now() + timeoutMs;
+    let conn = to.id ? this.openConnectionTo(to.id) : undefined;
+    // Dialing counts against the call's timeout, so a black-holed address fails like a slow peer.
+    conn ??= await withTimeout(this.connect(to.addr), timeoutMs, `connecting to ${to.addr}`);
+    if (to.id && conn.peer!.id !== to.id) {
+      throw new AuthError("peer_mismatch", `peer at ${to.addr} is ${conn.peer!.id}, expected ${to.id}`);
+    }
+    return conn.request(method, params, Math.max(1, deadline - Date.now()));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const c of [...this.all]) c.close(CloseCode.goingAway, "shutdown");
+    const server = this.server;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  private advertisedOrUndefined(): string | undefined {
+    return this.opts.advertisedAddr ?? this.advertised;
+  }
+
+  private openConnectionTo(id: string): Connection | undefined {
+    const set = this.byId.get(id);
+    if (!set) return undefined;
+    for (const c of set) if (c.isOpen) return c;
+    return undefined;
+  }
+
+  private connect(addr: string): Promise<Connection> {
+    const open = this.dialed.get(addr);
+    if (open?.isOpen) return Promise.resolve(open);
+    const inProgress = this.dialing.get(addr);
+    if (inProgress) return inProgress;
+    const p = this.dial(addr).finally(() => this.dialing.delete(addr));
+    this.dialing.set(addr, p);
+    return p;
+  }
+
+  private async dial(addr: string): Promise<Connection> {
+    if (!/^\S+:\d{1,5}$/.test(addr)) throw new InputError("bad_addr", `invalid peer address: ${addr}`);
+    const ws = new WebSocket(`ws://${addr}`, {
+      perMessageDeflate: false,
+      maxPayload: this.opts.maxFrameBytes,
+      handshakeTimeout: this.opts.handshakeTimeoutMs,
+    });
+    const conn = this.track(ws, addr, "dialer");
+    await conn.ready;
+    if (this.closed) {
+      conn.close();
+      throw new NetError("closed", "peer network is closed");
+    }
+    this.dialed.set(addr, conn);
+    return conn;
+  }
+
+  private accept(ws: WebSocket, req: IncomingMessage): void {
+    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+    if (this.closed || this.handshaking >= this.opts.maxHandshakes) {
+      // Unauthenticated connections cost memory; a flood of them must not exhaust the node.
+      this.log.warn("refused peer connection", { remote, reason: "too_many_handshakes" });
+      ws.on("error", () => {});
+      ws.close(CloseCode.tooManyConnections, "too_many_handshakes");
+      setTimeout(() => ws.terminate(), 1000).unref();
+      return;
+    }
+    this.track(ws, remote, "listener");
+  }
+
+  private track(ws: WebSocket, remote: string, role: Role): Connection {
+    const self: LocalIdentity = {
+      signer: this.opts.signer,
+      networkId: this.opts.networkId,
+      adminPublicKey: this.opts.adminPublicKey,
+      proof: this.opts.proof,
+      addr: this.addr,
+    };
+    const copts: ConnectionOptions = {
+      self,
+      role,
+      maxFrameBytes: this.opts.maxFrameBytes,
+      handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
+      maxPending: this.opts.maxPending,
+      maxInflight: this.opts.maxInflight,
+      highWaterBytes: this.opts.highWaterBytes,
+      log: this.log,
+      dispatch: (m, p, from) => this.dispatch(m, p, from),
+    };
+    const conn = new Connection(ws, remote, copts);
+    this.all.add(conn);
+    this.handshaking++;
+    let counted = true;
+    const uncount = () => {
+      if (counted) this.handshaking--;
+      counted = false;
+    };
+    conn.onClose = (c) => {
+      uncount();
+      this.all.delete(c);
+      if (this.dialed.get(remote) === c) this.dialed.delete(remote);
+      const id = c.peer?.id;
+      const set = id ? this.byId.get(id) : undefined;
+      if (id && set?.delete(c) && set.size === 0) {
+        this.byId.delete(id);
+        this.emitSafe("peer-closed", c.peer);
+      }
+    };
+    conn.ready.then(
+      (peer) => {
+        uncount();
+        if (!conn.isOpen) return;
+        let set = this.byId.get(peer.id);
+        const first = !set;
+        if (!set) this.byId.set(peer.id, (set = new Set()));
+        set.add(conn);
+        if (first) this.emitSafe("peer", peer);
+      },
+      () => uncount(),
+    );
+    return conn;
+  }
+
+  private dispatch(method: string, params: unknown, from: PeerInfo): Promise<unknown> {
+    const h = this.handlers.get(method);
+    if (!h) return Promise.reject(new NetError("unknown_method", `unknown method: ${method.slice(0, 128)}`));
+    return h(params, { id: from.id, addr: from.addr });
+  }
+
+  /** A node calling itself (a one-node ring) skips the socket but keeps the wire's JSON semantics. */
+  private async callSelf(method: string, params: unknown): Promise<unknown> {
+    const p = JSON.parse(JSON.stringify(params ?? null)) as unknown;
+    try {
+      const r = await this.dispatch(method, p, {
+        id: this.id,
+        addr: this.addr,
+        publicKeyHex: this.opts.signer.publicKeyHex,
+      });
+      return JSON.parse(JSON.stringify(r ?? null)) as unknown;
+    } catch (err) {
+      throw fromWireError(toWireError(err));
+    }
+  }
+
+  /** A throwing "peer" listener is the listener's bug; it must not break the connection that emitted it. */
+  private emitSafe(event: string, payload: unknown): void {
+    try {
+      this.emit(event, payload);
+    } catch (err) {
+      this.log.error(`${event} listener threw`, { err: (err as Error).message });
+    }
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new NetError("timeout", `${what} timed out after ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+    );
+  });
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
