@@ -428,12 +428,7 @@ export class FlowchainCoapServer implements ProtocolServer {
     const hub = observer.hub;
     if (hub.observers.get(observer.key) !== observer) return;
     hub.observers.delete(observer.key);
-    for (const [key, p] of this.pending) {
-      if (p.observer === observer) {
-        clearTimeout(p.timer);
-        this.pending.delete(key);
-      }
-    }
+    this.dropPending(observer);
     this.log.debug("coap observer removed", { resource: `${hub.kind}/${hub.name}`, why });
     if (hub.observers.size === 0) this.closeHub(hub);
   }
@@ -475,14 +470,7 @@ export class FlowchainCoapServer implements ProtocolServer {
     const { entry, kind, name } = hub;
     if (entry.hubs.get(`${kind}/${name}`) !== hub) return;
     entry.hubs.delete(`${kind}/${name}`);
-    for (const observer of hub.observers.values()) {
-      for (const [key, p] of this.pending) {
-        if (p.observer === observer) {
-          clearTimeout(p.timer);
-          this.pending.delete(key);
-        }
-      }
-    }
+    for (const observer of hub.observers.values()) this.dropPending(observer);
     hub.observers.clear();
     const options = {
       formIndex: (kind === "event" ? entry.eventFormIndex : entry.observeFormIndex).get(name) ?? 0,
@@ -690,14 +678,18 @@ export class FlowchainCoapServer implements ProtocolServer {
     if (existing === undefined) observer.seq = 1;
   }
 
-  private removeObserverQuietly(observer: Observer): void {
-    observer.hub.observers.delete(observer.key);
+  private dropPending(observer: Observer): void {
     for (const [key, p] of this.pending) {
       if (p.observer === observer) {
         clearTimeout(p.timer);
         this.pending.delete(key);
       }
     }
+  }
+
+  private removeObserverQuietly(observer: Observer): void {
+    observer.hub.observers.delete(observer.key);
+    this.dropPending(observer);
   }
 
   private deregister(entry: ThingEntry, kind: AffordanceKind, name: string, key: string): void {
