@@ -1,0 +1,184 @@
+#!/usr/bin/env node
+// The `flowchain` command. Human-readable lines go to stdout; structured logs go to stderr and
+// are quiet unless --log-level asks for more.
+import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { createLogger, isLogLevel, type LogLevel } from "./log.js";
+
+const USAGE = `Usage:
+  flowchain start [--data DIR] [--host HOST] [--port 8000] [--join HOST:PORT --token TOKEN]
+                  [--http-port 8080] [--coap-port 5683] [--ws-port 8081] [--name NETWORK]
+                  [--log-level debug|info|warn|error|silent] [--no-wot]
+  flowchain verify (--data DIR | --file EXPORT.ndjson)
+  flowchain export --data DIR            write blocks and records as NDJSON to stdout
+  flowchain discover URL                 print the TD URL of every node of the network
+  flowchain help
+
+Environment (as in the original flowchain-ledger): HOST, PORT, PEER_ADDR, PEER_PORT.
+Ports may be 0 to pick a free one.`;
+
+type Values = Record<string, string | boolean | undefined>;
+
+function fail(message: string, code = 2): never {
+  process.stderr.write(`flowchain: ${message}\n`);
+  process.exit(code);
+}
+
+function portOption(v: Values, name: string, fallback: number): number {
+  const raw = v[name];
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) fail(`--${name} must be a port number from 0 to 65535`);
+  return n;
+}
+
+async function start(v: Values): Promise<void> {
+  const level = (v["log-level"] as string | undefined) ?? process.env.FLOWCHAIN_LOG_LEVEL ?? "warn";
+  if (!isLogLevel(level)) fail(`--log-level must be one of debug, info, warn, error, silent`);
+  const log = createLogger(level as LogLevel);
+  const env = process.env;
+  const host = (v.host as string | undefined) ?? env.HOST ?? "127.0.0.1";
+  const port = portOption(v, "port", env.PORT ? Number(env.PORT) : 8000);
+  const join =
+    (v.join as string | undefined) ?? (env.PEER_ADDR ? `${env.PEER_ADDR}:${env.PEER_PORT ?? "8000"}` : undefined);
+  const token = (v.token as string | undefined) ?? env.FLOWCHAIN_TOKEN;
+  if (join && !/^[^\s:]+:\d{1,5}$/.test(join)) fail("--join must be HOST:PORT");
+  const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
+
+  const { FlowchainNode } = await import("./node/flowchain-node.js");
+  const node = await FlowchainNode.start({
+    dataDir,
+    host,
+    port,
+    join,
+    token,
+    networkName: v.name as string | undefined,
+    log,
+  });
+  let thing: { tdUrl: string; ports: { coap: number; ws: number }; stop(): Promise<void> } | undefined;
+  if (!v["no-wot"]) {
+    const { startThing } = await import("./wot/thing-server.js");
+    try {
+      thing = await startThing(node, {
+        host,
+        httpPort: portOption(v, "http-port", 8080),
+        coapPort: portOption(v, "coap-port", 5683),
+        wsPort: portOption(v, "ws-port", 8081),
+        log: log.child({ part: "wot" }),
+      });
+    } catch (err) {
+      await node.stop();
+      throw err;
+    }
+  }
+
+  const lines = [
+    `node      ${node.id}`,
+    `network   ${node.network.descriptor.name} ${node.networkId}`,
+    `data      ${dataDir}`,
+    `peer      ${node.addr}`,
+  ];
+  if (thing) {
+    lines.push(`td        ${thing.tdUrl}`, `coap      coap://${host}:${thing.ports.coap}`, `ws        ws://${host}:${thing.ports.ws}`);
+  }
+  const joinToken = await node.joinToken();
+  if (joinToken) {
+    lines.push(`join      flowchain start --data ./node2 --port 0 --join ${node.addr} --token ${joinToken}`);
+  }
+  process.stdout.write(lines.join("\n") + "\nready\n");
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info("shutting down", { signal });
+    try {
+      await thing?.stop();
+    } finally {
+      await node.stop();
+    }
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  // A node serves many peers: one failed request must not take the others down with it.
+  process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: String(err) }));
+}
+
+async function verify(v: Values): Promise<void> {
+  const { verifyDataDir, verifyExportFile } = await import("./ledger/verify.js");
+  let report;
+  if (typeof v.file === "string") report = await verifyExportFile(resolve(v.file));
+  else if (typeof v.data === "string") report = await verifyDataDir(resolve(v.data));
+  else fail("verify needs --data DIR or --file FILE");
+  if (report.ok) {
+    process.stdout.write(`ok: ${report.blocks} blocks, ${report.records} records verified\n`);
+    return;
+  }
+  const bad = report.firstBad;
+  process.stdout.write(`FAILED at height ${bad?.height ?? "?"}: ${bad?.what ?? "unknown"}\n`);
+  process.exit(1);
+}
+
+async function exportCmd(v: Values): Promise<void> {
+  if (typeof v.data !== "string") fail("export needs --data DIR");
+  const { exportDataDir } = await import("./ledger/export.js");
+  await exportDataDir(resolve(v.data), process.stdout);
+}
+
+async function discoverCmd(url: string | undefined): Promise<void> {
+  if (!url) fail("discover needs a URL, e.g. http://127.0.0.1:8080");
+  const { discover } = await import("./wot/discover.js");
+  for (const n of await discover(url)) process.stdout.write(`${n.tdUrl}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: {
+        data: { type: "string" },
+        file: { type: "string" },
+        host: { type: "string" },
+        port: { type: "string" },
+        join: { type: "string" },
+        token: { type: "string" },
+        name: { type: "string" },
+        "http-port": { type: "string" },
+        "coap-port": { type: "string" },
+        "ws-port": { type: "string" },
+        "log-level": { type: "string" },
+        "no-wot": { type: "boolean" },
+      },
+    });
+  } catch (err) {
+    fail(`${(err as Error).message}\n${USAGE}`);
+  }
+  const v = parsed.values as Values;
+  switch (command) {
+    case "start":
+      return start(v);
+    case "verify":
+      return verify(v);
+    case "export":
+      return exportCmd(v);
+    case "discover":
+      return discoverCmd(parsed.positionals[0]);
+    case "help":
+    case "--help":
+    case "-h":
+    case undefined:
+      process.stdout.write(USAGE + "\n");
+      return;
+    default:
+      fail(`unknown command '${command}'\n${USAGE}`);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const e = err as { code?: string; message?: string };
+  fail(`${e.message ?? String(err)}${e.code ? ` (${e.code})` : ""}`, 1);
+});

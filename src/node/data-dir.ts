@@ -1,0 +1,14 @@
+// Where a node keeps its state. Everything a restarted node needs to rejoin with the same id and
+// the same data lives here; nothing else is read from the environment on restart.
+import { join } from "node:path";
+
+export const dataFiles = (dir: string) => ({
+  nodeKey: "node.key",
+  adminKey: "admin.key",
+  network: join(dir, "network.json"),
+  proof: join(dir, "membership-token"),
+  joinToken: join(dir, "join-token"),
+  adminToken: join(dir, "admin-token"),
+  ledger: join(dir, "ledger"),
+  peers: join(dir, "peers.json"),
+});

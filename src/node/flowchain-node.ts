@@ -1,0 +1,437 @@
+// One Flowchain node: the ring (who owns a key), the peer network (how to reach it) and the
+// ledger (this node's Virtual Block branch), composed behind FlowchainNodeApi.
+import { EventEmitter } from "node:events";
+import { readFile, writeFile } from "node:fs/promises";
+import { ChordNode } from "../chord/node.js";
+import type { ChordMethod, PeerRef } from "../chord/transport.js";
+import type { Block } from "../ledger/block.js";
+import { Identity } from "../ledger/identity.js";
+import { Ledger } from "../ledger/ledger.js";
+import type { RecordDoc } from "../ledger/record.js";
+import { PeerNetwork } from "../net/peer-network.js";
+import { createLogger, type Logger } from "../log.js";
+import { InputError, NotFoundError } from "../util/errors.js";
+import type {
+  ApproveResult,
+  ChainInfo,
+  FlowchainNodeApi,
+  InventoryResult,
+  NodeStats,
+  PutInput,
+  PutResult,
+  QueryInput,
+  RingInfo,
+} from "./api.js";
+import { verifyAdminCredential } from "./admin-credential.js";
+import { prepareNetwork, type NetworkState } from "./bootstrap.js";
+import { dataFiles } from "./data-dir.js";
+import { keyedChunk } from "./keyed-chunk.js";
+import { walkRing } from "./members.js";
+import { PeerChordTransport } from "./peer-chord-transport.js";
+import { Placement } from "./placement.js";
+import { RateMeter } from "./rate-meter.js";
+
+export interface NodeOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  /** "host:port" of any member; absent for the first node of a network. */
+  join?: string;
+  token?: string;
+  networkName?: string;
+  replicas?: number;
+  writeQuorum?: number;
+  successorListLength?: number;
+  stabilizeMs?: number;
+  repairMs?: number;
+  requestTimeoutMs?: number;
+  hashesPerSecond?: number;
+  log?: Logger;
+}
+
+const CHORD_METHODS: ChordMethod[] = [
+  "chord.ping",
+  "chord.getPredecessor",
+  "chord.getSuccessorList",
+  "chord.closestPreceding",
+  "chord.rectify",
+  "chord.neighbors",
+];
+const PUT_ATTEMPTS = 8;
+const QUERY_MAX = 10_000;
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
+
+export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
+  private td: Record<string, unknown> | undefined;
+  private readonly puts = new RateMeter();
+  private readonly startedAt = Date.now();
+  private repairTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  private constructor(
+    readonly identity: Identity,
+    readonly network: NetworkState,
+    readonly ledger: Ledger,
+    readonly net: PeerNetwork,
+    readonly chord: ChordNode,
+    private readonly placement: Placement,
+    private readonly opts: Required<Pick<NodeOptions, "dataDir" | "stabilizeMs" | "repairMs">>,
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  get id(): string {
+    return this.identity.id;
+  }
+
+  get networkId(): string {
+    return this.network.networkId;
+  }
+
+  get addr(): string {
+    return this.net.addr;
+  }
+
+  /** The join token for others, present on the node that created the network. */
+  async joinToken(): Promise<string | undefined> {
+    try {
+      return (await readFile(dataFiles(this.opts.dataDir).joinToken, "utf8")).trim();
+    } catch {
+      return undefined;
+    }
+  }
+
+  static async start(opts: NodeOptions): Promise<FlowchainNode> {
+    const log = opts.log ?? createLogger();
+    const files = dataFiles(opts.dataDir);
+    const network = await prepareNetwork(
+      opts.dataDir,
+      { token: opts.token, name: opts.networkName, joining: opts.join !== undefined },
+      log,
+    );
+    const identity = await Identity.loadOrCreate(opts.dataDir, files.nodeKey);
+    const ledger = await Ledger.open({
+      dir: files.ledger,
+      identity,
+      network: network.descriptor,
+      hashesPerSecond: opts.hashesPerSecond,
+      log: log.child({ part: "ledger" }),
+    });
+    const net = new PeerNetwork({
+      signer: identity,
+      networkId: network.networkId,
+      adminPublicKey: network.descriptor.adminPublicKey,
+      proof: network.proof,
+      host: opts.host,
+      port: opts.port,
+      requestTimeoutMs: opts.requestTimeoutMs,
+      log: log.child({ part: "net" }),
+    });
+    try {
+      await net.listen();
+    } catch (err) {
+      await ledger.close();
+      throw err;
+    }
+    const chord = new ChordNode({
+      self: { id: identity.id, addr: net.addr },
+      transport: new PeerChordTransport(net),
+      successorListLength: opts.successorListLength,
+      log: log.child({ part: "chord" }),
+    });
+    const placement = new Placement(ledger, net, chord, {
+      replicas: opts.replicas ?? 3,
+      writeQuorum: opts.writeQuorum ?? 2,
+      log: log.child({ part: "placement" }),
+    });
+    const node = new FlowchainNode(
+      identity,
+      network,
+      ledger,
+      net,
+      chord,
+      placement,
+      { dataDir: opts.dataDir, stabilizeMs: opts.stabilizeMs ?? 500, repairMs: opts.repairMs ?? 2000 },
+      log,
+    );
+    try {
+      node.wire();
+      await node.enterRing(opts.join);
+    } catch (err) {
+      await node.stop();
+      throw err;
+    }
+    return node;
+  }
+
+  private wire(): void {
+    for (const m of CHORD_METHODS) {
+      this.net.handle(m, (params, from) => this.chord.handle(m, params, from));
+    }
+    this.net.handle("node.info", async () => ({ id: this.id, addr: this.addr, td: this.td ?? null }));
+    this.net.handle("store.put", async (params) => {
+      const chunk = keyedChunk(params);
+      if (!this.chord.isResponsibleFor(chunk.key)) {
+        // Not an InputError: the caller's routing is stale, not its data, so it retries.
+        throw Object.assign(new Error("this node does not own the key"), { code: "not_owner" });
+      }
+      const { record } = await this.placement.storeAsOwner(chunk);
+      this.puts.mark();
+      return record;
+    });
+    this.net.handle("store.replica", (params) => this.placement.acceptReplicas((params as { records?: unknown })?.records));
+    this.net.handle("store.have", (params) => this.placement.missing((params as { keys?: unknown })?.keys));
+    this.net.handle("store.get", async (params) => (await this.placement.find(String((params as { key?: unknown })?.key))) ?? null);
+    this.net.handle("store.query", (params) => this.localQuery(params as QueryInput));
+    // Members (and admitted tools) may ask any node to route for them, as an endpoint would.
+    this.net.handle("node.put", (params) => this.put(params as PutInput));
+    this.net.handle("node.get", (params) => this.get(String((params as { key?: unknown })?.key)));
+    this.net.handle("node.ring", async () => this.ring());
+
+    this.net.on("peer", (p: PeerRef) => this.chord.addKnownPeer({ id: p.id, addr: p.addr }));
+    this.ledger.on("block", (b: Block) =>
+      this.emit("block", { height: b.height, hash: b.hash, miner: b.miner, time: b.timestamp }),
+    );
+    this.ledger.on("transaction", (doc: RecordDoc) => this.emit("transaction", doc));
+
+    let pred: PeerRef | null = null;
+    this.chord.on("predecessor", (p: PeerRef | null) => {
+      const old = pred;
+      pred = p;
+      if (p) void this.placement.handoff(p, old);
+    });
+    this.chord.on("successors", (list: PeerRef[]) => {
+      void this.savePeers(list);
+      void this.placement.repair();
+      this.emit("members", list);
+    });
+  }
+
+  private async enterRing(join: string | undefined): Promise<void> {
+    const candidates = join ? [join] : await this.savedPeers();
+    let joined = false;
+    for (const addr of candidates) {
+      try {
+        const info = (await this.net.call({ addr }, "node.info", {})) as { id: string; addr: string };
+        if (info.id === this.id) continue;
+        await this.chord.join({ id: info.id, addr: info.addr });
+        joined = true;
+        break;
+      } catch (err) {
+        this.log.warn("join attempt failed", { via: addr, error: String(err) });
+      }
+    }
+    if (!joined) {
+      if (join) throw new Error(`could not join the network through ${join}`);
+      this.chord.create();
+    }
+    this.chord.start(this.opts.stabilizeMs);
+    this.repairTimer = setInterval(() => void this.placement.repair().catch(() => undefined), this.opts.repairMs);
+    this.repairTimer.unref();
+  }
+
+  private async savedPeers(): Promise<string[]> {
+    try {
+      const list = JSON.parse(await readFile(dataFiles(this.opts.dataDir).peers, "utf8")) as PeerRef[];
+      return list.filter((p) => p.id !== this.id).map((p) => p.addr);
+    } catch {
+      return [];
+    }
+  }
+
+  private async savePeers(list: PeerRef[]): Promise<void> {
+    const others = list.filter((p) => p.id !== this.id);
+    if (!others.length || this.stopped) return;
+    await writeFile(dataFiles(this.opts.dataDir).peers, JSON.stringify(others) + "\n").catch(() => undefined);
+  }
+
+  async put(input: PutInput): Promise<PutResult> {
+    const chunk = keyedChunk({
+      source: input.source ?? `urn:flowchain:node:${this.id}`,
+      timestamp: input.timestamp ?? Date.now(),
+      value: input.value,
+    });
+    let lastError: unknown;
+    for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
+      if (attempt > 0) await delay(Math.min(this.opts.stabilizeMs * attempt, 2000));
+      try {
+        const { owner, hops } = await this.chord.lookup(chunk.key);
+        const record =
+          owner.id === this.id
+            ? (await this.placement.storeAsOwner(chunk)).record
+            : ((await this.net.call(owner, "store.put", chunk)) as RecordDoc);
+        if (owner.id === this.id) this.puts.mark();
+        return { key: chunk.key, txID: record.txID, owner: record.miner as string, block: record.block as string, hops };
+      } catch (err) {
+        if (err instanceof InputError) throw err;
+        lastError = err;
+        this.log.debug("put retry", { attempt, error: String(err) });
+      }
+    }
+    throw Object.assign(new Error(`put failed after ${PUT_ATTEMPTS} attempts: ${String(lastError)}`), {
+      code: "unavailable",
+    });
+  }
+
+  async get(key: string): Promise<RecordDoc> {
+    if (typeof key !== "string" || !/^[0-9a-f]{64}$/.test(key)) {
+      throw new InputError("bad_key", "key must be 64 lowercase hex characters");
+    }
+    const local = await this.placement.find(key);
+    if (local) return local;
+    for (let attempt = 0; attempt < 4; attempt++) {
+      if (attempt > 0) await delay(this.opts.stabilizeMs * attempt);
+      try {
+        const { owner } = await this.chord.lookup(key);
+        if (owner.id === this.id) {
+          const mine = await this.placement.find(key);
+          if (mine) return mine;
+        }
+        for (const peer of await this.replicasOf(owner)) {
+          try {
+            const doc = (await this.net.call(peer, "store.get", { key })) as RecordDoc | null;
+            if (doc) return doc;
+          } catch {
+            // dead replica: the next one may answer
+          }
+        }
+        return Promise.reject(new NotFoundError(`no record with key ${key}`));
+      } catch (err) {
+        if (err instanceof NotFoundError) throw err;
+      }
+    }
+    throw new NotFoundError(`no record with key ${key}`);
+  }
+
+  private async replicasOf(owner: PeerRef): Promise<PeerRef[]> {
+    const out = [owner];
+    try {
+      const list = (await this.net.call(owner, "chord.getSuccessorList", {})) as PeerRef[];
+      out.push(...list.slice(0, 4));
+    } catch {
+      // the owner is down: its successor list from our side of the ring is the best guess
+      out.push(...this.chord.successors().slice(0, 4));
+    }
+    return out;
+  }
+
+  private async localQuery(q: QueryInput): Promise<RecordDoc[]> {
+    const out: RecordDoc[] = [];
+    const limit = Math.min(q.limit ?? 100, QUERY_MAX);
+    for await (const doc of this.ledger.query({ ...q, limit })) out.push(doc);
+    return out;
+  }
+
+  async query(q: QueryInput): Promise<RecordDoc[]> {
+    const limit = q.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > QUERY_MAX) {
+      throw new InputError("bad_limit", `limit must be an integer from 1 to ${QUERY_MAX}`);
+    }
+    const local = await this.localQuery({ ...q, limit });
+    const members = await this.members();
+    const remote = await Promise.all(
+      members
+        .filter((m) => m.id !== this.id)
+        .map((m) => (this.net.call(m, "store.query", { ...q, limit }) as Promise<RecordDoc[]>).catch(() => [])),
+    );
+    const byKey = new Map<string, RecordDoc>();
+    for (const doc of [local, ...remote].flat()) if (!byKey.has(doc.key)) byKey.set(doc.key, doc);
+    return [...byKey.values()]
+      .sort((a, b) => (a.timestamp as number) - (b.timestamp as number) || a.key.localeCompare(b.key))
+      .slice(0, limit);
+  }
+
+  async members(): Promise<PeerRef[]> {
+    return walkRing(this.chord.self, this.chord.successors(), async (p) =>
+      p.id === this.id ? this.chord.successors() : ((await this.net.call(p, "chord.getSuccessorList", {})) as PeerRef[]),
+    );
+  }
+
+  async approve(_input: { txID: string }): Promise<ApproveResult> {
+    throw Object.assign(new Error("approve is not available yet"), { code: "not_implemented" });
+  }
+
+  async inventory(): Promise<InventoryResult> {
+    throw Object.assign(new Error("inventory is not available yet"), { code: "not_implemented" });
+  }
+
+  ring(): RingInfo {
+    return {
+      id: this.id,
+      predecessor: this.chord.predecessor(),
+      successors: this.chord.successors(),
+      fingers: this.chord.fingerSummary(),
+    };
+  }
+
+  async chain(): Promise<ChainInfo> {
+    const i = await this.ledger.info();
+    return {
+      height: i.height,
+      head: i.head,
+      validBlock: i.validBlock,
+      difficulty: { tier: i.tier, target: i.target, reliability: i.reliability },
+      recordsSealed: i.recordsSealed,
+      recordsUnsealed: i.recordsUnsealed,
+    };
+  }
+
+  async balance(): Promise<number> {
+    return 0;
+  }
+
+  peers(): { id: string; addr: string }[] {
+    const seen = new Map<string, PeerRef>();
+    const pred = this.chord.predecessor();
+    for (const p of [...(pred ? [pred] : []), ...this.chord.successors()]) if (p.id !== this.id) seen.set(p.id, p);
+    return [...seen.values()];
+  }
+
+  async stats(): Promise<NodeStats> {
+    const i = await this.ledger.info();
+    return {
+      records: i.records,
+      putsPerSecond: this.puts.perSecond(),
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+    };
+  }
+
+  isAdmin(token: string | undefined): boolean {
+    return verifyAdminCredential(token, this.networkId, this.network.descriptor.adminPublicKey);
+  }
+
+  setThingDescription(td: Record<string, unknown>): void {
+    this.td = td;
+  }
+
+  async directory(): Promise<Record<string, unknown>[]> {
+    const members = await this.members();
+    const tds = await Promise.all(
+      members.map(async (m) => {
+        if (m.id === this.id) return this.td;
+        try {
+          return ((await this.net.call(m, "node.info", {})) as { td: Record<string, unknown> | null }).td ?? undefined;
+        } catch {
+          return undefined;
+        }
+      }),
+    );
+    return tds.filter((td): td is Record<string, unknown> => td !== undefined);
+  }
+
+  async reportCondition(condition: { kind: string; detail?: string }): Promise<void> {
+    await this.ledger.invalidate(condition.detail ? `${condition.kind}: ${condition.detail}` : condition.kind);
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.repairTimer) clearInterval(this.repairTimer);
+    this.chord.stop();
+    await this.net.close().catch(() => undefined);
+    await this.ledger.close();
+  }
+}
+

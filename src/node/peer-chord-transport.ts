@@ -1,0 +1,12 @@
+// Carries ring RPCs over the authenticated peer network; the expected id is always passed so a
+// peer that answers on a recycled address with another key is refused, not trusted.
+import type { ChordMethod, ChordTransport, PeerRef } from "../chord/transport.js";
+import type { PeerNetwork } from "../net/peer-network.js";
+
+export class PeerChordTransport implements ChordTransport {
+  constructor(private readonly net: PeerNetwork) {}
+
+  call(to: PeerRef, method: ChordMethod, params: unknown): Promise<unknown> {
+    return this.net.call({ addr: to.addr, id: to.id }, method, params);
+  }
+}

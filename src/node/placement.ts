@@ -1,0 +1,172 @@
+// Data placement: a key lives on successor(key) (which records it in its own branch) and on the
+// next k-1 successors (as verified replicas of that signed record). A put is acknowledged once w
+// copies are durable. Repair pushes each node's own range to its successors, which both restores
+// k copies after a failure and hands keys to a node that joined in front of it.
+import type { ChordNode } from "../chord/node.js";
+import { betweenRightIncl } from "../chord/id.js";
+import type { PeerRef } from "../chord/transport.js";
+import type { Ledger } from "../ledger/ledger.js";
+import type { KeyedChunk } from "./keyed-chunk.js";
+import type { RecordDoc } from "../ledger/record.js";
+import type { PeerNetwork } from "../net/peer-network.js";
+import type { Logger } from "../log.js";
+import { InputError } from "../util/errors.js";
+
+const KEY_BATCH = 500;
+
+export interface PlacementOptions {
+  replicas: number;
+  writeQuorum: number;
+  log: Logger;
+}
+
+export class Placement {
+  private repairing = false;
+
+  constructor(
+    private readonly ledger: Ledger,
+    private readonly net: PeerNetwork,
+    private readonly chord: ChordNode,
+    private readonly opts: PlacementOptions,
+  ) {}
+
+  /** Records a chunk this node owns and waits for the write quorum. */
+  async storeAsOwner(chunk: KeyedChunk): Promise<{ record: RecordDoc; copies: number }> {
+    const existing = await this.find(chunk.key);
+    const record = existing ?? (await this.ledger.put({ source: chunk.source, timestamp: chunk.timestamp, value: chunk.value }));
+    const targets = this.replicaTargets();
+    // A ring smaller than w cannot hold w copies; it holds all it can and says how many.
+    const needed = Math.min(this.opts.writeQuorum, 1 + targets.length) - 1;
+    const copies = 1 + (await this.replicate(targets, [record], needed));
+    if (copies - 1 < needed) {
+      throw Object.assign(new Error(`only ${copies} of ${needed + 1} copies are durable`), {
+        code: "replication_failed",
+      });
+    }
+    return { record, copies };
+  }
+
+  async find(key: string): Promise<RecordDoc | undefined> {
+    if (!/^[0-9a-f]{64}$/.test(key)) return undefined;
+    return (await this.ledger.getByKey(key)) ?? (await this.ledger.getReplica(key));
+  }
+
+  async acceptReplicas(records: unknown): Promise<{ stored: number }> {
+    if (!Array.isArray(records) || records.length > KEY_BATCH) {
+      throw new InputError("bad_params", `records must be an array of at most ${KEY_BATCH}`);
+    }
+    let stored = 0;
+    for (const doc of records) {
+      if (typeof doc !== "object" || doc === null) throw new InputError("bad_params", "record must be an object");
+      const key = (doc as RecordDoc).key;
+      if (await this.ledger.getByKey(key)) continue;
+      await this.ledger.storeReplica(doc as RecordDoc);
+      stored++;
+    }
+    return { stored };
+  }
+
+  async missing(keys: unknown): Promise<{ missing: string[] }> {
+    if (!Array.isArray(keys) || keys.length > KEY_BATCH || !keys.every((k) => typeof k === "string")) {
+      throw new InputError("bad_params", `keys must be an array of at most ${KEY_BATCH} strings`);
+    }
+    const missing: string[] = [];
+    for (const k of keys as string[]) if (!(await this.find(k))) missing.push(k);
+    return { missing };
+  }
+
+  /** Pushes every key in (predecessor, self] to the first k-1 successors that lack it. */
+  async repair(): Promise<number> {
+    const pred = this.chord.predecessor();
+    if (!pred || this.repairing) return 0;
+    this.repairing = true;
+    try {
+      const self = this.chord.self.id;
+      const keys = await this.heldKeys((k) => betweenRightIncl(pred.id, k, self));
+      let pushed = 0;
+      for (const target of this.replicaTargets()) pushed += await this.sync(target, keys);
+      return pushed;
+    } finally {
+      this.repairing = false;
+    }
+  }
+
+  /** A node joined between the old predecessor and us: the keys it now owns move to it. */
+  async handoff(newPred: PeerRef, oldPred: PeerRef | null): Promise<number> {
+    const self = this.chord.self.id;
+    if (newPred.id === self) return 0;
+    if (oldPred && !betweenRightIncl(oldPred.id, newPred.id, self)) return 0;
+    const keys = await this.heldKeys((k) => !betweenRightIncl(newPred.id, k, self));
+    return this.sync(newPred, keys);
+  }
+
+  private replicaTargets(): PeerRef[] {
+    const self = this.chord.self.id;
+    const seen = new Set<string>([self]);
+    const out: PeerRef[] = [];
+    for (const s of this.chord.successors()) {
+      if (seen.has(s.id)) continue;
+      seen.add(s.id);
+      out.push(s);
+      if (out.length >= this.opts.replicas - 1) break;
+    }
+    return out;
+  }
+
+  private async heldKeys(keep: (key: string) => boolean): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const k of this.ledger.ownKeys()) if (keep(k)) keys.push(k);
+    for await (const k of this.ledger.replicaKeys()) if (keep(k)) keys.push(k);
+    return keys;
+  }
+
+  private async sync(target: PeerRef, keys: string[]): Promise<number> {
+    let pushed = 0;
+    try {
+      for (let i = 0; i < keys.length; i += KEY_BATCH) {
+        const { missing } = (await this.net.call(target, "store.have", { keys: keys.slice(i, i + KEY_BATCH) })) as {
+          missing: string[];
+        };
+        if (!missing.length) continue;
+        const records: RecordDoc[] = [];
+        for (const k of missing) {
+          const r = await this.find(k);
+          if (r) records.push(r);
+        }
+        await this.net.call(target, "store.replica", { records });
+        pushed += records.length;
+      }
+    } catch (err) {
+      this.opts.log.debug("sync failed", { peer: target.id, error: String(err) });
+    }
+    return pushed;
+  }
+
+  /** Sends records to every target; resolves once `needed` acknowledged (or all settled). */
+  private replicate(targets: PeerRef[], records: RecordDoc[], needed: number): Promise<number> {
+    if (targets.length === 0 || needed <= 0) {
+      for (const t of targets) this.net.call(t, "store.replica", { records }).catch(() => undefined);
+      return Promise.resolve(0);
+    }
+    return new Promise((resolve) => {
+      let ok = 0;
+      let settled = 0;
+      let done = false;
+      for (const t of targets) {
+        this.net
+          .call(t, "store.replica", { records })
+          .then(() => {
+            ok++;
+          })
+          .catch((err) => this.opts.log.debug("replica failed", { peer: t.id, error: String(err) }))
+          .finally(() => {
+            settled++;
+            if (!done && (ok >= needed || settled === targets.length)) {
+              done = true;
+              resolve(ok);
+            }
+          });
+      }
+    });
+  }
+}

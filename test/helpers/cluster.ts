@@ -1,0 +1,116 @@
+// Runs real `flowchain start` processes on 127.0.0.1 with free ports and temp data dirs, and a
+// peer-protocol client admitted with the network's join token, for multi-process tests.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { PeerNetwork, createKeyPairSigner } from "../../src/net/index.js";
+import { parseJoinToken } from "../../src/net/membership.js";
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.js");
+
+export interface NodeProc {
+  dataDir: string;
+  id: string;
+  peer: string;
+  td?: string;
+  coap?: string;
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  output: () => string;
+}
+
+export interface StartOptions {
+  dataDir?: string;
+  join?: string;
+  token?: string;
+  wot?: boolean;
+  args?: string[];
+  env?: Record<string, string>;
+}
+
+export class Cluster {
+  readonly nodes: NodeProc[] = [];
+  private readonly dirs: string[] = [];
+  private readonly clients: PeerNetwork[] = [];
+
+  async tempDir(): Promise<string> {
+    const d = await mkdtemp(join(tmpdir(), "flowchain-test-"));
+    this.dirs.push(d);
+    return d;
+  }
+
+  async start(opts: StartOptions = {}): Promise<NodeProc> {
+    const dataDir = opts.dataDir ?? (await this.tempDir());
+    const args = [CLI, "start", "--data", dataDir, "--host", "127.0.0.1", "--port", "0"];
+    args.push("--http-port", "0", "--coap-port", "0", "--ws-port", "0");
+    if (opts.wot === false) args.push("--no-wot");
+    if (opts.join) args.push("--join", opts.join, "--token", opts.token ?? "");
+    args.push(...(opts.args ?? []));
+    const child = spawn(process.execPath, args, {
+      env: { ...process.env, ...opts.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    let err = "";
+    child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
+    child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      const onData = () => {
+        if (/^ready$/m.test(out)) {
+          child.stdout!.off("data", onData);
+          resolve();
+        }
+      };
+      child.stdout!.on("data", onData);
+      void exited.then((code) => reject(new Error(`node exited (${code}) before ready:\n${out}\n${err}`)));
+    });
+    const field = (name: string) => new RegExp(`^${name}\\s+(\\S+)`, "m").exec(out)?.[1];
+    const proc: NodeProc = {
+      dataDir,
+      id: field("node")!,
+      peer: field("peer")!,
+      td: field("td"),
+      coap: field("coap"),
+      child,
+      exited,
+      output: () => out + err,
+    };
+    this.nodes.push(proc);
+    return proc;
+  }
+
+  async token(first: NodeProc): Promise<string> {
+    return (await readFile(join(first.dataDir, "join-token"), "utf8")).trim();
+  }
+
+  /** A peer-protocol client admitted with the join token (it does not enter the ring). */
+  async client(token: string): Promise<PeerNetwork> {
+    const p = parseJoinToken(token).payload;
+    const net = new PeerNetwork({
+      signer: createKeyPairSigner(),
+      networkId: p.network,
+      adminPublicKey: p.adminPublicKey,
+      proof: token,
+      host: "127.0.0.1",
+      port: 0,
+      requestTimeoutMs: 10_000,
+    });
+    await net.listen();
+    this.clients.push(net);
+    return net;
+  }
+
+  async kill(node: NodeProc, signal: NodeJS.Signals = "SIGKILL"): Promise<number | null> {
+    if (node.child.exitCode === null && node.child.signalCode === null) node.child.kill(signal);
+    return node.exited;
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.close().catch(() => undefined)));
+    await Promise.all(this.nodes.map((n) => this.kill(n, "SIGKILL")));
+    await Promise.all(this.dirs.map((d) => rm(d, { recursive: true, force: true })));
+  }
+}
