@@ -3,6 +3,7 @@ import { Identity } from "../src/ledger/identity.js";
 import type { RingInfo } from "../src/node/api.js";
 import { Cluster, type NodeProc } from "./helpers/cluster.js";
 import { eventually } from "./helpers/eventually.js";
+import { pool } from "./helpers/pool.js";
 
 async function preparedDirs(cluster: Cluster, n: number): Promise<{ dir: string; id: string }[]> {
   const out = [];
@@ -51,12 +52,10 @@ test("1,000 records put through A are read back through C and live on successor(
   const client = await cluster.client(token);
   const c = cluster.nodes[2];
 
-  const puts = [];
-  for (let i = 0; i < 1000; i++) {
+  const results = (await pool(1000, 32, (i) => {
     const value = { reading: i, unit: "C", nested: { a: [i, "x"] } };
-    puts.push(client.call({ addr: a.peer }, "node.put", { value, source: "sensor-1", timestamp: 1_700_000_000_000 + i }));
-  }
-  const results = (await Promise.all(puts)) as { key: string; owner: string }[];
+    return client.call({ addr: a.peer }, "node.put", { value, source: "sensor-1", timestamp: 1_700_000_000_000 + i });
+  })) as { key: string; owner: string }[];
   const sorted = [...cluster.nodes].sort((x, y) => (x.id < y.id ? -1 : 1));
   const successorOf = (key: string) => Math.max(0, sorted.findIndex((n) => n.id >= key));
 
