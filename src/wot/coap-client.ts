@@ -1,0 +1,305 @@
+// A node-wot ProtocolClient for CoAP. The stock @node-wot/binding-coap 0.8.16 client cannot be
+// used for events: it passes the registration's empty 2.05 to the listener as an event (which
+// fails to parse and, with the stock server, is the only reply, upstream 1239); ConsumedThing's
+// unsubscribe calls unlinkResource(), which the stock client implements as a plain GET that
+// neither deregisters nor stops the stream it opened, so delivery goes on; and it resolves every
+// request whatever the response code, so a 4.00 comes back as if it were the action's output.
+//
+// This client keeps each Observe relation it opens, skips the registration response, delivers
+// one callback per notification, and on unlinkResource() stops delivery at once, sends the RFC
+// 7641 deregistration (GET with Observe=1 and the same token) and closes the stream, so any
+// notification already in flight is answered with a RST by node-coap's agent.
+
+import { isIPv6 } from "node:net";
+import { Readable } from "node:stream";
+import * as coap from "coap";
+import wotCore from "@node-wot/core";
+import type { Content, Form, ProtocolClient, ProtocolClientFactory, SecurityScheme } from "@node-wot/core";
+
+const { Content: ContentClass } = wotCore;
+
+type Subscription = Awaited<ReturnType<ProtocolClient["subscribeResource"]>>;
+
+/** Thrown for CoAP error responses (4.xx/5.xx); `code` is the CoAP code, message the server's text. */
+export class CoapResponseError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = "CoapResponseError";
+  }
+}
+
+interface Target {
+  hostname: string;
+  port: number;
+  pathname: string;
+  query: string;
+  family: "udp4" | "udp6";
+}
+
+interface ActiveObservation {
+  href: string;
+  target: Target;
+  stream: coap.ObserveReadStream;
+  token: Buffer;
+  closed: boolean;
+}
+
+// How long unlinkResource waits for the server to confirm a deregistration; delivery has
+// already stopped locally, so this only bounds how long the caller's promise can hang.
+const DEREGISTER_TIMEOUT_MS = 5000;
+
+export class FlowchainCoapClient implements ProtocolClient {
+  private readonly agents = new Map<"udp4" | "udp6", coap.Agent>();
+  private readonly observations = new Map<string, Set<ActiveObservation>>();
+  private token?: string;
+  private tokenQueryName = "access_token";
+
+  toString(): string {
+    return "[FlowchainCoapClient]";
+  }
+
+  async readResource(form: Form): Promise<Content> {
+    const res = await this.exchange(form, "GET");
+    return this.toContent(res, form);
+  }
+
+  async writeResource(form: Form, content: Content): Promise<void> {
+    await this.exchange(form, "PUT", content);
+  }
+
+  async invokeResource(form: Form, content?: Content): Promise<Content> {
+    const res = await this.exchange(form, "POST", content);
+    return this.toContent(res, form);
+  }
+
+  async unlinkResource(form: Form): Promise<void> {
+    const active = this.observations.get(form.href);
+    if (active === undefined) return;
+    this.observations.delete(form.href);
+    await Promise.all([...active].map((o) => this.deregister(o)));
+  }
+
+  async subscribeResource(
+    form: Form,
+    next: (content: Content) => void,
+    error?: (error: Error) => void,
+    complete?: () => void,
+  ): Promise<Subscription> {
+    const target = this.target(form.href, form);
+    const req = this.agent(target.family).request({
+      ...target,
+      method: "GET",
+      observe: true,
+      confirmable: true,
+    });
+    const stream = await new Promise<coap.ObserveReadStream>((resolve, reject) => {
+      req.on("response", (res: coap.IncomingMessage) => {
+        if (!res.code.startsWith("2.")) {
+          reject(
+            new CoapResponseError(res.code, `${res.code} from ${form.href}: ${res.payload.toString("utf8")}`),
+          );
+          return;
+        }
+        resolve(res as coap.ObserveReadStream);
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    const observation: ActiveObservation = {
+      href: form.href,
+      target,
+      stream,
+      token: Buffer.from(stream._packet.token ?? Buffer.alloc(0)),
+      closed: false,
+    };
+    let first = true;
+    stream.on("data", (payload: Buffer) => {
+      // The first message answers the registration (empty for events, the current value for
+      // properties); only notifications that follow it are deliveries.
+      if (first) {
+        first = false;
+        return;
+      }
+      if (observation.closed) return;
+      const cf = stream.headers["Content-Format"];
+      const type = typeof cf === "string" ? cf : (form.contentType ?? "application/json");
+      next(new ContentClass(type, Readable.from([payload])));
+    });
+    stream.on("error", (err: Error) => error?.(err));
+    stream.on("close", () => {
+      if (!observation.closed) complete?.();
+    });
+    let set = this.observations.get(form.href);
+    if (set === undefined) {
+      set = new Set();
+      this.observations.set(form.href, set);
+    }
+    set.add(observation);
+    const unsubscribe = (): void => {
+      this.observations.get(form.href)?.delete(observation);
+      void this.deregister(observation);
+    };
+    // ConsumedThing ignores this object (it calls unlinkResource instead); it is still a working
+    // handle for direct users. rxjs is node-wot's dependency, not ours, so only its shape is built.
+    return { unsubscribe, closed: false } as unknown as Subscription;
+  }
+
+  async requestThingDescription(uri: string): Promise<Content> {
+    const res = await this.exchange(
+      { href: uri, contentType: "application/td+json" } as Form,
+      "GET",
+      undefined,
+      {
+        Accept: "application/td+json",
+      },
+    );
+    return this.toContent(res, { href: uri, contentType: "application/td+json" } as Form);
+  }
+
+  async start(): Promise<void> {}
+
+  async stop(): Promise<void> {
+    const all = [...this.observations.values()].flatMap((s) => [...s]);
+    this.observations.clear();
+    await Promise.all(all.map((o) => this.deregister(o)));
+    for (const agent of this.agents.values()) agent.close();
+    this.agents.clear();
+  }
+
+  /** Bearer schemes carried `in: "query"` (how FlowchainCoapServer advertises admin actions)
+   * get the credential's token appended to the URI query. ConsumedThing calls this only once per
+   * scheme, with whichever form it used first, so the token is kept whatever that form was and is
+   * sent on every later form that names a security scheme. Credentials: `{ token: string }`. */
+  setSecurity(metadata: SecurityScheme[], credentials?: unknown): boolean {
+    // Servient.retrieveCredentials() hands over a list, getCredentials() a single entry.
+    const list = Array.isArray(credentials) ? (credentials as unknown[]) : [credentials];
+    const token = list
+      .map((c) => (c as { token?: unknown } | undefined)?.token)
+      .find((x): x is string => typeof x === "string");
+    if (token !== undefined) this.token = token;
+    for (const scheme of metadata) {
+      const s = scheme as SecurityScheme & { in?: string; name?: string };
+      if (s.scheme === "bearer" && s.in === "query" && typeof s.name === "string")
+        this.tokenQueryName = s.name;
+    }
+    return true;
+  }
+
+  private agent(family: "udp4" | "udp6"): coap.Agent {
+    let agent = this.agents.get(family);
+    if (agent === undefined) {
+      agent = new coap.Agent({ type: family });
+      this.agents.set(family, agent);
+    }
+    return agent;
+  }
+
+  private target(href: string, form?: Form): Target {
+    const url = new URL(href);
+    if (url.protocol !== "coap:") throw new Error(`not a coap URL: ${href}`);
+    const hostname = url.hostname.replace(/^\[|\]$/g, "");
+    const params = new URLSearchParams(url.search);
+    const secured = Array.isArray(form?.security)
+      ? form.security.length > 0
+      : typeof form?.security === "string";
+    if (secured && this.token !== undefined && !params.has(this.tokenQueryName)) {
+      params.set(this.tokenQueryName, this.token);
+    }
+    return {
+      hostname,
+      port: url.port === "" ? 5683 : Number(url.port),
+      // node-coap writes each path segment verbatim into Uri-Path, so undo the URL's escaping.
+      pathname: url.pathname
+        .split("/")
+        .map((s) => decodeURIComponent(s))
+        .join("/"),
+      query: params.toString(),
+      family: isIPv6(hostname) ? "udp6" : "udp4",
+    };
+  }
+
+  private async exchange(
+    form: Form,
+    method: "GET" | "PUT" | "POST",
+    content?: Content,
+    headers: Record<string, string> = {},
+  ): Promise<coap.IncomingMessage> {
+    const target = this.target(form.href, form);
+    const body = content === undefined ? undefined : await content.toBuffer();
+    return new Promise((resolve, reject) => {
+      const req = this.agent(target.family).request({ ...target, method, confirmable: true, observe: false });
+      for (const [k, v] of Object.entries(headers)) req.setOption(k, v);
+      if (content !== undefined) req.setOption("Content-Format", content.type);
+      req.on("response", (res: coap.IncomingMessage) => {
+        if (!res.code.startsWith("2.")) {
+          reject(
+            new CoapResponseError(res.code, `${res.code} from ${form.href}: ${res.payload.toString("utf8")}`),
+          );
+          return;
+        }
+        resolve(res);
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+  }
+
+  private toContent(res: coap.IncomingMessage, form: Form): Content {
+    const cf = res.headers["Content-Format"];
+    const type = typeof cf === "string" ? cf : (form.contentType ?? "application/json");
+    return new ContentClass(type, Readable.from([res.payload]));
+  }
+
+  private async deregister(o: ActiveObservation): Promise<void> {
+    if (o.closed) return;
+    // Stop delivery first: whatever arrives from now on is dropped, even before the server knows.
+    o.closed = true;
+    try {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, DEREGISTER_TIMEOUT_MS);
+        const req = this.agent(o.target.family).request({
+          ...o.target,
+          method: "GET",
+          observe: 1,
+          token: o.token,
+          confirmable: true,
+        });
+        const done = (): void => {
+          clearTimeout(timer);
+          resolve();
+        };
+        req.on("response", done);
+        req.on("error", done);
+        req.end();
+      });
+    } finally {
+      // Forgetting the token makes node-coap's agent answer any later notification with a RST,
+      // which also ends the relation if the deregistration was lost.
+      o.stream.close();
+    }
+  }
+}
+
+export class FlowchainCoapClientFactory implements ProtocolClientFactory {
+  readonly scheme = "coap";
+  private readonly clients = new Set<FlowchainCoapClient>();
+
+  getClient(): FlowchainCoapClient {
+    const client = new FlowchainCoapClient();
+    this.clients.add(client);
+    return client;
+  }
+
+  init(): boolean {
+    return true;
+  }
+
+  destroy(): boolean {
+    for (const client of this.clients) void client.stop();
+    this.clients.clear();
+    return true;
+  }
+}
