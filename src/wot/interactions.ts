@@ -51,10 +51,12 @@ export function attachInteractions(
   action<QueryInput>("query", (input) => node.query(input));
   action<{ txID: string }>("approve", (input) => node.approve(input));
   action<undefined>("inventory", async () => {
-    // Only the HTTP front can prove the admin token (it sees headers); any other binding, or an HTTP
-    // request that skipped the front, is refused here so no path reaches the node unauthenticated.
-    if (requestContext.getStore()?.admin !== true) {
-      throw new AuthError("unauthenticated", "inventory requires the admin bearer token (HTTP only)");
+    // The token is checked at each binding's door (HTTP: the front, CoAP: the server's authorize
+    // hook; the WebSocket server serves no actions). An HTTP request that reached node-wot without
+    // passing the front's check (an unforeseen route) is still refused here.
+    const ctx = requestContext.getStore();
+    if (ctx !== undefined && !ctx.admin) {
+      throw new AuthError("unauthenticated", "inventory requires the admin bearer token");
     }
     return node.inventory();
   });

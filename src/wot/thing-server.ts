@@ -3,9 +3,9 @@
 import type { ExposedThing } from "@node-wot/core";
 import wotCore from "@node-wot/core";
 import bindingHttp from "@node-wot/binding-http";
-import bindingCoap from "@node-wot/binding-coap";
 import type { FlowchainNodeApi } from "../node/api.js";
 import { silentLogger, type Logger } from "../log.js";
+import { FlowchainCoapServer } from "./coap-server.js";
 import { createHttpFront, WELL_KNOWN_PATH } from "./http-front.js";
 import { compileInputValidators } from "./input-validation.js";
 import { attachInteractions } from "./interactions.js";
@@ -14,7 +14,6 @@ import { FlowchainWebSocketServer } from "./ws-server.js";
 
 const { Servient, Helpers } = wotCore;
 const { HttpServer } = bindingHttp;
-const { CoapServer } = bindingCoap;
 
 export interface ThingServerOptions {
   /** Host advertised in every form and TD URL; also the bind address unless `bind` is set. Default 127.0.0.1. */
@@ -63,7 +62,15 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
       log,
     }),
   });
-  const coap = new CoapServer({ port: opts.coapPort, address: bind });
+  const coap = new FlowchainCoapServer({
+    host,
+    port: opts.coapPort,
+    bindAddress: bind,
+    // Over CoAP the admin token travels as ?access_token= (see the TD's coap_bearer_sc).
+    authorize: (_thing, _action, token) =>
+      node.isAdmin(token) ? "ok" : token === undefined ? "unauthenticated" : "forbidden",
+    logger: log,
+  });
   const ws = new FlowchainWebSocketServer({ port: opts.wsPort, address: bind });
   const servient = new Servient();
   servient.addServer(http);
@@ -74,6 +81,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
     const wot = await servient.start();
     const thing = (await wot.produce(init as WoT.ExposedThingInit)) as unknown as ExposedThing;
     detach = attachInteractions(thing, node, checks, log);
+    markAdminActions(thing);
     await thing.expose();
     const ports = { http: http.getPort(), coap: coap.getPort(), ws: ws.getPort() };
     pruneForms(thing, host, ports.http);
@@ -101,9 +109,21 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
 }
 
 /**
+ * node-wot hands each server a template cloned from the Thing's forms just before exposing; a
+ * placeholder form naming the bearer scheme tells the CoAP server which actions need the token.
+ * Servient.expose() clears these placeholders before any server adds real forms.
+ */
+function markAdminActions(thing: ExposedThing): void {
+  for (const name of ADMIN_ACTIONS) {
+    const action = thing.actions[name];
+    if (action) action.forms = [{ href: "", security: [ADMIN_SECURITY] }] as typeof action.forms;
+  }
+}
+
+/**
  * Makes the TD say only what is true: HTTP forms under the slug path only (node-wot also adds a
- * duplicate set under the encoded id), JSON forms only, and admin actions offered on HTTP alone — the one binding
- * where the bearer token is checked — with the bearer scheme on those forms.
+ * duplicate set under the encoded id), JSON forms only, and admin actions offered only where a
+ * form names a bearer scheme that its server checks (HTTP: our front; CoAP: its authorize hook).
  */
 function pruneForms(thing: ExposedThing, host: string, httpPort: number): void {
   const httpBase = `http://${host}:${httpPort}/`;
@@ -122,7 +142,7 @@ function pruneForms(thing: ExposedThing, host: string, httpPort: number): void {
   for (const name of ADMIN_ACTIONS) {
     const action = thing.actions[name];
     if (!action) continue;
-    action.forms = action.forms.filter((f) => f.href.startsWith(httpBase)) as typeof action.forms;
-    for (const f of action.forms) f.security = [ADMIN_SECURITY];
+    for (const f of action.forms) if (f.href.startsWith(httpBase)) f.security = [ADMIN_SECURITY];
+    action.forms = action.forms.filter((f) => f.security !== undefined) as typeof action.forms;
   }
 }

@@ -1,0 +1,242 @@
+// The node's Thing over real sockets: TD shape and forms, every action over HTTP, input validation
+// before the node, admin-only inventory on every binding, and discovery endpoints.
+import test from "ava";
+import { ADMIN_TOKEN } from "./helpers/fake-node.js";
+import { startFakeThing } from "./helpers/running-thing.js";
+import { coapRequest } from "./helpers/coap-request.js";
+
+type Affordance = { forms: { href: string; security?: string[]; op?: string | string[] }[] };
+const affordances = (td: Record<string, unknown>) =>
+  (["properties", "actions", "events"] as const).flatMap((k) =>
+    Object.entries(td[k] as Record<string, Affordance>).map(([name, a]) => ({ kind: k, name, a })),
+  );
+
+async function post(href: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(href, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+test("TD: stable urn id, short id in title, both contexts, forms only on the advertised host", async (t) => {
+  const { node, thing } = await startFakeThing(t);
+  const td = thing.td;
+  t.is(td.id, `urn:flowchain:node:${node.id}`);
+  t.true(String(td.title).includes(node.id.slice(0, 8)));
+  const ctx = td["@context"] as unknown[];
+  t.is(ctx[0], "https://www.w3.org/2022/wot/td/v1.1");
+  t.true(ctx.includes("https://w3id.org/flowchain/wot/v1"));
+  t.deepEqual(node.td, td, "the node was told its TD");
+  t.deepEqual(Object.keys(td.properties as object).sort(), [
+    "balance",
+    "chain",
+    "id",
+    "peers",
+    "ring",
+    "stats",
+  ]);
+  t.deepEqual(Object.keys(td.actions as object).sort(), ["approve", "get", "inventory", "put", "query"]);
+  t.deepEqual(Object.keys(td.events as object).sort(), ["block", "transaction", "verified"]);
+  const hrefs = affordances(td).flatMap(({ a }) => a.forms.map((f) => new URL(f.href)));
+  t.true(hrefs.length > 0);
+  for (const u of hrefs) t.is(u.hostname, "127.0.0.1", u.href);
+  const ports = new Set(hrefs.map((u) => `${u.protocol}${u.port}`));
+  t.deepEqual(
+    [...ports].sort(),
+    [`coap:${thing.ports.coap}`, `http:${thing.ports.http}`, `ws:${thing.ports.ws}`].sort(),
+  );
+  t.false(
+    hrefs.some((u) => u.pathname.includes("urn")),
+    "no duplicate forms under the id path",
+  );
+  // Every interaction is reachable over HTTP and CoAP; WebSocket serves events only.
+  for (const { kind, name, a } of affordances(td)) {
+    const schemes = new Set(a.forms.map((f) => new URL(f.href).protocol));
+    t.true(schemes.has("http:") && schemes.has("coap:"), `${kind}/${name}`);
+    t.is(schemes.has("ws:"), kind === "events", `${kind}/${name} ws`);
+  }
+});
+
+test("TD security: nosec by default, bearer on every inventory form and nowhere else", async (t) => {
+  const { thing } = await startFakeThing(t);
+  const td = thing.td;
+  t.deepEqual(td.security, ["nosec_sc"]);
+  const defs = td.securityDefinitions as Record<string, { scheme: string; in?: string }>;
+  for (const { kind, name, a } of affordances(td)) {
+    for (const f of a.forms) {
+      if (kind === "actions" && name === "inventory") {
+        t.truthy(f.security, f.href);
+        for (const s of f.security ?? []) t.is(defs[s]?.scheme, "bearer");
+      } else {
+        t.is(f.security, undefined, f.href);
+      }
+    }
+  }
+});
+
+test("HTTP actions: put, get, query, approve reach the node and return its answers", async (t) => {
+  const { node, href } = await startFakeThing(t);
+  const put = await post(href("actions", "put", "http"), {
+    value: 21.5,
+    source: "sensor-1",
+    timestamp: 1700000000000,
+  });
+  t.is(put.status, 200, put.text);
+  const putOut = JSON.parse(put.text) as { key: string; txID: string; owner: string; hops: number };
+  t.is(putOut.owner, node.id);
+  t.is(node.records.size, 1);
+
+  const iso = await post(href("actions", "put", "http"), {
+    value: { t: 1 },
+    timestamp: "2023-11-14T22:13:20.000Z",
+  });
+  t.is(iso.status, 200, iso.text);
+
+  const got = await post(href("actions", "get", "http"), { key: putOut.key });
+  t.is(got.status, 200);
+  t.like(JSON.parse(got.text), { key: putOut.key, value: 21.5, source: "sensor-1" });
+
+  const missing = await post(href("actions", "get", "http"), { key: "nope" });
+  t.is(missing.status, 404, "NotFoundError -> 404");
+  t.regex(missing.text, /no record/);
+
+  const q = await post(href("actions", "query", "http"), {
+    from: 0,
+    to: "2100-01-01T00:00:00Z",
+    source: "sensor-1",
+  });
+  t.is(q.status, 200);
+  t.deepEqual(
+    (JSON.parse(q.text) as { key: string }[]).map((r) => r.key),
+    [putOut.key],
+  );
+
+  const ap = await post(href("actions", "approve", "http"), { txID: putOut.txID });
+  t.is(ap.status, 200);
+  t.like(JSON.parse(ap.text), { txID: putOut.txID, verified: true });
+});
+
+test("HTTP properties read the node", async (t) => {
+  const { node, href } = await startFakeThing(t);
+  node.mine();
+  const read = async (name: string) =>
+    (await (await fetch(href("properties", name, "http"))).json()) as unknown;
+  t.is(await read("id"), node.id);
+  t.like(await read("chain"), { height: 1, head: "block-1" });
+  t.is(await read("balance"), 42);
+  t.like(await read("ring"), { id: node.id });
+  t.deepEqual(await read("peers"), []);
+  t.like(await read("stats"), { records: 0 });
+});
+
+test("invalid input gets 400 with a message and never reaches the node", async (t) => {
+  const { node, href } = await startFakeThing(t);
+  const putHref = href("actions", "put", "http");
+  const cases: [unknown, RegExp][] = [
+    ["{not json", /not valid JSON/],
+    [{}, /value/],
+    [{ value: null }, /value must be one of/],
+    [{ value: 1, timestamp: "yesterday" }, /timestamp must be one of/],
+    [{ value: 1, timestamp: -5 }, /timestamp/],
+    [{ value: 1, source: 7 }, /source must be string/],
+    [{ value: 1, extra: true }, /additional properties 'extra'/],
+    [[1, 2], /must be object/],
+    ["", /input is required/],
+  ];
+  for (const [body, message] of cases) {
+    const res = await post(putHref, body);
+    t.is(res.status, 400, JSON.stringify(body));
+    t.regex(res.text, message);
+  }
+  const big = await post(putHref, { value: "x".repeat(70 * 1024) });
+  t.is(big.status, 413);
+  const q = await post(href("actions", "query", "http"), { from: 0, to: 1, limit: 0 });
+  t.is(q.status, 400);
+  t.regex(q.text, /limit must be >= 1/);
+  const g = await post(href("actions", "get", "http"), { key: 5 });
+  t.is(g.status, 400);
+  t.deepEqual(node.calls, [], "the node saw none of it");
+  t.is(node.records.size, 0);
+});
+
+test("CoAP: put works, invalid input is 4.00 and never reaches the node", async (t) => {
+  const { node, href } = await startFakeThing(t);
+  const ok = await coapRequest(href("actions", "put", "coap"), "POST", { value: 3 });
+  t.is(ok.code, "2.05", ok.text);
+  t.is(node.records.size, 1);
+  const bad = await coapRequest(href("actions", "put", "coap"), "POST", { value: 3, timestamp: "soon" });
+  t.is(bad.code, "4.00");
+  t.regex(bad.text, /timestamp/);
+  t.is(node.calls.length, 1);
+});
+
+test("inventory: HTTP 401 without token, 403 with a wrong one, 200 with the admin token", async (t) => {
+  const { node, href } = await startFakeThing(t);
+  const inv = href("actions", "inventory", "http");
+  const none = await post(inv, "");
+  t.is(none.status, 401);
+  const wrong = await post(inv, "", { authorization: "Bearer not-the-token" });
+  t.is(wrong.status, 403);
+  t.deepEqual(node.calls, []);
+  const ok = await post(inv, "", { authorization: `Bearer ${ADMIN_TOKEN}` });
+  t.is(ok.status, 200, ok.text);
+  t.like(JSON.parse(ok.text), { branches: [], unreachable: [] });
+  t.deepEqual(node.calls, [{ method: "inventory" }]);
+});
+
+test("inventory over CoAP needs the token too; WebSocket offers no inventory at all", async (t) => {
+  const { node, thing, href } = await startFakeThing(t);
+  const inv = href("actions", "inventory", "coap");
+  t.is((await coapRequest(inv, "POST")).code, "4.01");
+  t.is((await coapRequest(`${inv}?access_token=wrong`, "POST")).code, "4.03");
+  t.deepEqual(node.calls, []);
+  const ok = await coapRequest(`${inv}?access_token=${ADMIN_TOKEN}`, "POST");
+  t.is(ok.code, "2.05", ok.text);
+  t.deepEqual(node.calls, [{ method: "inventory" }]);
+  const forms = (thing.td.actions as Record<string, Affordance>).inventory!.forms;
+  t.false(forms.some((f) => f.href.startsWith("ws:")));
+});
+
+test("GET and HEAD /.well-known/wot serve the TD as application/td+json", async (t) => {
+  const { thing } = await startFakeThing(t);
+  t.regex(thing.tdUrl, /^http:\/\/127\.0\.0\.1:\d+\/\.well-known\/wot$/);
+  const get = await fetch(thing.tdUrl);
+  t.is(get.status, 200);
+  t.is(get.headers.get("content-type"), "application/td+json");
+  const body = await get.text();
+  t.deepEqual(JSON.parse(body), thing.td);
+  const head = await fetch(thing.tdUrl, { method: "HEAD" });
+  t.is(head.status, 200);
+  t.is(head.headers.get("content-type"), "application/td+json");
+  t.is(head.headers.get("content-length"), String(Buffer.byteLength(body)));
+  t.is(await head.text(), "");
+  const postRes = await fetch(thing.tdUrl, { method: "POST" });
+  t.is(postRes.status, 405);
+});
+
+test("/things pages through the directory with Link rel=next", async (t) => {
+  const { node, thing } = await startFakeThing(t);
+  node.others = ["a", "b", "c", "d"].map((x) => ({ id: `urn:flowchain:node:${x}`, title: x }));
+  const base = new URL("/things", thing.tdUrl);
+  const seen: string[] = [];
+  let next: string | undefined = `${base.href}?limit=2`;
+  let pages = 0;
+  while (next) {
+    const res = await fetch(next);
+    t.is(res.status, 200);
+    t.is(res.headers.get("x-total-count"), "5");
+    const page = (await res.json()) as { id: string }[];
+    t.true(page.length <= 2);
+    seen.push(...page.map((td) => td.id));
+    const link = res.headers.get("link");
+    next = link ? new URL(/<([^>]+)>;\s*rel="next"/.exec(link)![1]!, base).href : undefined;
+    pages++;
+  }
+  t.is(pages, 3);
+  t.deepEqual(seen.sort(), [...node.others.map((o) => String(o.id)), String(thing.td.id)].sort());
+  t.is((await fetch(`${base.href}?limit=0`)).status, 400);
+  t.is((await fetch(`${base.href}?offset=-1`)).status, 400);
+  t.is((await fetch(`${base.href}?limit=abc`)).status, 400);
+});
