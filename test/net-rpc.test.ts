@@ -1,47 +1,16 @@
 // Authenticated peers calling each other over real sockets on 127.0.0.1.
-import test, { type ExecutionContext } from "ava";
-import { randomBytes } from "node:crypto";
+import test from "ava";
 import { InputError } from "../src/util/errors.js";
-import { PeerNetwork, type PeerNetworkOptions } from "../src/net/peer-network.js";
-import { createJoinToken } from "../src/net/membership.js";
-import { createKeyPairSigner, type NodeSigner } from "../src/net/signer.js";
-
-interface Net {
-  admin: NodeSigner;
-  networkId: string;
-}
-
-function newNet(): Net {
-  return { admin: createKeyPairSigner(), networkId: randomBytes(8).toString("hex") };
-}
-
-async function member(
-  t: ExecutionContext,
-  net: Net,
-  extra: Partial<PeerNetworkOptions> = {},
-): Promise<PeerNetwork> {
-  const p = new PeerNetwork({
-    signer: createKeyPairSigner(),
-    networkId: net.networkId,
-    adminPublicKey: net.admin.publicKeyHex,
-    proof: createJoinToken(net.admin, { networkId: net.networkId, name: "test" }),
-    host: "127.0.0.1",
-    port: 0,
-    ...extra,
-  });
-  t.teardown(() => p.close());
-  await p.listen();
-  return p;
-}
+import { createDevNetwork } from "../src/net/dev-network.js";
 
 function never(): Promise<unknown> {
   return new Promise(() => {});
 }
 
 test("two members call each other and each sees the authenticated caller", async (t) => {
-  const net = newNet();
-  const a = await member(t, net);
-  const b = await member(t, net);
+  const net = createDevNetwork();
+  const a = await net.start({}, t);
+  const b = await net.start({}, t);
   const seen: Array<{ id: string; addr: string }> = [];
   for (const p of [a, b]) {
     p.handle("echo", async (params, from) => {
@@ -58,10 +27,10 @@ test("two members call each other and each sees the authenticated caller", async
 });
 
 test("a payload cannot claim another sender", async (t) => {
-  const net = newNet();
-  const a = await member(t, net);
-  const b = await member(t, net);
-  const c = await member(t, net);
+  const net = createDevNetwork();
+  const a = await net.start({}, t);
+  const b = await net.start({}, t);
+  const c = await net.start({}, t);
   let from = "";
   c.handle("who", async (_p, f) => {
     from = f.id;
@@ -73,8 +42,8 @@ test("a payload cannot claim another sender", async (t) => {
 });
 
 test("three members: one connection per peer, concurrent dials are de-duplicated", async (t) => {
-  const net = newNet();
-  const [a, b, c] = [await member(t, net), await member(t, net), await member(t, net)];
+  const net = createDevNetwork();
+  const [a, b, c] = [await net.start({}, t), await net.start({}, t), await net.start({}, t)];
   for (const p of [a, b, c]) p.handle("id", async () => p.id);
   const results = await Promise.all(
     Array.from({ length: 50 }, (_, i) => a.call({ addr: i % 2 ? b.addr : c.addr }, "id", null)),
@@ -93,9 +62,9 @@ test("three members: one connection per peer, concurrent dials are de-duplicated
 });
 
 test("remote errors keep their class and code; unknown methods do not close the connection", async (t) => {
-  const net = newNet();
-  const a = await member(t, net);
-  const b = await member(t, net);
+  const net = createDevNetwork();
+  const a = await net.start({}, t);
+  const b = await net.start({}, t);
   b.handle("bad", async () => {
     throw new InputError("bad_key", "key must be 64 hex chars");
   });
@@ -121,9 +90,9 @@ test("remote errors keep their class and code; unknown methods do not close the 
 });
 
 test("a handler that never answers rejects with code timeout, and the connection stays usable", async (t) => {
-  const net = newNet();
-  const a = await member(t, net);
-  const b = await member(t, net);
+  const net = createDevNetwork();
+  const a = await net.start({}, t);
+  const b = await net.start({}, t);
   b.handle("hang", never);
   b.handle("ok", async () => "ok");
   const err = await t.throwsAsync(a.call({ addr: b.addr }, "hang", null, { timeoutMs: 100 }));
@@ -132,19 +101,19 @@ test("a handler that never answers rejects with code timeout, and the connection
 });
 
 test("requestTimeoutMs is the default timeout", async (t) => {
-  const net = newNet();
-  const a = await member(t, net, { requestTimeoutMs: 80 });
-  const b = await member(t, net);
+  const net = createDevNetwork();
+  const a = await net.start({ requestTimeoutMs: 80 }, t);
+  const b = await net.start({}, t);
   b.handle("hang", never);
   const err = await t.throwsAsync(a.call({ addr: b.addr }, "hang", null));
   t.is((err as { code?: string }).code, "timeout");
 });
 
 test("a call expecting another id is rejected with AuthError", async (t) => {
-  const net = newNet();
-  const a = await member(t, net);
-  const b = await member(t, net);
-  const c = await member(t, net);
+  const net = createDevNetwork();
+  const a = await net.start({}, t);
+  const b = await net.start({}, t);
+  const c = await net.start({}, t);
   b.handle("ok", async () => "ok");
   const err = await t.throwsAsync(a.call({ addr: b.addr, id: c.id }, "ok", null));
   t.is(err?.name, "AuthError");
@@ -153,9 +122,9 @@ test("a call expecting another id is rejected with AuthError", async (t) => {
 });
 
 test("inbound handlers and outbound requests per connection are capped with busy", async (t) => {
-  const net = newNet();
-  const a = await member(t, net, { maxPending: 3 });
-  const b = await member(t, net, { maxInflight: 2 });
+  const net = createDevNetwork();
+  const a = await net.start({ maxPending: 3 }, t);
+  const b = await net.start({ maxInflight: 2 }, t);
   b.handle("hang", never);
   b.handle("ok", async () => "ok");
   const hanging = [1, 2].map(() => a.call({ addr: b.addr }, "hang", null, { timeoutMs: 2000 }));
@@ -171,9 +140,9 @@ test("inbound handlers and outbound requests per connection are capped with busy
 });
 
 test("oversize requests and results are refused without breaking the connection", async (t) => {
-  const net = newNet();
-  const a = await member(t, net, { maxFrameBytes: 4096 });
-  const b = await member(t, net, { maxFrameBytes: 4096 });
+  const net = createDevNetwork();
+  const a = await net.start({ maxFrameBytes: 4096 }, t);
+  const b = await net.start({ maxFrameBytes: 4096 }, t);
   b.handle("big", async () => "x".repeat(10_000));
   b.handle("echo", async (p) => p);
   const e1 = await t.throwsAsync(a.call({ addr: b.addr }, "echo", "y".repeat(10_000)));
@@ -184,9 +153,9 @@ test("oversize requests and results are refused without breaking the connection"
 });
 
 test("an unreachable address rejects, and a node may call itself", async (t) => {
-  const net = newNet();
-  const a = await member(t, net);
-  const gone = await member(t, net);
+  const net = createDevNetwork();
+  const a = await net.start({}, t);
+  const gone = await net.start({}, t);
   const deadAddr = gone.addr;
   await gone.close();
   const err = await t.throwsAsync(a.call({ addr: deadAddr }, "x", null, { timeoutMs: 2000 }));
@@ -196,9 +165,9 @@ test("an unreachable address rejects, and a node may call itself", async (t) => 
 });
 
 test("peer and peer-closed events follow the connections", async (t) => {
-  const net = newNet();
-  const a = await member(t, net);
-  const b = await member(t, net);
+  const net = createDevNetwork();
+  const a = await net.start({}, t);
+  const b = await net.start({}, t);
   b.handle("ok", async () => "ok");
   const peerEvent = new Promise<{ id: string }>((resolve) => b.once("peer", resolve));
   await a.call({ addr: b.addr }, "ok", null);

@@ -111,8 +111,18 @@ export class Connection {
     ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
     ws.on("error", (err) => {
       // ws reports oversize frames (1009) and socket errors here; it closes the socket itself.
-      this.log.debug("peer socket error", { remote: this.remote, err: err.message });
       const code = (err as { code?: string }).code;
+      // ws's own WS_ERR_* codes mean the peer broke the protocol (oversize, bad opcode, bad UTF-8).
+      if (code?.startsWith("WS_ERR_")) {
+        this.log.warn("peer protocol error", {
+          remote: this.remote,
+          peer: this.peer?.id,
+          code,
+          message: err.message,
+        });
+      } else {
+        this.log.debug("peer socket error", { remote: this.remote, err: err.message });
+      }
       const unreachable = this.state === "connecting";
       this.closeLocal(
         unreachable
