@@ -11,6 +11,7 @@ import type { RecordDoc } from "../ledger/record.js";
 import type { PeerNetwork } from "../net/peer-network.js";
 import type { Logger } from "../log.js";
 import { InputError } from "../util/errors.js";
+import { ReplicaBatcher } from "./replica-batcher.js";
 
 const KEY_BATCH = 500;
 
@@ -22,13 +23,16 @@ export interface PlacementOptions {
 
 export class Placement {
   private repairing = false;
+  private readonly batcher: ReplicaBatcher;
 
   constructor(
     private readonly ledger: Ledger,
     private readonly net: PeerNetwork,
     private readonly chord: ChordNode,
     private readonly opts: PlacementOptions,
-  ) {}
+  ) {
+    this.batcher = new ReplicaBatcher((to, records) => this.net.call(to, "store.replica", { records }));
+  }
 
   /** Records a chunk this node owns and waits for the write quorum. */
   async storeAsOwner(chunk: KeyedChunk): Promise<{ record: RecordDoc; copies: number }> {
@@ -37,7 +41,7 @@ export class Placement {
     const targets = this.replicaTargets();
     // A ring smaller than w cannot hold w copies; it holds all it can and says how many.
     const needed = Math.min(this.opts.writeQuorum, 1 + targets.length) - 1;
-    const copies = 1 + (await this.replicate(targets, [record], needed));
+    const copies = 1 + (await this.replicate(targets, record, needed));
     if (copies - 1 < needed) {
       throw Object.assign(new Error(`only ${copies} of ${needed + 1} copies are durable`), {
         code: "replication_failed",
@@ -55,15 +59,20 @@ export class Placement {
     if (!Array.isArray(records) || records.length > KEY_BATCH) {
       throw new InputError("bad_params", `records must be an array of at most ${KEY_BATCH}`);
     }
-    let stored = 0;
-    for (const doc of records) {
-      if (typeof doc !== "object" || doc === null) throw new InputError("bad_params", "record must be an object");
-      const key = (doc as RecordDoc).key;
-      if (await this.ledger.getByKey(key)) continue;
-      await this.ledger.storeReplica(doc as RecordDoc);
-      stored++;
+    if (!records.every((d) => typeof d === "object" && d !== null)) {
+      throw new InputError("bad_params", "every record must be an object");
     }
-    return { stored };
+    // The ledger verifies each and groups their writes; one bad record fails only itself.
+    const results = await Promise.allSettled(
+      (records as RecordDoc[]).map(async (doc) => {
+        if (typeof doc.key === "string" && (await this.ledger.getByKey(doc.key))) return false;
+        await this.ledger.storeReplica(doc);
+        return true;
+      }),
+    );
+    const bad = results.find((r) => r.status === "rejected");
+    if (bad) throw (bad as PromiseRejectedResult).reason;
+    return { stored: results.filter((r) => r.status === "fulfilled" && r.value).length };
   }
 
   async missing(keys: unknown): Promise<{ missing: string[] }> {
@@ -143,9 +152,9 @@ export class Placement {
   }
 
   /** Sends records to every target; resolves once `needed` acknowledged (or all settled). */
-  private replicate(targets: PeerRef[], records: RecordDoc[], needed: number): Promise<number> {
+  private replicate(targets: PeerRef[], record: RecordDoc, needed: number): Promise<number> {
     if (targets.length === 0 || needed <= 0) {
-      for (const t of targets) this.net.call(t, "store.replica", { records }).catch(() => undefined);
+      for (const t of targets) this.batcher.send(t, record).catch(() => undefined);
       return Promise.resolve(0);
     }
     return new Promise((resolve) => {
@@ -153,8 +162,8 @@ export class Placement {
       let settled = 0;
       let done = false;
       for (const t of targets) {
-        this.net
-          .call(t, "store.replica", { records })
+        this.batcher
+          .send(t, record)
           .then(() => {
             ok++;
           })
