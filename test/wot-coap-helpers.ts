@@ -4,6 +4,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { spawn, type ChildProcess } from "node:child_process";
 import type { ExecutionContext } from "ava";
 import wotCore from "@node-wot/core";
+import type { ExposedThing } from "@node-wot/core";
 import { FlowchainCoapServer, type FlowchainCoapServerOptions } from "../src/wot/coap-server.js";
 import {
   CoapOption,
@@ -22,16 +23,38 @@ const { Servient } = wotCore;
 export interface ThingFixture {
   server: FlowchainCoapServer;
   servient: InstanceType<typeof Servient>;
-  thing: WoT.ExposedThing;
+  thing: ExposedThing;
   port: number;
   echoCalls: unknown[];
 }
 
 export const ADMIN_TOKEN = "s3cret-admin";
 
+/** A server that only writes an HTTP-looking form on every affordance, exposed before ours, so
+ * tests can prune its forms afterwards the way the Thing's owner does and shift our indexes. */
+export const formOnlyServer = {
+  scheme: "http",
+  async expose(thing: { properties: object; actions: object; events: object }): Promise<void> {
+    for (const group of [thing.properties, thing.actions, thing.events]) {
+      for (const [name, aff] of Object.entries(group) as Array<[string, { forms: object[] }]>) {
+        aff.forms.push({ href: `http://example.invalid/${name}`, contentType: "application/json", op: [] });
+      }
+    }
+  },
+  async destroy(): Promise<boolean> {
+    return true;
+  },
+  async start(): Promise<void> {},
+  async stop(): Promise<void> {},
+  getPort(): number {
+    return 1;
+  },
+};
+
 export async function startThing(
   t: ExecutionContext,
   options: Partial<FlowchainCoapServerOptions> = {},
+  firstServer?: typeof formOnlyServer,
 ): Promise<ThingFixture> {
   const server = new FlowchainCoapServer({
     host: "127.0.0.1",
@@ -42,10 +65,11 @@ export async function startThing(
     ...options,
   });
   const servient = new Servient();
+  if (firstServer !== undefined) servient.addServer(firstServer as unknown as FlowchainCoapServer);
   servient.addServer(server);
   const wot = await servient.start();
   t.teardown(() => servient.shutdown());
-  const thing = await wot.produce({
+  const thing = (await wot.produce({
     title: "t",
     securityDefinitions: { nosec_sc: { scheme: "nosec" }, admin_sc: { scheme: "bearer" } },
     security: ["nosec_sc"],
@@ -63,7 +87,7 @@ export async function startThing(
       inventory: { output: { type: "object" }, security: ["admin_sc"] },
     },
     events: { block: { data: { type: "object" } } },
-  } as WoT.ExposedThingInit);
+  } as WoT.ExposedThingInit)) as unknown as ExposedThing;
   const fixture: ThingFixture = { server, servient, thing, port: server.getPort(), echoCalls: [] };
   let counter = 0;
   let label = "x";

@@ -7,7 +7,14 @@ import {
   encodeMessage,
   readUint,
 } from "../src/wot/coap-wire.js";
-import { ADMIN_TOKEN, RawCoapClient, runCoapClient, startThing, until } from "./wot-coap-helpers.js";
+import {
+  ADMIN_TOKEN,
+  RawCoapClient,
+  formOnlyServer,
+  runCoapClient,
+  startThing,
+  until,
+} from "./wot-coap-helpers.js";
 
 const observeOf = (m: { options: { number: number; value: Buffer }[] }): number | undefined => {
   const o = m.options.find((x) => x.number === CoapOption.Observe);
@@ -277,4 +284,24 @@ test("malformed datagrams do not crash the server", async (t) => {
   for (const g of garbage) raw.sendRaw(g);
   const res = await raw.request("GET", "/t");
   t.is(codeString(res.code), "2.05");
+});
+
+test("pruning other servers' forms after expose does not break events or actions", async (t) => {
+  const { server, thing, port } = await startThing(t, {}, formOnlyServer);
+  for (const aff of [thing.events.block!, thing.actions.echo!]) {
+    t.is((aff.forms as unknown[]).length, 2);
+    aff.forms = (aff.forms as Array<{ href: string }>).filter((f) =>
+      f.href.startsWith("coap:"),
+    ) as typeof aff.forms;
+  }
+  const raw = await RawCoapClient.open(t, port);
+  const token = Buffer.from("pruned");
+  const first = await raw.request("GET", "/t/events/block", { observe: 0, token });
+  t.is(codeString(first.code), "2.05");
+  t.is(server.observerCount(), 1);
+  thing.emitEvent("block", { height: 1 });
+  const n = await raw.receive((m) => m.token.equals(token) && m.type === CoapType.CON);
+  t.deepEqual(json(n), { height: 1 });
+  const ok = await raw.request("POST", "/t/actions/echo", { payload: '{"n":1}', contentFormat: 50 });
+  t.is(codeString(ok.code), "2.05");
 });

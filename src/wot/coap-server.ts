@@ -59,6 +59,14 @@ export interface FlowchainCoapServerOptions {
 
 type AffordanceKind = "property" | "event";
 
+interface CoapForm {
+  href: string;
+  contentType: string;
+  op: string | string[];
+  subprotocol?: string;
+  security?: string[];
+}
+
 interface Observer {
   key: string;
   address: string;
@@ -77,6 +85,8 @@ interface ObserveHub {
   name: string;
   entry: ThingEntry;
   observers: Map<string, Observer>;
+  /** Index of our form when the listener was registered; unregistering must name the same one. */
+  formIndex: number;
   listener: (content: Content) => void;
   /** Keeps notifications in emission order although reading a Content is asynchronous. */
   queue: Promise<void>;
@@ -93,10 +103,9 @@ interface ThingEntry {
   path: string;
   thing: ExposedThing;
   adminActions: Set<string>;
-  propertyFormIndex: Map<string, number>;
-  observeFormIndex: Map<string, number>;
-  actionFormIndex: Map<string, number>;
-  eventFormIndex: Map<string, number>;
+  /** Our forms by "kind/name"; their index is looked up when needed because the Thing's owner
+   * may prune other forms after expose(), which shifts indexes (pruning keeps form objects). */
+  forms: Map<string, CoapForm>;
   hubs: Map<string, ObserveHub>;
 }
 
@@ -236,10 +245,7 @@ export class FlowchainCoapServer implements ProtocolServer {
       path,
       thing,
       adminActions: this.findAdminActions(thing, tdTemplate),
-      propertyFormIndex: new Map(),
-      observeFormIndex: new Map(),
-      actionFormIndex: new Map(),
-      eventFormIndex: new Map(),
+      forms: new Map(),
       hubs: new Map(),
     };
     this.addForms(entry);
@@ -298,10 +304,10 @@ export class FlowchainCoapServer implements ProtocolServer {
 
   private addForms(entry: ThingEntry): void {
     const base = `${this.base()}/${encodeURIComponent(entry.path)}`;
-    const push = (affordance: { forms?: unknown[] }, form: Record<string, unknown>): number => {
+    const push = (affordance: { forms?: unknown[] }, form: CoapForm): CoapForm => {
       if (affordance.forms === undefined) affordance.forms = [];
       affordance.forms.push(form);
-      return affordance.forms.length - 1;
+      return form;
     };
     for (const [name, property] of Object.entries(entry.thing.properties)) {
       const href = `${base}/properties/${encodeURIComponent(name)}`;
@@ -309,7 +315,10 @@ export class FlowchainCoapServer implements ProtocolServer {
       if (property.writeOnly !== true) ops.push("readproperty");
       if (property.readOnly !== true) ops.push("writeproperty");
       if (ops.length > 0) {
-        entry.propertyFormIndex.set(name, push(property, { href, contentType: "application/json", op: ops }));
+        entry.forms.set(
+          `property/${name}`,
+          push(property, { href, contentType: "application/json", op: ops }),
+        );
       }
       if (property.observable === true) {
         const form = {
@@ -318,17 +327,17 @@ export class FlowchainCoapServer implements ProtocolServer {
           op: ["observeproperty", "unobserveproperty"],
           subprotocol: "cov:observe",
         };
-        entry.observeFormIndex.set(name, push(property, form));
+        entry.forms.set(`observe/${name}`, push(property, form));
       }
     }
     for (const [name, action] of Object.entries(entry.thing.actions)) {
-      const form: Record<string, unknown> = {
+      const form: CoapForm = {
         href: `${base}/actions/${encodeURIComponent(name)}`,
         contentType: "application/json",
         op: "invokeaction",
       };
       if (entry.adminActions.has(name)) form.security = [this.securityName];
-      entry.actionFormIndex.set(name, push(action, form));
+      entry.forms.set(`action/${name}`, push(action, form));
     }
     for (const [name, event] of Object.entries(entry.thing.events)) {
       const form = {
@@ -337,8 +346,32 @@ export class FlowchainCoapServer implements ProtocolServer {
         op: ["subscribeevent", "unsubscribeevent"],
         subprotocol: "cov:observe",
       };
-      entry.eventFormIndex.set(name, push(event, form));
+      entry.forms.set(`event/${name}`, push(event, form));
     }
+  }
+
+  private formIndex(
+    entry: ThingEntry,
+    kind: "property" | "observe" | "action" | "event",
+    name: string,
+  ): number {
+    const form = entry.forms.get(`${kind}/${name}`);
+    const affordance =
+      kind === "action"
+        ? entry.thing.actions[name]
+        : kind === "event"
+          ? entry.thing.events[name]
+          : entry.thing.properties[name];
+    const forms = (affordance?.forms ?? []) as unknown[];
+    const exact = form === undefined ? -1 : forms.indexOf(form);
+    if (exact >= 0) return exact;
+    // The forms were replaced by copies: match on what we wrote.
+    const same = forms.findIndex(
+      (f) =>
+        (f as CoapForm).href === form?.href &&
+        JSON.stringify((f as CoapForm).op) === JSON.stringify(form?.op),
+    );
+    return same >= 0 ? same : 0;
   }
 
   // ---- datagram screening and our own notifications ------------------------------------------
@@ -442,6 +475,7 @@ export class FlowchainCoapServer implements ProtocolServer {
       name,
       entry,
       observers: new Map(),
+      formIndex: this.formIndex(entry, kind === "event" ? "event" : "observe", name),
       queue: Promise.resolve(),
       ready: Promise.resolve(),
       listener: (content) => {
@@ -455,9 +489,7 @@ export class FlowchainCoapServer implements ProtocolServer {
         });
       },
     };
-    const options = {
-      formIndex: (kind === "event" ? entry.eventFormIndex : entry.observeFormIndex).get(name) ?? 0,
-    };
+    const options = { formIndex: hub.formIndex };
     hub.ready =
       kind === "event"
         ? entry.thing.handleSubscribeEvent(name, hub.listener, options)
@@ -472,9 +504,7 @@ export class FlowchainCoapServer implements ProtocolServer {
     entry.hubs.delete(`${kind}/${name}`);
     for (const observer of hub.observers.values()) this.dropPending(observer);
     hub.observers.clear();
-    const options = {
-      formIndex: (kind === "event" ? entry.eventFormIndex : entry.observeFormIndex).get(name) ?? 0,
-    };
+    const options = { formIndex: hub.formIndex };
     // Unregistering must not throw out of a timer or packet handler (upstream 1233).
     hub.ready
       .then(() => {
@@ -570,7 +600,7 @@ export class FlowchainCoapServer implements ProtocolServer {
   ): Promise<void> {
     const property = entry.thing.properties[name];
     if (property === undefined) throw new CoapReplyError("4.04", `no property ${name}`);
-    const formIndex = entry.propertyFormIndex.get(name) ?? 0;
+    const formIndex = this.formIndex(entry, "property", name);
     if (req.method === "GET") {
       if (property.writeOnly === true) throw new CoapReplyError("4.05", `property ${name} is write-only`);
       const observe = req.headers.Observe;
@@ -624,7 +654,7 @@ export class FlowchainCoapServer implements ProtocolServer {
     const output = await entry.thing.handleInvokeAction(
       name,
       new ContentClass(mediaType, Readable.from([req.payload])),
-      { formIndex: entry.actionFormIndex.get(name) ?? 0 },
+      { formIndex: this.formIndex(entry, "action", name) },
     );
     if (output === undefined || output === null) {
       this.reply(res, "2.04");
