@@ -1,0 +1,64 @@
+// The things/ consumer scripts, each run as its own process against a live Thing.
+import test from "ava";
+import { ADMIN_TOKEN } from "./helpers/fake-node.js";
+import { startFakeThing } from "./helpers/running-thing.js";
+import { runScript } from "./helpers/spawn-script.js";
+
+test("sensor.js streams --count readings with put over CoAP", async (t) => {
+  const { node, thing } = await startFakeThing(t);
+  const s = runScript(t, "sensor", [thing.tdUrl, "--count", "3", "--interval", "0", "--source", "probe"]);
+  t.is(await s.exited, 0, s.stderr());
+  t.is(s.lines.length, 3);
+  for (const l of s.lines) t.is(l.owner, node.id);
+  t.is(node.records.size, 3);
+  t.true([...node.records.values()].every((r) => r.source === "probe"));
+});
+
+test("watcher.js prints each block event once over CoAP and exits after --count", async (t) => {
+  const { node, thing } = await startFakeThing(t);
+  const w = runScript(t, "watcher", [thing.tdUrl, "--count", "3"]);
+  await w.waitForLines(1);
+  t.deepEqual(w.lines[0], { subscribed: "block" });
+  for (let i = 1; i <= 3; i++) {
+    node.mine();
+    await w.waitForLines(i + 1);
+  }
+  t.is(await w.exited, 0, w.stderr());
+  t.deepEqual(
+    w.lines.slice(1).map((l) => (l.block as { height: number }).height),
+    [1, 2, 3],
+  );
+});
+
+test("endpoint.js approves each stored transaction", async (t) => {
+  const { node, thing, href } = await startFakeThing(t);
+  const e = runScript(t, "endpoint", [thing.tdUrl, "--count", "2"]);
+  await e.waitForLines(1);
+  const txIDs: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const res = await fetch(href("actions", "put", "http"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ value: i }),
+    });
+    txIDs.push(((await res.json()) as { txID: string }).txID);
+  }
+  t.is(await e.exited, 0, e.stderr());
+  t.deepEqual(
+    e.lines.slice(1).map((l) => l.approved),
+    txIDs.map((txID) => ({ txID, verified: true, granted: true, miner: node.id })),
+  );
+});
+
+test("admin.js runs inventory with the token and is refused without the right one", async (t) => {
+  const { node, thing } = await startFakeThing(t);
+  const ok = runScript(t, "admin", [thing.tdUrl, "--token", ADMIN_TOKEN]);
+  t.is(await ok.exited, 0, ok.stderr());
+  t.like(ok.lines[0], { inventory: { branches: [], unreachable: [] } });
+  const bad = runScript(t, "admin", [thing.tdUrl], { FLOWCHAIN_ADMIN_TOKEN: "wrong" });
+  t.is(await bad.exited, 1);
+  t.regex(bad.stderr(), /inventory refused/);
+  const none = runScript(t, "admin", [thing.tdUrl], { FLOWCHAIN_ADMIN_TOKEN: "" });
+  t.is(await none.exited, 1);
+  t.deepEqual(node.calls, [{ method: "inventory" }]);
+});

@@ -1,0 +1,23 @@
+// A sensor that streams readings into Flowchain with the `put` action over CoAP.
+//   node dist/things/sensor.js http://127.0.0.1:8080/.well-known/wot [--count 10] [--interval 1000] [--source kitchen]
+import { setTimeout as sleep } from "node:timers/promises";
+import { consume, fail, print, readArgs } from "./consumer.js";
+
+const args = readArgs("sensor.js <TD URL> [--count N] [--interval ms] [--source name]", {
+  interval: { type: "string" },
+  source: { type: "string" },
+});
+const interval = Number(args.flags.interval ?? 1000);
+const source = String(args.flags.source ?? `sensor-${process.pid}`);
+if (!(interval >= 0)) fail("--interval must be a number of milliseconds");
+
+const { thing, formIndex, close } = await consume(args.url);
+const coapPut = { formIndex: formIndex("actions", "put", "coap") };
+for (let i = 0; i < args.count; i++) {
+  // A made-up temperature; a real sensor would read its hardware here.
+  const value = Math.round((21 + 3 * Math.sin(Date.now() / 60_000)) * 100) / 100;
+  const out = await thing.invokeAction("put", { value, source, timestamp: Date.now() }, coapPut);
+  print({ put: value, ...((await out?.value()) as object) });
+  if (i + 1 < args.count) await sleep(interval);
+}
+await close();
