@@ -305,3 +305,39 @@ test("pruning other servers' forms after expose does not break events or actions
   const ok = await raw.request("POST", "/t/actions/echo", { payload: '{"n":1}', contentFormat: 50 });
   t.is(codeString(ok.code), "2.05");
 });
+
+test("replies that start no observation carry no Observe option; observer limit answers 5.03", async (t) => {
+  const { server, port } = await startThing(t, { maxObservers: 1 });
+  const raw = await RawCoapClient.open(t, port);
+  const missing = await raw.request("GET", "/t/events/nope", { observe: 0 });
+  t.is(codeString(missing.code), "4.04");
+  t.is(observeOf(missing), undefined);
+  t.regex(missing.payload.toString(), /no event nope/);
+  const plain = await raw.request("GET", "/t/properties/label", { observe: 0 });
+  t.is(codeString(plain.code), "2.05");
+  t.is(observeOf(plain), undefined);
+  t.is(json(plain), "x");
+  t.is(server.observerCount(), 0);
+  const ok = await raw.request("GET", "/t/events/block", { observe: 0, token: Buffer.from("one") });
+  t.not(observeOf(ok), undefined);
+  const full = await raw.request("GET", "/t/events/block", { observe: 0, token: Buffer.from("two") });
+  t.is(codeString(full.code), "5.03");
+  t.is(observeOf(full), undefined);
+  t.is(server.observerCount(), 1);
+});
+
+test("an observer that never acknowledges CON notifications is dropped after the retransmissions", async (t) => {
+  const { server, thing, port } = await startThing(t, { ackTimeoutMs: 20 });
+  const raw = await RawCoapClient.open(t, port);
+  const token = Buffer.from("gone");
+  await raw.request("GET", "/t/events/block", { observe: 0, token });
+  thing.emitEvent("block", { height: 1 });
+  await until(() => server.observerCount() === 0, "timeout removal");
+  // The original transmission plus MAX_RETRANSMIT=4 retransmissions, all the same message.
+  const copies: number[] = [];
+  while (raw.pendingCount((m) => m.token.equals(token)) > 0) {
+    copies.push((await raw.receive((m) => m.token.equals(token))).messageId);
+  }
+  t.is(copies.length, 5);
+  t.is(new Set(copies).size, 1);
+});

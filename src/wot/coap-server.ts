@@ -54,6 +54,10 @@ export interface FlowchainCoapServerOptions {
   /** Send notifications as CON when the registration was CON (default true): a client that
    * vanished without deregistering is then detected by the retransmission timeout. */
   confirmableNotifications?: boolean;
+  /** RFC 7252 ACK_TIMEOUT for CON notifications (doubling over MAX_RETRANSMIT=4 retries). Default 2000. */
+  ackTimeoutMs?: number;
+  /** Observe relations kept at most (all things together); more registrations get 5.03. Default 10000. */
+  maxObservers?: number;
   logger?: Logger;
 }
 
@@ -146,6 +150,8 @@ export class FlowchainCoapServer implements ProtocolServer {
   private readonly tokenQueryName: string;
   private readonly securityName: string;
   private readonly confirmableNotifications: boolean;
+  private readonly maxObservers: number;
+  private readonly ackTimeoutMs: number;
   private readonly authorize?: FlowchainCoapServerOptions["authorize"];
   private readonly log: Logger;
   private readonly things = new Map<string, ThingEntry>();
@@ -166,6 +172,8 @@ export class FlowchainCoapServer implements ProtocolServer {
     this.securityName = options.securityDefinitionName ?? "coap_bearer_sc";
     this.confirmableNotifications = options.confirmableNotifications ?? true;
     this.authorize = options.authorize;
+    this.maxObservers = options.maxObservers ?? 10_000;
+    this.ackTimeoutMs = options.ackTimeoutMs ?? ACK_TIMEOUT_MS;
     this.log = options.logger ?? silentLogger;
   }
 
@@ -428,7 +436,7 @@ export class FlowchainCoapServer implements ProtocolServer {
       this.sendRaw(buf, observer);
       if (observer.confirmable) {
         let attempt = 0;
-        let timeout = ACK_TIMEOUT_MS * (1 + Math.random() * (ACK_RANDOM_FACTOR - 1));
+        let timeout = this.ackTimeoutMs * (1 + Math.random() * (ACK_RANDOM_FACTOR - 1));
         const retransmit = (): void => {
           if (!this.pending.has(key)) return;
           if (attempt >= MAX_RETRANSMIT) {
@@ -693,6 +701,10 @@ export class FlowchainCoapServer implements ProtocolServer {
 
   private register(hub: ObserveHub, req: CoapRequest, key: string): void {
     const existing = hub.observers.get(key);
+    if (existing === undefined && this.observerCount() >= this.maxObservers) {
+      if (hub.observers.size === 0) this.closeHub(hub);
+      throw new CoapReplyError("5.03", "too many observers");
+    }
     // RFC 7641 §4.1: a repeated registration from the same endpoint and token replaces the old one.
     const observer: Observer = {
       key,
@@ -786,6 +798,16 @@ export class FlowchainCoapServer implements ProtocolServer {
     if (cf !== undefined) res.setOption("Content-Format", cf);
     res.statusCode = code;
     res.code = code;
+    if (res instanceof coap.ObserveWriteStream) {
+      // The request asked to observe, but this reply does not start an observation (an error,
+      // or a resource that cannot be observed): RFC 7641 §4.2 says it must carry no Observe
+      // option, and ObserveWriteStream.write() would add one, so send the packet directly and
+      // mark the stream as used so end() sends nothing more.
+      res._doSend(payload);
+      res._counter = 1;
+      res.end();
+      return;
+    }
     res.end(payload);
   }
 
