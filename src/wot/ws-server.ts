@@ -1,7 +1,7 @@
 // node-wot's WebSocket server subscribes each new socket once per form of the event (HTTP, CoAP and
 // WS forms alike), so every event arrives several times; it also advertises property and action
-// forms it never serves. This subclass keeps only what works: one subscription per socket on the
-// event paths, and event forms only.
+// forms it never serves. This subclass keeps only what works: each event sent once to each socket
+// on the event paths, and event forms only.
 import type { IncomingMessage } from "node:http";
 import type { ExposedThing } from "@node-wot/core";
 import bindingWs from "@node-wot/binding-websockets";
@@ -25,6 +25,13 @@ export class FlowchainWebSocketServer extends WebSocketServer {
       f.href.startsWith(prefix) && f.href.includes(`:${this.getPort()}/`);
     for (const a of [...Object.values(thing.properties), ...Object.values(thing.actions)]) {
       // The other servers' forms remain, so the list stays non-empty.
+      for (const f of a.forms.filter(isOurs)) {
+        // The stock property sockets do nothing useful, and closing one unobserves properties
+        // that are not observable (which throws inside a socket event): refuse them instead.
+        const path = new URL(f.href).pathname;
+        self.socketServers[path]?.close();
+        delete self.socketServers[path];
+      }
       a.forms = a.forms.filter((f) => !isOurs(f)) as typeof a.forms;
     }
     for (const [name, event] of Object.entries(thing.events)) {
@@ -38,19 +45,29 @@ export class FlowchainWebSocketServer extends WebSocketServer {
       const server = self.socketServers[path];
       if (!server) continue;
       server.removeAllListeners("connection");
+      // node-wot gives every listener of a form the same Content stream, which only one reader can
+      // drain; so one listener per event reads it and fans the text out to all sockets.
+      const sockets = new Set<WebSocket>();
+      const formIndex = () => event.forms.indexOf(wsForm);
+      const listener = async (content: { body: AsyncIterable<Buffer | string> }) => {
+        const chunks: Buffer[] = [];
+        for await (const c of content.body) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
+        // One text frame per event: the JSON payload, as the stock binding's client expects.
+        const text = Buffer.concat(chunks).toString("utf8");
+        for (const ws of sockets) if (ws.readyState === ws.OPEN) ws.send(text);
+      };
       server.on("connection", (ws: WebSocket, _req: IncomingMessage) => {
-        const formIndex = event.forms.indexOf(wsForm);
-        const listener = async (content: { body: AsyncIterable<Buffer | string> }) => {
-          const chunks: Buffer[] = [];
-          for await (const c of content.body) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
-          // One text frame per event: the JSON payload, as the stock binding's client expects.
-          if (ws.readyState === ws.OPEN) ws.send(Buffer.concat(chunks).toString("utf8"));
-        };
-        thing
-          .handleSubscribeEvent(name, listener as unknown as Listener, { formIndex })
-          .catch((err: Error) => ws.close(1011, err.message));
+        if (sockets.size === 0) {
+          thing
+            .handleSubscribeEvent(name, listener as unknown as Listener, { formIndex: formIndex() })
+            .catch((err: Error) => ws.close(1011, err.message));
+        }
+        sockets.add(ws);
         ws.on("close", () => {
-          thing.handleUnsubscribeEvent(name, listener as unknown as Listener, { formIndex });
+          sockets.delete(ws);
+          if (sockets.size === 0) {
+            thing.handleUnsubscribeEvent(name, listener as unknown as Listener, { formIndex: formIndex() });
+          }
         });
       });
     }
