@@ -1,0 +1,189 @@
+// Records (paper Listing 4): a chunk {source, timestamp, value} becomes a signed JSON-LD
+// Transaction document.
+//   key  = SHA-256(SHA-256(canonical chunk))            (lowercase hex)
+//   txID = SHA-256(SHA-256(blockHash + key))             (the two hex strings concatenated)
+//   signature = Ed25519 over the canonical document without `signature`
+import { doubleSha256Hex } from "../util/hash.js";
+import { InputError } from "../util/errors.js";
+import { assertJson, canonicalJsonTrusted } from "./canonical.js";
+import { LEDGER_CONTEXT_URL } from "./context.js";
+import { Identity, nodeIdOf } from "./identity.js";
+
+/**
+ * Largest accepted chunk: 64 KiB of canonical JSON. A record is signed, stored in four indexes and
+ * replicated over the ring, so chunks are meant to be readings, not files; bigger payloads belong
+ * in several chunks.
+ */
+export const MAX_CHUNK_BYTES = 64 * 1024;
+export const MAX_SOURCE_LENGTH = 256;
+/** Readings stamped more than this far in the future are a clock or input error. */
+export const MAX_CLOCK_SKEW_MS = 24 * 60 * 60 * 1000;
+
+export interface Chunk {
+  source: string;
+  timestamp: number | string;
+  value: unknown;
+}
+
+export interface NormalChunk {
+  source: string;
+  timestamp: number;
+  value: unknown;
+  /** Canonical JSON of {source, timestamp, value}. */
+  canonical: string;
+  /** Canonical JSON of value alone, reused when signing. */
+  canonicalValue: string;
+}
+
+export type RecordDoc = {
+  "@context": string;
+  "@type": "Transaction";
+  txID: string;
+  key: string;
+  /** Hash of the block the record was stored in. */
+  block: string;
+  height: number;
+  /** Position within the block: fixes the Merkle leaf order. */
+  index: number;
+  miner: string;
+  minerKey: string;
+  source: string;
+  timestamp: number;
+  value: unknown;
+  signature: string;
+};
+
+// Date-only, or date-time with an explicit zone: a zone-less time would be read in the local zone
+// of whichever node parses it, giving the same reading different keys on different nodes.
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export function normaliseTimestamp(ts: unknown, now = Date.now()): number {
+  let ms: number;
+  if (typeof ts === "number") {
+    if (!Number.isInteger(ts))
+      throw new InputError("bad_timestamp", `timestamp ${ts} is not an integer ms count`);
+    ms = ts;
+  } else if (typeof ts === "string") {
+    if (!ISO_8601.test(ts))
+      throw new InputError("bad_timestamp", `timestamp "${ts.slice(0, 40)}" is not ISO 8601`);
+    ms = Date.parse(ts);
+    if (Number.isNaN(ms))
+      throw new InputError("bad_timestamp", `timestamp "${ts.slice(0, 40)}" is not a date`);
+  } else {
+    throw new InputError("bad_timestamp", "timestamp must be ms since the epoch or an ISO 8601 string");
+  }
+  if (ms < 0) throw new InputError("bad_timestamp", "timestamp is before 1970");
+  if (ms > now + MAX_CLOCK_SKEW_MS)
+    throw new InputError("bad_timestamp", "timestamp is more than a day in the future");
+  return ms;
+}
+
+export function normaliseChunk(chunk: Chunk): NormalChunk {
+  if (typeof chunk !== "object" || chunk === null)
+    throw new InputError("bad_chunk", "chunk must be an object");
+  const { source, value } = chunk;
+  if (typeof source !== "string" || source.length === 0 || source.length > MAX_SOURCE_LENGTH) {
+    throw new InputError("bad_source", `source must be a string of 1..${MAX_SOURCE_LENGTH} chars`);
+  }
+  // Control characters are refused so the store can use \x00 as an index separator.
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f]/.test(source)) throw new InputError("bad_source", "source contains control characters");
+  if (value === undefined) throw new InputError("not_json", "value is missing");
+  const timestamp = normaliseTimestamp(chunk.timestamp);
+  assertJson(value, "value");
+  const canonicalValue = canonicalJsonTrusted(value);
+  const canonical = chunkCanonical(source, timestamp, canonicalValue);
+  // A UTF-8 byte is at least a third of a UTF-16 unit: count bytes only when it could matter.
+  if (canonical.length * 3 > MAX_CHUNK_BYTES && Buffer.byteLength(canonical) > MAX_CHUNK_BYTES) {
+    throw new InputError("too_large", `chunk is larger than ${MAX_CHUNK_BYTES} bytes of canonical JSON`);
+  }
+  return { source, timestamp, value, canonical, canonicalValue };
+}
+
+// Keys in RFC 8785 order (source < timestamp < value); strings through JSON.stringify, which
+// RFC 8785 adopts as its string serialisation.
+function chunkCanonical(source: string, timestamp: number, canonicalValue: string): string {
+  return `{"source":${JSON.stringify(source)},"timestamp":${timestamp},"value":${canonicalValue}}`;
+}
+
+export function dataKey(chunk: Chunk): string {
+  return doubleSha256Hex(normaliseChunk(chunk).canonical);
+}
+
+export function txIdFor(blockHash: string, key: string): string {
+  return doubleSha256Hex(blockHash + key);
+}
+
+/** The bytes a record signature covers: the canonical document without `signature`. */
+export function signingString(doc: Omit<RecordDoc, "signature"> | RecordDoc): string {
+  const { signature: _s, ...rest } = doc as RecordDoc;
+  return canonicalJsonTrusted(rest);
+}
+
+// Same bytes as signingString for a document this module built, without re-serialising the value.
+function fastSigningString(d: Omit<RecordDoc, "signature" | "value">, canonicalValue: string): string {
+  const s = JSON.stringify;
+  return (
+    `{"@context":${s(d["@context"])},"@type":"Transaction","block":${s(d.block)},"height":${d.height},` +
+    `"index":${d.index},"key":${s(d.key)},"miner":${s(d.miner)},"minerKey":${s(d.minerKey)},` +
+    `"source":${s(d.source)},"timestamp":${d.timestamp},"txID":${s(d.txID)},"value":${canonicalValue}}`
+  );
+}
+
+export function buildRecord(
+  c: NormalChunk,
+  key: string,
+  block: { hash: string; height: number },
+  index: number,
+  identity: Identity,
+): RecordDoc {
+  const doc = {
+    "@context": LEDGER_CONTEXT_URL,
+    "@type": "Transaction" as const,
+    txID: txIdFor(block.hash, key),
+    key,
+    block: block.hash,
+    height: block.height,
+    index,
+    miner: identity.id,
+    minerKey: identity.publicKeyHex,
+    source: c.source,
+    timestamp: c.timestamp,
+  };
+  const signature = identity.sign(fastSigningString(doc, c.canonicalValue));
+  return { ...doc, value: c.value, signature };
+}
+
+/** Pure check of one record: shape, key and txID formulas, miner id and signature. Null = ok. */
+export function verifyRecord(doc: RecordDoc): string | null {
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return "record is not an object";
+  if (doc["@context"] !== LEDGER_CONTEXT_URL) return "unknown @context";
+  if (doc["@type"] !== "Transaction") return "@type is not Transaction";
+  for (const f of ["txID", "key", "block", "miner", "minerKey"] as const) {
+    if (typeof doc[f] !== "string" || !HEX64.test(doc[f])) return `bad ${f}`;
+  }
+  if (!Number.isSafeInteger(doc.height) || doc.height < 1) return "bad height";
+  if (!Number.isSafeInteger(doc.index) || doc.index < 0) return "bad index";
+  if (typeof doc.signature !== "string") return "missing signature";
+  let canonical: string;
+  try {
+    const c = normaliseChunk({ source: doc.source, timestamp: doc.timestamp, value: doc.value });
+    if (c.timestamp !== doc.timestamp) return "timestamp not normalised";
+    canonical = c.canonical;
+  } catch (e) {
+    return `bad chunk: ${(e as Error).message}`;
+  }
+  if (doubleSha256Hex(canonical) !== doc.key) return "key does not match chunk";
+  if (txIdFor(doc.block, doc.key) !== doc.txID) return "txID does not match block and key";
+  if (nodeIdOf(doc.minerKey) !== doc.miner) return "miner is not sha256(minerKey)";
+  let signed: string;
+  try {
+    assertJson(doc);
+    signed = signingString(doc);
+  } catch (e) {
+    return `not JSON: ${(e as Error).message}`;
+  }
+  if (!Identity.verify(doc.minerKey, signed, doc.signature)) return "bad record signature";
+  return null;
+}

@@ -1,0 +1,185 @@
+// Offline verification of a node's branch: from genesis, every block's hash, proof of work,
+// signature and link to its predecessor; every record's key, txID and signature; and every block's
+// sealedRoot against the Merkle root of the records stored in the block before it. Stops at the
+// first failure and reports its height.
+//
+// verifyDataDir opens the node's LevelDB, which LevelDB locks: it cannot run while the node that
+// owns the directory is running (stop the node, or export from it and use verifyExportFile).
+import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
+import { Block, verifyBlock } from "./block.js";
+import { genesisBlock, isGenesisOf } from "./genesis.js";
+import { MerkleAccumulator } from "./merkle.js";
+import { RecordDoc, verifyRecord } from "./record.js";
+import { K, LedgerMeta, blockRecords, openDb, rangeEntries } from "./store.js";
+
+export interface VerifyReport {
+  ok: boolean;
+  blocks: number;
+  records: number;
+  firstBad?: { height: number; what: string };
+}
+
+class Failure extends Error {
+  constructor(
+    readonly height: number,
+    readonly what: string,
+  ) {
+    super(what);
+  }
+}
+
+/** Fed a branch in order (genesis, then each block followed by its records); throws Failure. */
+export class ChainChecker {
+  blocks = 0;
+  records = 0;
+  private current: Block | null = null;
+  private acc = new MerkleAccumulator();
+  private miner: string | null;
+
+  constructor(miner: string | null = null) {
+    this.miner = miner;
+  }
+
+  expectMiner(id: string): void {
+    this.miner = id;
+  }
+
+  genesis(b: Block, network: { name: string; adminPublicKey: string } | undefined): void {
+    if (!network) throw new Failure(0, "genesis block names no network");
+    let ok = false;
+    try {
+      ok = isGenesisOf(b, network);
+    } catch (e) {
+      throw new Failure(0, `genesis: ${(e as Error).message}`);
+    }
+    if (!ok) throw new Failure(0, "genesis block does not match the network descriptor");
+    this.current = b;
+    this.blocks = 1;
+  }
+
+  block(b: Block): void {
+    const prev = this.current;
+    const h = typeof b?.height === "number" ? b.height : -1;
+    if (prev === null) throw new Failure(h, "block before genesis");
+    const bad = verifyBlock(b);
+    if (bad) throw new Failure(h, bad);
+    if (b.height !== prev.height + 1) throw new Failure(h, `height ${b.height} follows ${prev.height}`);
+    if (b.prev !== prev.hash) throw new Failure(h, "prev is not the hash of the previous block");
+    if (this.miner === null) this.miner = b.miner;
+    if (b.miner !== this.miner) throw new Failure(h, "block mined by another node on this branch");
+    if (b.sealedRoot !== this.acc.root()) {
+      throw new Failure(
+        prev.height,
+        `records of block ${prev.height} do not match the sealedRoot of block ${h}`,
+      );
+    }
+    this.current = b;
+    this.acc = new MerkleAccumulator();
+    this.blocks++;
+  }
+
+  record(d: RecordDoc): void {
+    const b = this.current;
+    const h = b?.height ?? -1;
+    if (b === null || b.height === 0) throw new Failure(h, "record outside a mined block");
+    if (d?.block !== b.hash) throw new Failure(h, `record ${String(d?.txID)} names another block`);
+    if (d.height !== b.height) throw new Failure(h, `record ${d.txID}: height does not match its block`);
+    if (d.index !== this.acc.count)
+      throw new Failure(h, `record ${d.txID}: index ${d.index}, expected ${this.acc.count}`);
+    if (d.miner !== b.miner) throw new Failure(h, `record ${d.txID}: signed by another node`);
+    const bad = verifyRecord(d);
+    if (bad) throw new Failure(h, `record ${String(d.txID)}: ${bad}`);
+    this.acc.add(d.txID);
+    this.records++;
+  }
+
+  report(): VerifyReport {
+    return { ok: true, blocks: this.blocks, records: this.records };
+  }
+}
+
+function failed(c: ChainChecker, e: unknown): VerifyReport {
+  if (e instanceof Failure)
+    return { ok: false, blocks: c.blocks, records: c.records, firstBad: { height: e.height, what: e.what } };
+  return {
+    ok: false,
+    blocks: c.blocks,
+    records: c.records,
+    firstBad: { height: -1, what: `unreadable: ${(e as Error)?.message ?? String(e)}` },
+  };
+}
+
+export async function verifyDataDir(dir: string): Promise<VerifyReport> {
+  const db = await openDb(dir, false);
+  const c = new ChainChecker();
+  try {
+    const metaJson = await db.get(K.meta);
+    if (metaJson === undefined) throw new Failure(0, "no ledger metadata in data dir");
+    const meta = JSON.parse(metaJson) as LedgerMeta;
+    c.expectMiner(meta.nodeId);
+    let expected = 0;
+    for await (const [k, hash] of rangeEntries(db, { gte: "H!", lt: "H!~" })) {
+      const height = Number(k.slice(2));
+      if (height !== expected) throw new Failure(expected, `block ${expected} missing`);
+      expected++;
+      const json = await db.get(K.block(hash));
+      if (json === undefined) throw new Failure(height, "block body missing");
+      const b = JSON.parse(json) as Block;
+      if (height === 0) {
+        c.genesis(b, meta.network);
+        if (b.hash !== genesisBlock(meta.network).hash) throw new Failure(0, "genesis hash mismatch");
+        continue;
+      }
+      c.block(b);
+      if (b.minerKey !== meta.publicKey)
+        throw new Failure(height, "block signed with another key than the node's");
+      try {
+        for await (const d of blockRecords(db, hash)) c.record(JSON.parse(d) as RecordDoc);
+      } catch (e) {
+        if (e instanceof Failure) throw e;
+        throw new Failure(height, (e as Error).message);
+      }
+    }
+    if (expected === 0) throw new Failure(0, "no genesis block");
+    return c.report();
+  } catch (e) {
+    return failed(c, e);
+  } finally {
+    await db.close();
+  }
+}
+
+/** Checks an NDJSON export (see export.ts): genesis first, then each block followed by its records. */
+export async function verifyExportFile(file: string): Promise<VerifyReport> {
+  const c = new ChainChecker();
+  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
+  let line = 0;
+  try {
+    for await (const text of rl) {
+      line++;
+      if (text.trim() === "") continue;
+      let doc: Record<string, unknown>;
+      try {
+        doc = JSON.parse(text) as Record<string, unknown>;
+      } catch {
+        throw new Failure(c.blocks - 1, `line ${line} is not JSON`);
+      }
+      if (doc["@type"] === "Block") {
+        const b = doc as unknown as Block;
+        if (line === 1) c.genesis(b, b.network);
+        else c.block(b);
+      } else if (doc["@type"] === "Transaction") {
+        c.record(doc as unknown as RecordDoc);
+      } else {
+        throw new Failure(c.blocks - 1, `line ${line}: unknown @type ${String(doc["@type"])}`);
+      }
+    }
+    if (line === 0) throw new Failure(0, "empty export");
+    return c.report();
+  } catch (e) {
+    return failed(c, e);
+  } finally {
+    rl.close();
+  }
+}
