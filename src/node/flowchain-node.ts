@@ -4,6 +4,7 @@ import { EventEmitter } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
 import { ChordNode } from "../chord/node.js";
 import type { ChordMethod, PeerRef } from "../chord/transport.js";
+import { peerList } from "../chord/wire.js";
 import type { Block } from "../ledger/block.js";
 import { Identity } from "../ledger/identity.js";
 import { Ledger } from "../ledger/ledger.js";
@@ -25,7 +26,9 @@ import type {
 import { verifyAdminCredential } from "./admin-credential.js";
 import { prepareNetwork, type NetworkState } from "./bootstrap.js";
 import { dataFiles } from "./data-dir.js";
-import { keyedChunk } from "./keyed-chunk.js";
+import { approve, countCoins, FLOWCOIN_SOURCE } from "./approval.js";
+import { keyedChunk, type KeyedChunk } from "./keyed-chunk.js";
+import { LAPTOP_DEFAULTS, parseResources, reliability, type Resources } from "./reliability.js";
 import { walkRing } from "./members.js";
 import { PeerChordTransport } from "./peer-chord-transport.js";
 import { Placement } from "./placement.js";
@@ -70,6 +73,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   private stopped = false;
 
   private constructor(
+    private readonly standing: { coins: number; resources: Resources },
     readonly identity: Identity,
     readonly network: NetworkState,
     readonly ledger: Ledger,
@@ -112,11 +116,14 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       log,
     );
     const identity = await Identity.loadOrCreate(opts.dataDir, files.nodeKey);
+    // The ledger asks for reliability whenever it sets a target; the node fills these in.
+    const standing = { coins: 0, resources: { ...LAPTOP_DEFAULTS } };
     const ledger = await Ledger.open({
       dir: files.ledger,
       identity,
       network: network.descriptor,
       hashesPerSecond: opts.hashesPerSecond,
+      reliability: () => reliability(standing.coins, standing.resources),
       log: log.child({ part: "ledger" }),
     });
     const net = new PeerNetwork({
@@ -147,6 +154,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       log: log.child({ part: "placement" }),
     });
     const node = new FlowchainNode(
+      standing,
       identity,
       network,
       ledger,
@@ -185,10 +193,24 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     this.net.handle("store.have", (params) => this.placement.missing((params as { keys?: unknown })?.keys));
     this.net.handle("store.get", async (params) => (await this.placement.find(String((params as { key?: unknown })?.key))) ?? null);
     this.net.handle("store.query", (params) => this.localQuery(params as QueryInput));
+    this.net.handle("store.byTx", async (params) => {
+      const txID = (params as { txID?: unknown })?.txID;
+      return typeof txID === "string" ? ((await this.ledger.getByTxID(txID)) ?? null) : null;
+    });
+    this.net.handle("ledger.block", async (params) => (await this.blockByHash(String((params as { hash?: unknown })?.hash))) ?? null);
+    this.net.handle("flowcoin.verified", async (params, from) => {
+      const p = params as { txID?: unknown; miner?: unknown };
+      if (typeof p?.txID !== "string" || typeof p.miner !== "string") throw new InputError("bad_params", "txID and miner");
+      this.emit("verified", { txID: p.txID, miner: p.miner, by: from.id });
+      if (p.miner === this.id) void this.refreshCoins();
+      return true;
+    });
     // Members (and admitted tools) may ask any node to route for them, as an endpoint would.
     this.net.handle("node.put", (params) => this.put(params as PutInput));
     this.net.handle("node.get", (params) => this.get(String((params as { key?: unknown })?.key)));
     this.net.handle("node.ring", async () => this.ring());
+    this.net.handle("node.approve", (params) => this.approve(params as { txID: string }));
+    this.net.handle("node.balance", () => this.balance());
 
     this.net.on("peer", (p: PeerRef) => this.chord.addKnownPeer({ id: p.id, addr: p.addr }));
     this.ledger.on("block", (b: Block) =>
@@ -230,6 +252,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     this.chord.start(this.opts.stabilizeMs);
     this.repairTimer = setInterval(() => void this.placement.repair().catch(() => undefined), this.opts.repairMs);
     this.repairTimer.unref();
+    void this.refreshCoins().catch(() => undefined);
   }
 
   private async savedPeers(): Promise<string[]> {
@@ -248,11 +271,20 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   }
 
   async put(input: PutInput): Promise<PutResult> {
+    if (typeof input !== "object" || input === null) throw new InputError("bad_chunk", "put takes {value, source?, timestamp?}");
+    if (input.source === FLOWCOIN_SOURCE) {
+      throw new InputError("reserved_source", `${FLOWCOIN_SOURCE} is written only by approvals`);
+    }
     const chunk = keyedChunk({
       source: input.source ?? `urn:flowchain:node:${this.id}`,
       timestamp: input.timestamp ?? Date.now(),
       value: input.value,
     });
+    return this.route(chunk);
+  }
+
+  /** Sends a validated chunk to successor(key), retrying while the ring repairs. */
+  private async route(chunk: KeyedChunk): Promise<PutResult> {
     let lastError: unknown;
     for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
       if (attempt > 0) await delay(Math.min(this.opts.stabilizeMs * attempt, 2000));
@@ -308,8 +340,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   private async replicasOf(owner: PeerRef): Promise<PeerRef[]> {
     const out = [owner];
     try {
-      const list = (await this.net.call(owner, "chord.getSuccessorList", {})) as PeerRef[];
-      out.push(...list.slice(0, 4));
+      out.push(...(await this.successorListOf(owner)).slice(0, 4));
     } catch {
       // the owner is down: its successor list from our side of the ring is the best guess
       out.push(...this.chord.successors().slice(0, 4));
@@ -345,12 +376,49 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
 
   async members(): Promise<PeerRef[]> {
     return walkRing(this.chord.self, this.chord.successors(), async (p) =>
-      p.id === this.id ? this.chord.successors() : ((await this.net.call(p, "chord.getSuccessorList", {})) as PeerRef[]),
+      p.id === this.id ? this.chord.successors() : this.successorListOf(p),
     );
   }
 
-  async approve(_input: { txID: string }): Promise<ApproveResult> {
-    throw Object.assign(new Error("approve is not available yet"), { code: "not_implemented" });
+  private async successorListOf(p: PeerRef): Promise<PeerRef[]> {
+    const r = (await this.net.call(p, "chord.getSuccessorList", {})) as { successors?: unknown };
+    return peerList(r?.successors, "successors");
+  }
+
+  async approve(input: { txID: string }): Promise<ApproveResult> {
+    return approve(
+      {
+        selfId: this.id,
+        members: () => this.members(),
+        call: (peer, method, params) => this.net.call(peer, method, params),
+        localByTx: (txID) => this.ledger.getByTxID(txID),
+        localBlock: (hash) => this.blockByHash(hash),
+        find: (key) => this.get(key).catch((err) => (err instanceof NotFoundError ? undefined : Promise.reject(err))),
+        storeGrant: (chunk) => this.route(chunk),
+        holdersOf: async (key) => this.replicasOf((await this.chord.lookup(key)).owner),
+        emitVerified: (e) => this.emit("verified", e),
+      },
+      input,
+    );
+  }
+
+  private async blockByHash(hash: string): Promise<Block | undefined> {
+    if (!/^[0-9a-f]{64}$/.test(hash)) return undefined;
+    for await (const b of this.ledger.blocks()) if (b.hash === hash) return b;
+    return undefined;
+  }
+
+  /** Recounts this node's coins from the grant records in the network. */
+  private async refreshCoins(): Promise<number> {
+    const grants = await this.query({ from: 0, to: Date.now() + 86_400_000, source: FLOWCOIN_SOURCE, limit: QUERY_MAX });
+    this.standing.coins = countCoins(grants, this.id);
+    return this.standing.coins;
+  }
+
+  /** Battery, bandwidth and signal as reported by the device (paper 5.4); each 0..1. */
+  async reportResources(input: Partial<Resources>): Promise<Resources> {
+    this.standing.resources = parseResources(input, this.standing.resources);
+    return { ...this.standing.resources };
   }
 
   async inventory(): Promise<InventoryResult> {
@@ -379,7 +447,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   }
 
   async balance(): Promise<number> {
-    return 0;
+    return this.refreshCoins();
   }
 
   peers(): { id: string; addr: string }[] {

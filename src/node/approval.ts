@@ -1,0 +1,113 @@
+// Flowcoin's "mining-transaction-approval-verify" (paper 5.4): an endpoint asks any node to
+// approve a transaction; the network fetches the record from the nodes that hold it, checks its
+// signature, its txID formula and its inclusion in the recording node's branch, and only then
+// marks it verified and grants that node one Flowcoin.
+//
+// A grant is itself a ledger record, with a chunk derived only from the approved transaction, so
+// its key is fixed: approving twice routes the same chunk to the same owner, which stores it once.
+// The grant record is also the durable "verified" mark (it is replicated like any record), and a
+// balance is recomputed by counting valid grants, never kept as a counter.
+import type { PeerRef } from "../chord/transport.js";
+import type { Block } from "../ledger/block.js";
+import { verifyBlock } from "../ledger/block.js";
+import { verifyRecord, type RecordDoc } from "../ledger/record.js";
+import { InputError, NotFoundError } from "../util/errors.js";
+import type { ApproveResult } from "./api.js";
+import { keyedChunk, type KeyedChunk } from "./keyed-chunk.js";
+
+export const FLOWCOIN_SOURCE = "urn:flowchain:flowcoin";
+const HEX64 = /^[0-9a-f]{64}$/;
+
+export interface GrantValue {
+  "@type": "FlowcoinGrant";
+  to: string;
+  txID: string;
+  amount: 1;
+}
+
+export function grantChunk(doc: RecordDoc): KeyedChunk {
+  const value: GrantValue = { "@type": "FlowcoinGrant", to: doc.miner, txID: doc.txID, amount: 1 };
+  return keyedChunk({ source: FLOWCOIN_SOURCE, timestamp: doc.timestamp, value });
+}
+
+export function isGrant(doc: RecordDoc): doc is RecordDoc & { value: GrantValue } {
+  const v = doc.value as Partial<GrantValue> | null;
+  return (
+    doc.source === FLOWCOIN_SOURCE &&
+    typeof v === "object" &&
+    v !== null &&
+    v["@type"] === "FlowcoinGrant" &&
+    typeof v.to === "string" &&
+    typeof v.txID === "string" &&
+    v.amount === 1
+  );
+}
+
+/** Coins of `nodeId`: distinct approved transactions among valid grant records. */
+export function countCoins(grants: Iterable<RecordDoc>, nodeId: string): number {
+  const approved = new Set<string>();
+  for (const g of grants) {
+    if (isGrant(g) && g.value.to === nodeId && verifyRecord(g) === null) approved.add(g.value.txID);
+  }
+  return approved.size;
+}
+
+export interface ApprovalDeps {
+  members(): Promise<PeerRef[]>;
+  selfId: string;
+  call(peer: PeerRef, method: string, params: unknown): Promise<unknown>;
+  localByTx(txID: string): Promise<RecordDoc | undefined>;
+  localBlock(hash: string): Promise<Block | undefined>;
+  find(key: string): Promise<RecordDoc | undefined>;
+  storeGrant(chunk: KeyedChunk): Promise<unknown>;
+  holdersOf(key: string): Promise<PeerRef[]>;
+  emitVerified(e: { txID: string; miner: string }): void;
+}
+
+export async function approve(deps: ApprovalDeps, input: unknown): Promise<ApproveResult> {
+  const txID = (input as { txID?: unknown } | null)?.txID;
+  if (typeof txID !== "string" || !HEX64.test(txID)) {
+    throw new InputError("bad_txid", "txID must be 64 lowercase hex characters");
+  }
+  const members = await deps.members();
+  const doc = await locate(deps, members, txID);
+  if (!doc) throw new NotFoundError(`no transaction ${txID} in this network`);
+
+  const bad = verifyRecord(doc);
+  if (bad !== null) throw new InputError("tampered", `transaction ${txID} fails verification: ${bad}`);
+  const owner = members.find((m) => m.id === doc.miner);
+  if (!owner) throw new InputError("foreign", `transaction ${txID} was recorded by a node that is not a member`);
+  const block =
+    owner.id === deps.selfId
+      ? await deps.localBlock(doc.block)
+      : ((await deps.call(owner, "ledger.block", { hash: doc.block })) as Block | null);
+  if (!block) throw new InputError("not_included", `block ${doc.block} is not in the branch of ${doc.miner}`);
+  const badBlock = verifyBlock(block);
+  if (badBlock !== null || block.miner !== doc.miner || block.height !== doc.height || block.hash !== doc.block) {
+    throw new InputError("not_included", `transaction ${txID} is not included in its miner's branch: ${badBlock ?? "block mismatch"}`);
+  }
+
+  const grant = grantChunk(doc);
+  const already = await deps.find(grant.key);
+  if (!already) await deps.storeGrant(grant);
+  const verified = { txID, miner: doc.miner };
+  deps.emitVerified(verified);
+  // Holders of the record learn it is verified; the grant record is the durable mark.
+  for (const h of await deps.holdersOf(doc.key)) {
+    if (h.id !== deps.selfId) deps.call(h, "flowcoin.verified", verified).catch(() => undefined);
+  }
+  return already
+    ? { txID, verified: true, granted: false, miner: doc.miner, reason: "already approved: granted once" }
+    : { txID, verified: true, granted: true, miner: doc.miner };
+}
+
+async function locate(deps: ApprovalDeps, members: PeerRef[], txID: string): Promise<RecordDoc | undefined> {
+  const local = await deps.localByTx(txID);
+  if (local) return local;
+  const found = await Promise.all(
+    members
+      .filter((m) => m.id !== deps.selfId)
+      .map((m) => (deps.call(m, "store.byTx", { txID }) as Promise<RecordDoc | null>).catch(() => null)),
+  );
+  return found.find((d): d is RecordDoc => d !== null && typeof d === "object" && d.txID === txID);
+}
