@@ -13,7 +13,9 @@ export type ChordMethod =
   | "chord.getPredecessor"
   | "chord.getSuccessorList"
   | "chord.closestPreceding"
-  | "chord.rectify";
+  | "chord.rectify"
+  // predecessor and successor list in one round trip: what stabilize needs each round
+  | "chord.neighbors";
 
 export interface ChordTransport {
   /**
