@@ -82,6 +82,10 @@ interface Pending {
 
 type Op = AbstractBatchOperation<Db, string, string>;
 
+/**
+ * Events: "block" (Block, once durable), "transaction" (RecordDoc, once durable), "invalid"
+ * ({hash, reason}), "queued" ({count}: records waiting because no valid block exists).
+ */
 export class Ledger extends EventEmitter {
   readonly dir: string;
   readonly identity: Identity;
@@ -288,6 +292,7 @@ export class Ledger extends EventEmitter {
     const block = this.valid;
     if (block === null) {
       this.waiting.push(...fresh);
+      this.safeEmit("queued", { count: this.waiting.length });
       this.miner.wake();
       return { written: Promise.resolve() };
     }
@@ -514,6 +519,16 @@ export class Ledger extends EventEmitter {
       recordsUnsealed: this.headAcc.count,
       records: this.recordCount,
     };
+  }
+
+  /** Resumes the miner after stopMining() (or after open with mine: false). */
+  startMining(): void {
+    if (!this.closed) this.miner.start();
+  }
+
+  /** Pauses the miner: records keep going into the valid block, if any, or wait for one. */
+  stopMining(): void {
+    this.miner.stop();
   }
 
   /** Number of records waiting for a valid block. */

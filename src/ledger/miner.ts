@@ -38,6 +38,7 @@ export class Miner {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.idle = false;
     this.lastRefill = performance.now();
     this.tokens = 1;
     this.schedule(0);
