@@ -51,17 +51,20 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
   const checks = compileInputValidators(init);
   let td: Record<string, unknown> | undefined;
 
-  const http = new HttpServer({
-    port: opts.httpPort,
-    address: bind,
-    middleware: createHttpFront({
-      td: () => td,
-      directory: () => node.directory(),
-      isAdmin: (token) => node.isAdmin(token),
-      realm: String(init.id),
-      log,
-    }),
-  });
+  const http = withoutPortEnv(
+    () =>
+      new HttpServer({
+        port: opts.httpPort,
+        address: bind,
+        middleware: createHttpFront({
+          td: () => td,
+          directory: () => node.directory(),
+          isAdmin: (token) => node.isAdmin(token),
+          realm: String(init.id),
+          log,
+        }),
+      }),
+  );
   const coap = new FlowchainCoapServer({
     host,
     port: opts.coapPort,
@@ -105,6 +108,21 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
     detach?.();
     await servient.shutdown().catch(() => undefined);
     throw err;
+  }
+}
+
+/**
+ * node-wot's HttpServer lets WOT_PORT or PORT override its configured port, and the CLI uses PORT
+ * for the peer port: hide both while it is constructed so --http-port is what gets used.
+ */
+function withoutPortEnv<T>(make: () => T): T {
+  const saved = { WOT_PORT: process.env.WOT_PORT, PORT: process.env.PORT };
+  delete process.env.WOT_PORT;
+  delete process.env.PORT;
+  try {
+    return make();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) if (v !== undefined) process.env[k] = v;
   }
 }
 

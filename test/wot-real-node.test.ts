@@ -1,0 +1,75 @@
+// The Thing over the lead's real FlowchainNode (LevelDB in a temp dir, real peer socket): the same
+// TD checks and actions as over the fake node, so the two agree on the API.
+import test from "ava";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FlowchainNode } from "../src/node/flowchain-node.js";
+import { createAdminCredential } from "../src/node/admin-credential.js";
+import { silentLogger } from "../src/log.js";
+import { startThing } from "../src/wot/thing-server.js";
+import { playgroundAssertions, playgroundValidate } from "./helpers/td-validation.js";
+
+async function post(href: string, body: unknown, headers: Record<string, string> = {}) {
+  const res = await fetch(href, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: body === undefined ? "" : JSON.stringify(body),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+test("a real node's Thing: valid TD, put/get/query over HTTP, directory, the admin token passes the inventory door", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "flowchain-wot-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const node = await FlowchainNode.start({ dataDir: dir, host: "127.0.0.1", port: 0, log: silentLogger });
+  t.teardown(() => node.stop());
+  const thing = await startThing(node, { host: "127.0.0.1", httpPort: 0, coapPort: 0, wsPort: 0 });
+  t.teardown(() => thing.stop());
+  t.is(thing.td.id, `urn:flowchain:node:${node.id}`);
+
+  const { report, log } = await playgroundValidate(thing.td);
+  t.false(Object.values(report).includes("failed"), log.join("\n"));
+  t.deepEqual(
+    (await playgroundAssertions(thing.td)).filter((r) => r.Status === "fail"),
+    [],
+  );
+
+  const action = (name: string) =>
+    (thing.td.actions as Record<string, { forms: { href: string }[] }>)[name]!.forms.find((f) =>
+      f.href.startsWith("http:"),
+    )!.href;
+  const put = await post(action("put"), {
+    value: { celsius: 21.5 },
+    source: "probe",
+    timestamp: "2024-05-01T10:00:00Z",
+  });
+  t.is(put.status, 200, put.text);
+  const { key } = JSON.parse(put.text) as { key: string };
+  const got = await post(action("get"), { key });
+  t.is(got.status, 200, got.text);
+  t.like(JSON.parse(got.text), { key });
+  const q = await post(action("query"), {
+    from: "2024-05-01T00:00:00Z",
+    to: "2024-05-02T00:00:00Z",
+    source: "probe",
+  });
+  t.is(q.status, 200, q.text);
+  t.is((JSON.parse(q.text) as unknown[]).length, 1);
+  t.is((await post(action("put"), { value: 1, timestamp: "not a time" })).status, 400);
+
+  const dirRes = await fetch(new URL("/things", thing.tdUrl));
+  t.deepEqual(
+    ((await dirRes.json()) as { id: string }[]).map((td) => td.id),
+    [thing.td.id],
+  );
+
+  t.is((await post(action("inventory"), undefined)).status, 401);
+  t.is((await post(action("inventory"), undefined, { authorization: "Bearer nope" })).status, 403);
+  const admin = node.network.admin;
+  if (admin === undefined) return t.fail("a new network's first node holds the admin key");
+  const token = createAdminCredential(admin, node.networkId);
+  const inv = await post(action("inventory"), undefined, { authorization: `Bearer ${token}` });
+  // The token gets past the door; what inventory answers is the node's (Flowcoin issue) to decide.
+  t.false([401, 403].includes(inv.status), inv.text);
+});
