@@ -4,48 +4,15 @@ import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { createLogger, type Logger } from "../src/log.js";
 import { PeerNetwork } from "../src/net/peer-network.js";
-import { createDevNetwork, type DevNetwork } from "../src/net/dev-network.js";
+import { createDevNetwork, RawPeer } from "../src/net/dev-network.js";
 import { createJoinToken, parseJoinToken, verifyJoinToken } from "../src/net/membership.js";
 import { createKeyPairSigner } from "../src/net/signer.js";
-import { createHello, signTranscript, type LocalIdentity } from "../src/net/handshake.js";
+import { createHello, signTranscript } from "../src/net/handshake.js";
 import type { HelloFrame } from "../src/net/frame.js";
 
 function capturingLogger(): { log: Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
   return { log: createLogger("warn", {}, (l) => lines.push(JSON.parse(l))), lines };
-}
-
-/** A member built by hand, with whatever proof and keys a test wants, bypassing the constructor's checks. */
-function rawIdentity(net: DevNetwork, over: Partial<LocalIdentity> = {}): LocalIdentity {
-  return {
-    signer: createKeyPairSigner(),
-    networkId: net.networkId,
-    adminPublicKey: net.admin.publicKeyHex,
-    proof: createJoinToken(net.admin, { networkId: net.networkId, name: "raw" }),
-    addr: "127.0.0.1:1",
-    ...over,
-  };
-}
-
-/** A raw ws client that records every frame and how the server closed. */
-function rawClient(addr: string) {
-  const ws = new WebSocket(`ws://${addr}`);
-  const frames: Array<Record<string, unknown>> = [];
-  let wake: (() => void) | undefined;
-  ws.on("message", (d) => {
-    frames.push(JSON.parse(d.toString()));
-    wake?.();
-  });
-  ws.on("error", () => {});
-  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
-    ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })),
-  );
-  const opened = new Promise<void>((resolve) => ws.once("open", () => resolve()));
-  const next = async (): Promise<Record<string, unknown>> => {
-    while (frames.length === 0) await new Promise<void>((r) => (wake = r));
-    return frames.shift()!;
-  };
-  return { ws, opened, closed, next, send: (o: unknown) => ws.send(JSON.stringify(o)) };
 }
 
 test("join tokens: round trip, tamper, wrong network, wrong admin, garbage", (t) => {
@@ -133,7 +100,7 @@ test("a node with a token from another admin key is refused and logged; the serv
 test("the dialer refuses a server that is not a member", async (t) => {
   const net = createDevNetwork();
   // An impostor that accepts anyone and answers with a correctly signed hello, but a rogue proof.
-  const impostorId = rawIdentity(net, {
+  const impostorId = net.identity({
     proof: createJoinToken(createKeyPairSigner(), { networkId: net.networkId, name: "rogue" }),
   });
   const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
@@ -173,16 +140,16 @@ test("forged senders: an id that is not the key's hash, or a member's key withou
   const server = await net.start({}, t);
   const victim = createKeyPairSigner();
 
-  const c1 = rawClient(server.addr);
+  const c1 = new RawPeer(server.addr);
   await c1.opened;
-  const me = rawIdentity(net);
+  const me = net.identity();
   c1.send({ ...createHello(me), id: victim.id });
   t.deepEqual(await c1.closed, { code: 4001, reason: "id_mismatch" });
 
   // Claims the victim's key and id; cannot sign for it.
-  const c2 = rawClient(server.addr);
+  const c2 = new RawPeer(server.addr);
   await c2.opened;
-  const impersonator = rawIdentity(net, {
+  const impersonator = net.identity({
     signer: { id: victim.id, publicKeyHex: victim.publicKeyHex, sign: (d) => createKeyPairSigner().sign(d) },
   });
   const hello = createHello(impersonator);
@@ -199,10 +166,10 @@ test("a replayed handshake is refused", async (t) => {
   const server = await net.start({}, t);
   let calls = 0;
   server.handle("count", async () => ++calls);
-  const me = rawIdentity(net);
+  const me = net.identity();
 
   // A legitimate handshake, recorded.
-  const c1 = rawClient(server.addr);
+  const c1 = new RawPeer(server.addr);
   await c1.opened;
   const hello = createHello(me);
   c1.send(hello);
@@ -215,7 +182,7 @@ test("a replayed handshake is refused", async (t) => {
   c1.ws.close();
 
   // The attacker replays the exact same frames on a new connection: the server's nonce is new.
-  const c2 = rawClient(server.addr);
+  const c2 = new RawPeer(server.addr);
   await c2.opened;
   c2.send(hello);
   const freshHello = (await c2.next()) as unknown as HelloFrame;
@@ -226,7 +193,7 @@ test("a replayed handshake is refused", async (t) => {
   t.is(calls, 1);
 
   // Replaying the server's own signature back to it (reflection) fails too.
-  const c3 = rawClient(server.addr);
+  const c3 = new RawPeer(server.addr);
   await c3.opened;
   c3.send(hello);
   const h3 = (await c3.next()) as unknown as HelloFrame;

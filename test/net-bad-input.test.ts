@@ -2,30 +2,8 @@
 // serving authenticated peers, and memory stays bounded.
 import test from "ava";
 import { randomBytes } from "node:crypto";
-import { WebSocket } from "ws";
-import { createDevNetwork } from "../src/net/dev-network.js";
-
-interface Raw {
-  ws: WebSocket;
-  opened: Promise<void>;
-  closed: Promise<{ code: number; reason: string }>;
-  received: unknown[];
-}
-
-function raw(addr: string): Raw {
-  const ws = new WebSocket(`ws://${addr}`, { perMessageDeflate: false });
-  const received: unknown[] = [];
-  ws.on("message", (d) => received.push(JSON.parse(d.toString())));
-  ws.on("error", () => {});
-  return {
-    ws,
-    received,
-    opened: new Promise<void>((resolve) => ws.once("open", () => resolve())),
-    closed: new Promise((resolve) =>
-      ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })),
-    ),
-  };
-}
+import type { WebSocket } from "ws";
+import { createDevNetwork, RawPeer } from "../src/net/dev-network.js";
 
 const VALID_REQ = JSON.stringify({ t: "req", id: 1, m: "ok", p: null });
 
@@ -66,7 +44,7 @@ for (const c of cases) {
     const server = await net.start({ maxFrameBytes: 4096 }, t);
     let handled = 0;
     server.handle("ok", async () => ++handled);
-    const r = raw(server.addr);
+    const r = new RawPeer(server.addr);
     await r.opened;
     c.send(r.ws);
     const closed = await r.closed;
@@ -81,7 +59,7 @@ for (const c of cases) {
 test("a silent connection is closed at the handshake timeout", async (t) => {
   const net = createDevNetwork();
   const server = await net.start({ maxFrameBytes: 4096, handshakeTimeoutMs: 150 }, t);
-  const r = raw(server.addr);
+  const r = new RawPeer(server.addr);
   await r.opened;
   t.deepEqual(await r.closed, { code: 4000, reason: "handshake_timeout" });
   t.is(server.connectionCount, 0);
@@ -91,9 +69,9 @@ test("unauthenticated connections beyond maxHandshakes are refused", async (t) =
   const net = createDevNetwork();
   const server = await net.start({ maxFrameBytes: 4096, maxHandshakes: 2 }, t);
   server.handle("ok", async () => "ok");
-  const idle = [raw(server.addr), raw(server.addr)];
+  const idle = [new RawPeer(server.addr), new RawPeer(server.addr)];
   await Promise.all(idle.map((r) => r.opened));
-  const third = raw(server.addr);
+  const third = new RawPeer(server.addr);
   t.deepEqual(await third.closed, { code: 4003, reason: "too_many_handshakes" });
   // Garbage makes the server close them itself, so their slots are free before the client sees the close.
   for (const r of idle) r.ws.send("garbage");
@@ -120,7 +98,7 @@ test("thousands of bad frames from many connections: memory stays bounded, membe
   const connections = 60;
   const framesPerConnection = 100;
   for (let round = 0; round < 3; round++) {
-    const clients = Array.from({ length: connections }, () => raw(server.addr));
+    const clients = Array.from({ length: connections }, () => new RawPeer(server.addr));
     await Promise.all(
       clients.map(async (c, i) => {
         await c.opened;

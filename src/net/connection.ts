@@ -85,6 +85,7 @@ export class Connection {
   private handshakeTimer: NodeJS.Timeout | undefined;
   private drainWaiters: Array<() => void> = [];
   private corked = false;
+  private waitingBytes = 0;
 
   constructor(ws: WebSocket, remote: string, opts: ConnectionOptions) {
     this.ws = ws;
@@ -157,8 +158,14 @@ export class Connection {
     return this.state === "open";
   }
 
-  get pendingCount(): number {
-    return this.pending.size;
+  /** Diagnostics: what this connection holds right now. */
+  stats(): { pending: number; inflight: number; bufferedBytes: number; blockedSends: number } {
+    return {
+      pending: this.pending.size,
+      inflight: this.inflight,
+      bufferedBytes: this.ws.bufferedAmount,
+      blockedSends: this.drainWaiters.length,
+    };
   }
 
   /** Sends one request; resolves with the result or rejects with the remote error, "timeout" or "closed". */
@@ -370,6 +377,17 @@ export class Connection {
 
   private onRequest(id: number, method: string, params: unknown): void {
     if (this.inflight >= this.opts.maxInflight) {
+      // Every handler slot is taken and our answers are not being read: the peer is flooding
+      // without reading, so even "busy" replies would pile up. Drop it.
+      if (this.ws.bufferedAmount > this.opts.highWaterBytes) {
+        this.log.warn("peer overloads the connection", { remote: this.remote, peer: this.peer?.id });
+        this.fail(
+          CloseCode.protocolError,
+          "overloaded",
+          new NetError("closed", "peer overloaded the connection"),
+        );
+        return;
+      }
       this.reply({ t: "err", id, e: { code: "busy", message: "too many concurrent requests", kind: "net" } });
       return;
     }
@@ -392,7 +410,9 @@ export class Connection {
       .finally(() => this.inflight--);
   }
 
-  private replyResult(id: number, result: unknown): Promise<void> {
+  /** Stringified only once the socket can take it, so a stalled peer holds results, not copies of them. */
+  private async replyResult(id: number, result: unknown): Promise<void> {
+    while (this.blocked()) await this.drained();
     let text: string;
     try {
       text = JSON.stringify({ t: "res", id, r: result ?? null });
@@ -403,11 +423,12 @@ export class Connection {
       const e: WireError = { code: "too_large", message: "result exceeds the frame size limit", kind: "net" };
       return this.reply({ t: "err", id, e });
     }
-    return this.sendText(text);
+    this.write(text);
   }
 
-  private reply(frame: Frame): Promise<void> {
-    return this.sendText(JSON.stringify(frame));
+  private async reply(frame: Frame): Promise<void> {
+    while (this.blocked()) await this.drained();
+    this.write(JSON.stringify(frame));
   }
 
   private settle(id: number, result: unknown, error: WireError | undefined): void {
@@ -445,13 +466,40 @@ export class Connection {
   }
 
   /**
-   * Sends one frame, first waiting while the socket's send buffer is above the high-water mark,
-   * so a peer that stops reading slows its callers down instead of growing our memory.
+   * Sends one request frame, waiting first if the send buffer is full (see blocked()).
    */
   private async sendText(text: string): Promise<void> {
-    while (this.state === "open" && this.ws.bufferedAmount > this.opts.highWaterBytes) {
-      await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    if (this.ws.bufferedAmount <= this.opts.highWaterBytes) return this.write(text);
+    // Requests waiting for the drain are memory too: beyond a few high-water marks, refuse.
+    const bytes = Buffer.byteLength(text);
+    if (this.waitingBytes + bytes > 4 * this.opts.highWaterBytes) {
+      throw new NetError("busy", `send buffer to ${this.remote} is full`);
     }
+    this.waitingBytes += bytes;
+    try {
+      while (this.blocked()) await this.drained();
+    } finally {
+      this.waitingBytes -= bytes;
+    }
+    this.write(text);
+  }
+
+  /**
+   * True while the send buffer is above the high-water mark, so a peer that stops reading slows
+   * its callers down instead of growing our memory; throws once the connection is closed.
+   * Callers loop `while (this.blocked()) await this.drained();` and write in the same turn as
+   * the last check: with an await in between, a burst of writers would all pass the check.
+   */
+  private blocked(): boolean {
+    if (this.state !== "open") throw new NetError("closed", `connection to ${this.remote} is closed`);
+    return this.ws.bufferedAmount > this.opts.highWaterBytes;
+  }
+
+  private drained(): Promise<void> {
+    return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private write(text: string): void {
     if (this.state !== "open") throw new NetError("closed", `connection to ${this.remote} is closed`);
     this.cork();
     this.ws.send(text, (err) => {

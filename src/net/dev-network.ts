@@ -1,6 +1,9 @@
 // A throwaway permissioned network (fresh admin key and network id) for tests and benchmarks,
 // so each of them does not re-implement minting members.
 import { randomBytes } from "node:crypto";
+import { WebSocket } from "ws";
+import type { HelloFrame } from "./frame.js";
+import { createHello, signTranscript, type LocalIdentity } from "./handshake.js";
 import { createJoinToken } from "./membership.js";
 import { PeerNetwork, type PeerNetworkOptions } from "./peer-network.js";
 import { createKeyPairSigner, type NodeSigner } from "./signer.js";
@@ -14,6 +17,8 @@ export interface DevNetwork {
   networkId: string;
   /** Options for a new member on 127.0.0.1, port 0, with a fresh key and a fresh admin-signed token. */
   memberOptions(extra?: Partial<PeerNetworkOptions>): PeerNetworkOptions;
+  /** A member's identity for a RawPeer handshake, with a fresh key and token unless overridden. */
+  identity(over?: Partial<LocalIdentity>): LocalIdentity;
   /** A new member, already listening; closed by `owner`'s teardown if given (an ava test), else by the caller. */
   start(extra?: Partial<PeerNetworkOptions>, owner?: TeardownOwner): Promise<PeerNetwork>;
 }
@@ -33,6 +38,14 @@ export function createDevNetwork(admin: NodeSigner = createKeyPairSigner(), netw
     admin,
     networkId: id,
     memberOptions,
+    identity: (over = {}) => ({
+      signer: createKeyPairSigner(),
+      networkId: id,
+      adminPublicKey: admin.publicKeyHex,
+      proof: createJoinToken(admin, { networkId: id, name: "dev" }),
+      addr: "127.0.0.1:1",
+      ...over,
+    }),
     start: async (extra, owner) => {
       const p = new PeerNetwork(memberOptions(extra));
       owner?.teardown(() => p.close());
@@ -45,4 +58,52 @@ export function createDevNetwork(admin: NodeSigner = createKeyPairSigner(), netw
       return p;
     },
   };
+}
+
+/**
+ * A bare WebSocket to a peer port that speaks frames by hand: how tests play a broken, hostile
+ * or stalled peer that a PeerNetwork would never be.
+ */
+export class RawPeer {
+  readonly ws: WebSocket;
+  readonly opened: Promise<void>;
+  readonly closed: Promise<{ code: number; reason: string }>;
+  private readonly frames: Array<Record<string, unknown>> = [];
+  private wake: (() => void) | undefined;
+
+  constructor(addr: string) {
+    this.ws = new WebSocket(`ws://${addr}`, { perMessageDeflate: false });
+    this.ws.on("message", (d) => {
+      this.frames.push(JSON.parse(d.toString()) as Record<string, unknown>);
+      this.wake?.();
+    });
+    this.ws.on("error", () => {});
+    this.opened = new Promise((resolve) => this.ws.once("open", () => resolve()));
+    this.closed = new Promise((resolve) =>
+      this.ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+    );
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
+  }
+
+  /** The next frame received, in order. */
+  async next(): Promise<Record<string, unknown>> {
+    while (this.frames.length === 0) await new Promise<void>((r) => (this.wake = r));
+    return this.frames.shift()!;
+  }
+
+  /** Runs the dialer's side of the handshake as `self`; returns the frames sent, for replays. */
+  async handshake(self: LocalIdentity): Promise<{ hello: HelloFrame; auth: { t: "auth"; sig: string } }> {
+    await this.opened;
+    const hello = createHello(self);
+    this.send(hello);
+    const serverHello = (await this.next()) as unknown as HelloFrame;
+    const auth = { t: "auth" as const, sig: signTranscript(self, "dialer", hello, serverHello) };
+    this.send(auth);
+    const ok = await this.next();
+    if (ok.t !== "ok") throw new Error(`handshake failed: ${JSON.stringify(ok)}`);
+    return { hello, auth };
+  }
 }

@@ -135,6 +135,33 @@ export class PeerNetwork extends EventEmitter {
     return this.all.size;
   }
 
+  /** Diagnostics summed over all connections: memory held on behalf of peers. */
+  stats(): {
+    connections: number;
+    handshaking: number;
+    pending: number;
+    inflight: number;
+    bufferedBytes: number;
+    blockedSends: number;
+  } {
+    const sum = {
+      connections: this.all.size,
+      handshaking: this.handshaking,
+      pending: 0,
+      inflight: 0,
+      bufferedBytes: 0,
+      blockedSends: 0,
+    };
+    for (const c of this.all) {
+      const s = c.stats();
+      sum.pending += s.pending;
+      sum.inflight += s.inflight;
+      sum.bufferedBytes += s.bufferedBytes;
+      sum.blockedSends += s.blockedSends;
+    }
+    return sum;
+  }
+
   /** Peers with at least one open authenticated connection. */
   peers(): PeerInfo[] {
     const out: PeerInfo[] = [];
