@@ -1,7 +1,7 @@
 // Membership and the handshake: who may connect, and that nothing can be replayed or forged.
 import test from "ava";
 import type { AddressInfo } from "node:net";
-import { WebSocket, WebSocketServer } from "ws";
+import { WebSocketServer } from "ws";
 import { createLogger, type Logger } from "../src/log.js";
 import { PeerNetwork } from "../src/net/peer-network.js";
 import { createDevNetwork, RawPeer } from "../src/net/dev-network.js";
