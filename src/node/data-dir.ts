@@ -11,4 +11,6 @@ export const dataFiles = (dir: string) => ({
   adminToken: join(dir, "admin-token"),
   ledger: join(dir, "ledger"),
   peers: join(dir, "peers.json"),
+  branchCopies: join(dir, "branch-copies"),
+  checkpoints: join(dir, "checkpoints"),
 });

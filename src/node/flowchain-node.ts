@@ -1,7 +1,8 @@
 // One Flowchain node: the ring (who owns a key), the peer network (how to reach it) and the
 // ledger (this node's Virtual Block branch), composed behind FlowchainNodeApi.
 import { EventEmitter } from "node:events";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { ChordNode } from "../chord/node.js";
 import type { ChordMethod, PeerRef } from "../chord/transport.js";
 import { peerList } from "../chord/wire.js";
@@ -9,7 +10,7 @@ import type { Block } from "../ledger/block.js";
 import { Identity } from "../ledger/identity.js";
 import { Ledger } from "../ledger/ledger.js";
 import type { RecordDoc } from "../ledger/record.js";
-import { PeerNetwork } from "../net/peer-network.js";
+import { PeerNetwork, type Handler } from "../net/peer-network.js";
 import { createLogger, type Logger } from "../log.js";
 import { InputError, NotFoundError } from "../util/errors.js";
 import type {
@@ -32,6 +33,9 @@ import { LAPTOP_DEFAULTS, parseResources, reliability, type Resources } from "./
 import { walkRing } from "./members.js";
 import { PeerChordTransport } from "./peer-chord-transport.js";
 import { Placement } from "./placement.js";
+import { BranchCopies } from "./branch-copies.js";
+import { BRANCH_PAGE, runInventory, type BranchPage } from "./inventory.js";
+import { verifyCheckpoint, type Checkpoint } from "../ledger/inventory.js";
 import { RateMeter } from "./rate-meter.js";
 
 export interface NodeOptions {
@@ -70,6 +74,8 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   private readonly puts = new RateMeter();
   private readonly startedAt = Date.now();
   private repairTimer: NodeJS.Timeout | undefined;
+  private readonly copies: BranchCopies;
+  private readonly local = new Map<string, Handler>();
   private stopped = false;
 
   private constructor(
@@ -84,6 +90,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     private readonly log: Logger,
   ) {
     super();
+    this.copies = new BranchCopies(dataFiles(opts.dataDir).branchCopies);
   }
 
   get id(): string {
@@ -176,10 +183,10 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
 
   private wire(): void {
     for (const m of CHORD_METHODS) {
-      this.net.handle(m, (params, from) => this.chord.handle(m, params, from));
+      this.serve(m, (params, from) => this.chord.handle(m, params, from));
     }
-    this.net.handle("node.info", async () => ({ id: this.id, addr: this.addr, td: this.td ?? null }));
-    this.net.handle("store.put", async (params) => {
+    this.serve("node.info", async () => ({ id: this.id, addr: this.addr, td: this.td ?? null }));
+    this.serve("store.put", async (params) => {
       const chunk = keyedChunk(params);
       if (!this.chord.isResponsibleFor(chunk.key)) {
         // Not an InputError: the caller's routing is stale, not its data, so it retries.
@@ -189,16 +196,16 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       this.puts.mark();
       return record;
     });
-    this.net.handle("store.replica", (params) => this.placement.acceptReplicas((params as { records?: unknown })?.records));
-    this.net.handle("store.have", (params) => this.placement.missing((params as { keys?: unknown })?.keys));
-    this.net.handle("store.get", async (params) => (await this.placement.find(String((params as { key?: unknown })?.key))) ?? null);
-    this.net.handle("store.query", (params) => this.localQuery(params as QueryInput));
-    this.net.handle("store.byTx", async (params) => {
+    this.serve("store.replica", (params) => this.placement.acceptReplicas((params as { records?: unknown })?.records));
+    this.serve("store.have", (params) => this.placement.missing((params as { keys?: unknown })?.keys));
+    this.serve("store.get", async (params) => (await this.placement.find(String((params as { key?: unknown })?.key))) ?? null);
+    this.serve("store.query", (params) => this.localQuery(params as QueryInput));
+    this.serve("store.byTx", async (params) => {
       const txID = (params as { txID?: unknown })?.txID;
       return typeof txID === "string" ? ((await this.ledger.getByTxID(txID)) ?? null) : null;
     });
-    this.net.handle("ledger.block", async (params) => (await this.blockByHash(String((params as { hash?: unknown })?.hash))) ?? null);
-    this.net.handle("flowcoin.verified", async (params, from) => {
+    this.serve("ledger.block", async (params) => (await this.blockByHash(String((params as { hash?: unknown })?.hash))) ?? null);
+    this.serve("flowcoin.verified", async (params, from) => {
       const p = params as { txID?: unknown; miner?: unknown };
       if (typeof p?.txID !== "string" || typeof p.miner !== "string") throw new InputError("bad_params", "txID and miner");
       this.emit("verified", { txID: p.txID, miner: p.miner, by: from.id });
@@ -206,17 +213,38 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       return true;
     });
     // Members (and admitted tools) may ask any node to route for them, as an endpoint would.
-    this.net.handle("node.put", (params) => this.put(params as PutInput));
-    this.net.handle("node.get", (params) => this.get(String((params as { key?: unknown })?.key)));
-    this.net.handle("node.ring", async () => this.ring());
-    this.net.handle("node.approve", (params) => this.approve(params as { txID: string }));
-    this.net.handle("node.balance", () => this.balance());
+    this.serve("node.put", (params) => this.put(params as PutInput));
+    this.serve("node.get", (params) => this.get(String((params as { key?: unknown })?.key)));
+    this.serve("node.ring", async () => this.ring());
+    this.serve("node.approve", (params) => this.approve(params as { txID: string }));
+    this.serve("node.balance", () => this.balance());
+    this.serve("node.inventory", () => this.inventory());
 
     this.net.on("peer", (p: PeerRef) => this.chord.addKnownPeer({ id: p.id, addr: p.addr }));
     this.ledger.on("block", (b: Block) =>
       this.emit("block", { height: b.height, hash: b.hash, miner: b.miner, time: b.timestamp }),
     );
     this.ledger.on("transaction", (doc: RecordDoc) => this.emit("transaction", doc));
+    // Successors keep copies of this branch so an inventory can stand in for us while we are down.
+    this.ledger.on("block", (block: Block) => this.copyToSuccessors("ledger.blockCopy", { block }));
+    this.ledger.on("invalid", (invalid: { hash: string; reason: string }) =>
+      this.copyToSuccessors("ledger.invalidCopy", { invalid }),
+    );
+    this.serve("ledger.blockCopy", (p, from) => this.copies.addBlock(from.id, (p as { block?: unknown })?.block));
+    this.serve("ledger.invalidCopy", (p, from) => this.copies.addInvalid(from.id, (p as { invalid?: unknown })?.invalid));
+    this.serve("ledger.branchCopy", async (p, from) => {
+      const page = p as Partial<BranchPage>;
+      if (!Array.isArray(page?.blocks) || !Array.isArray(page.invalid) || page.blocks.length > BRANCH_PAGE) {
+        throw new InputError("bad_params", `branchCopy takes {blocks, invalid} of at most ${BRANCH_PAGE} blocks`);
+      }
+      for (const b of page.blocks) await this.copies.addBlock(from.id, b);
+      for (const i of page.invalid) await this.copies.addInvalid(from.id, i);
+      return true;
+    });
+    this.serve("ledger.copies", () => this.copies.miners());
+    this.serve("ledger.copy", (p) => this.copies.branch(String((p as { miner?: unknown })?.miner)));
+    this.serve("ledger.branch", (p) => this.branchPage(p));
+    this.serve("ledger.checkpoint", (p) => this.storeCheckpoint((p as { checkpoint?: unknown })?.checkpoint));
 
     let pred: PeerRef | null = null;
     this.chord.on("predecessor", (p: PeerRef | null) => {
@@ -224,7 +252,13 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       pred = p;
       if (p) void this.placement.handoff(p, old);
     });
+    const copiedTo = new Set<string>();
     this.chord.on("successors", (list: PeerRef[]) => {
+      for (const t of list.filter((p) => p.id !== this.id).slice(0, 2)) {
+        if (copiedTo.has(t.id)) continue;
+        copiedTo.add(t.id);
+        this.copyBranchTo(t).catch(() => copiedTo.delete(t.id));
+      }
       void this.savePeers(list);
       void this.placement.repair();
       this.emit("members", list);
@@ -422,7 +456,76 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   }
 
   async inventory(): Promise<InventoryResult> {
-    throw Object.assign(new Error("inventory is not available yet"), { code: "not_implemented" });
+    const admin = this.network.admin;
+    if (!admin) {
+      throw Object.assign(new Error("this node does not hold the admin key: run inventory on the node that created the network"), {
+        code: "not_admin_node",
+      });
+    }
+    const { result } = await runInventory(
+      { members: () => this.members(), call: (peer, method, params) => this.call(peer, method, params) },
+      admin,
+      this.network.descriptor,
+    );
+    return result;
+  }
+
+  private serve(method: string, handler: Handler): void {
+    this.local.set(method, handler);
+    this.net.handle(method, handler);
+  }
+
+  /** Peer RPC that short-circuits to this node's own handlers, so callers treat every member alike. */
+  private call(peer: PeerRef, method: string, params: unknown): Promise<unknown> {
+    const own = peer.id === this.id ? this.local.get(method) : undefined;
+    return own ? own(params, { id: this.id, addr: this.addr }) : this.net.call(peer, method, params);
+  }
+
+  /** A new successor gets the whole branch once; after that, each block as it is mined. */
+  private async copyBranchTo(target: PeerRef): Promise<void> {
+    for (let from = 1; ; from += BRANCH_PAGE) {
+      const page = await this.branchPage({ from, limit: BRANCH_PAGE });
+      await this.net.call(target, "ledger.branchCopy", { blocks: page.blocks, invalid: page.invalid });
+      if (!page.more) return;
+    }
+  }
+
+  private copyToSuccessors(method: string, params: unknown): void {
+    const targets = this.chord.successors().filter((s) => s.id !== this.id).slice(0, 2);
+    for (const t of targets) {
+      this.net.call(t, method, params).catch((err) => this.log.debug("branch copy failed", { peer: t.id, error: String(err) }));
+    }
+  }
+
+  private async branchPage(params: unknown): Promise<BranchPage> {
+    const p = params as { from?: unknown; limit?: unknown };
+    const from = typeof p?.from === "number" && Number.isSafeInteger(p.from) && p.from >= 1 ? p.from : 1;
+    const limit = typeof p?.limit === "number" && p.limit >= 1 ? Math.min(p.limit, BRANCH_PAGE) : BRANCH_PAGE;
+    const blocks: Block[] = [];
+    const invalid: BranchPage["invalid"] = [];
+    let more = false;
+    for await (const b of this.ledger.blocks()) {
+      if (b.height < from) continue;
+      if (blocks.length === limit) {
+        more = true;
+        break;
+      }
+      blocks.push(b);
+      const reason = await this.ledger.isInvalid(b.hash);
+      if (reason !== undefined) invalid.push({ hash: b.hash, reason });
+    }
+    return { blocks, invalid, more };
+  }
+
+  private async storeCheckpoint(input: unknown): Promise<{ stored: string }> {
+    const c = input as Checkpoint;
+    const bad = verifyCheckpoint(c, this.network.descriptor);
+    if (bad !== null) throw new InputError("bad_checkpoint", bad);
+    const dir = dataFiles(this.opts.dataDir).checkpoints;
+    await mkdir(dir, { recursive: true });
+    const name = `${String(c.time).padStart(15, "0")}-${c.root.slice(0, 16)}.json`;
+    await writeFile(join(dir, name), JSON.stringify(c) + "\n");
+    return { stored: name };
   }
 
   ring(): RingInfo {
