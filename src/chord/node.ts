@@ -465,6 +465,14 @@ export class ChordNode extends EventEmitter {
     let timeouts = 0;
     let owners: PeerRef[] | null = null;
     let fellBack = false;
+    // The key is parsed once: per-candidate BigInt work dominates lookup cost in the simulation.
+    const K = toBig(key);
+    const keyIn = (a: string, b: string): boolean => {
+      const A = toBig(a);
+      const ab = offset(A, toBig(b));
+      const ak = offset(A, K);
+      return ab === 0n || (ak > 0n && ak <= ab); // key in (a, b]; (a, a] is the whole circle
+    };
     const contactedRefs = new Map<string, PeerRef>();
 
     const consider = (at: PeerRef, res: ClosestResult) => {
@@ -472,7 +480,7 @@ export class ChordNode extends EventEmitter {
         owners = [at]; // a lone node owns the whole circle
         return;
       }
-      const j = res.successors.findIndex((s) => betweenRightIncl(at.id, key, s.id));
+      const j = res.successors.findIndex((s) => keyIn(at.id, s.id));
       if (j >= 0) {
         owners = res.successors.slice(j);
       }
@@ -507,7 +515,7 @@ export class ChordNode extends EventEmitter {
             return fallback;
           }
         }
-        if (!p || p.id === cand.id || dead.has(p.id) || betweenRightIncl(p.id, key, cand.id)) return cand;
+        if (!p || p.id === cand.id || dead.has(p.id) || keyIn(p.id, cand.id)) return cand;
         fallback = cand;
         cand = p;
       }
@@ -543,7 +551,7 @@ export class ChordNode extends EventEmitter {
           best = p; // exactly at the key: it owns the key if it answers
           break;
         }
-        const d = distance(p.id, key);
+        const d = offset(toBig(p.id), K);
         if (best === null || d < bestDist) {
           best = p;
           bestDist = d;
@@ -559,8 +567,8 @@ export class ChordNode extends EventEmitter {
           (p) => !dead.has(p.id) && (useSelf || p.id !== this.self.id),
         );
         known.sort((a, b) => {
-          const da = distance(key, a.id);
-          const db = distance(key, b.id);
+          const da = offset(K, toBig(a.id));
+          const db = offset(K, toBig(b.id));
           return da < db ? -1 : da > db ? 1 : 0;
         });
         owners = known;
