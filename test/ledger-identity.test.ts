@@ -1,17 +1,11 @@
 import test from "ava";
-import { mkdtemp, rm, stat, writeFile, chmod } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { stat, writeFile, chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import { Identity } from "../src/ledger/identity.js";
 import { genesisBlock, networkId } from "../src/ledger/genesis.js";
 import { InputError } from "../src/util/errors.js";
-
-async function tempDir(t: { teardown: (f: () => Promise<void>) => void }): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "fc-id-"));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from "./ledger-helpers.js";
 
 test("identity is created once with mode 0600 and reloaded with the same id", async (t) => {
   const dir = await tempDir(t);

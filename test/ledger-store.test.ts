@@ -1,57 +1,11 @@
-import test, { ExecutionContext } from "ava";
+import test from "ava";
 import { once } from "node:events";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { Identity } from "../src/ledger/identity.js";
-import { Block, Ledger, LedgerOptions, RecordDoc } from "../src/ledger/ledger.js";
+import { Ledger, RecordDoc } from "../src/ledger/ledger.js";
+import { NET, T0, blockAt, collect, openLedger, tempDir } from "./ledger-helpers.js";
 import { merkleRoot } from "../src/ledger/merkle.js";
 import { buildRecord, normaliseChunk, verifyRecord } from "../src/ledger/record.js";
 import { InputError } from "../src/util/errors.js";
-
-const NET = { name: "ledger-test", adminPublicKey: Identity.generate().publicKeyHex };
-const T0 = 1_700_000_000_000;
-
-async function tempDir(t: ExecutionContext): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), "fc-ledger-"));
-  t.teardown(() => rm(dir, { recursive: true, force: true }));
-  return dir;
-}
-
-// Tier 2 (256 hashes a block) at a high rate: blocks in milliseconds, but not one per hash.
-async function openLedger(
-  t: ExecutionContext,
-  opts: Partial<LedgerOptions> = {},
-  dir?: string,
-): Promise<Ledger> {
-  dir ??= await tempDir(t);
-  const identity = opts.identity ?? (await Identity.loadOrCreate(dir));
-  const ledger = await Ledger.open({
-    dir,
-    identity,
-    network: NET,
-    hashesPerSecond: 200_000,
-    reliability: () => 0.4,
-    ...opts,
-  });
-  t.teardown(() => ledger.close());
-  return ledger;
-}
-
-async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of it) out.push(x);
-  return out;
-}
-
-/** The block at `height`, waiting for it to be mined and written if need be. */
-async function blockAt(ledger: Ledger, height: number): Promise<Block> {
-  for (;;) {
-    const next = once(ledger, "block");
-    for await (const b of ledger.blocks()) if (b.height === height) return b;
-    await next;
-  }
-}
 
 test("a put is stored once: same chunk twice, sequential or concurrent, gives the same record", async (t) => {
   const ledger = await openLedger(t);

@@ -48,7 +48,18 @@ export function dbPath(dir: string): string {
 
 export async function openDb(dir: string, createIfMissing = true): Promise<Db> {
   const db = new Level<string, string>(dbPath(dir), { valueEncoding: "utf8", createIfMissing });
-  await db.open();
+  try {
+    await db.open();
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause;
+    if (cause?.code === "LEVEL_LOCKED") {
+      throw new Error(`data dir ${dir} is in use by a running node (LevelDB lock); stop the node first`, {
+        cause: e,
+      });
+    }
+    if (!createIfMissing) throw new Error(`no ledger in ${dir}: ${(e as Error).message}`, { cause: e });
+    throw e;
+  }
   return db;
 }
 
