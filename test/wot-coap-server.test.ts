@@ -341,3 +341,23 @@ test("an observer that never acknowledges CON notifications is dropped after the
   t.is(copies.length, 5);
   t.is(new Set(copies).size, 1);
 });
+
+test("CoAP ping gets a RST; a failing subscribe handler gives 5.00 once and does not stick", async (t) => {
+  const { server, thing, port } = await startThing(t);
+  const raw = await RawCoapClient.open(t, port);
+  const ping = raw.send({ type: CoapType.CON, code: 0 });
+  const pong = await raw.receive((m) => m.messageId === ping.messageId);
+  t.is(pong.type, CoapType.RST);
+  let calls = 0;
+  thing.setEventSubscribeHandler("block", async () => {
+    calls += 1;
+    if (calls === 1) throw new Error("not yet");
+  });
+  const refused = await raw.request("GET", "/t/events/block", { observe: 0, token: Buffer.from("f1") });
+  t.is(codeString(refused.code), "5.00");
+  t.is(server.observerCount(), 0);
+  const ok = await raw.request("GET", "/t/events/block", { observe: 0, token: Buffer.from("f2") });
+  t.is(codeString(ok.code), "2.05");
+  t.is(server.observerCount(), 1);
+  t.is(calls, 2);
+});

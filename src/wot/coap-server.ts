@@ -392,6 +392,23 @@ export class FlowchainCoapServer implements ProtocolServer {
     try {
       const decoded = decodeMessage(msg);
       if (decoded === undefined) return; // RFC 7252 §4.2: malformed messages are silently ignored
+      if (decoded.code === 0 && decoded.type === CoapType.CON) {
+        // An empty CON is a CoAP ping (RFC 7252 §4.3), answered with a RST; node-coap would
+        // treat it as a request without a method.
+        this.sendTo(
+          encodeMessage({
+            type: CoapType.RST,
+            code: 0,
+            messageId: decoded.messageId,
+            token: Buffer.alloc(0),
+            options: [],
+            payload: Buffer.alloc(0),
+          }),
+          rsinfo.port,
+          rsinfo.address,
+        );
+        return;
+      }
       if ((decoded.type === CoapType.ACK || decoded.type === CoapType.RST) && decoded.code === 0) {
         const key = `${rsinfo.address}:${rsinfo.port}/${decoded.messageId}`;
         const pending = this.pending.get(key);
@@ -460,8 +477,12 @@ export class FlowchainCoapServer implements ProtocolServer {
   }
 
   private sendRaw(buf: Buffer, observer: Observer): void {
-    this.socket?.send(buf, observer.port, observer.address, (err) => {
-      if (err) this.log.warn("coap notification send failed", { err: err.message });
+    this.sendTo(buf, observer.port, observer.address);
+  }
+
+  private sendTo(buf: Buffer, port: number, address: string): void {
+    this.socket?.send(buf, port, address, (err) => {
+      if (err) this.log.warn("coap send failed", { err: err.message });
     });
   }
 
@@ -502,6 +523,11 @@ export class FlowchainCoapServer implements ProtocolServer {
       kind === "event"
         ? entry.thing.handleSubscribeEvent(name, hub.listener, options)
         : entry.thing.handleObserveProperty(name, hub.listener, options);
+    // A failed registration (e.g. a subscribe handler that threw) must not stick: the caller
+    // sees the rejection, and the next registration tries afresh.
+    hub.ready.catch(() => {
+      if (entry.hubs.get(id) === hub) entry.hubs.delete(id);
+    });
     entry.hubs.set(id, hub);
     return hub;
   }
@@ -541,9 +567,10 @@ export class FlowchainCoapServer implements ProtocolServer {
   }
 
   private async route(req: CoapRequest, res: CoapResponse): Promise<void> {
-    const url = new URL(req.url, "coap://localhost");
+    let url: URL;
     let segments: string[];
     try {
+      url = new URL(req.url, "coap://localhost");
       segments = url.pathname
         .split("/")
         .filter((s) => s.length > 0)
