@@ -240,3 +240,24 @@ test("/things pages through the directory with Link rel=next", async (t) => {
   t.is((await fetch(`${base.href}?offset=-1`)).status, 400);
   t.is((await fetch(`${base.href}?limit=abc`)).status, 400);
 });
+
+test("chain and peers are observable over HTTP long-poll: a block or a membership change answers", async (t) => {
+  const { node, href } = await startFakeThing(t);
+  // A long-poll gives no sign when it is registered, so the change is repeated until it answers.
+  const observe = async (property: string, change: () => void) => {
+    const obs = href("properties", property, "http", "observeproperty");
+    t.regex(obs, /\/observable$/, "the observe form is the long-poll one");
+    let answered = false;
+    const res = fetch(obs).then(async (r) => ((answered = true), { status: r.status, body: await r.json() }));
+    while (!answered) {
+      change();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return res;
+  };
+  const chain = await observe("chain", () => node.mine());
+  t.is(chain.status, 200);
+  t.true((chain.body as { height: number }).height >= 1);
+  const peers = await observe("peers", () => node.emit("members", []));
+  t.deepEqual(peers.body, []);
+});

@@ -71,15 +71,21 @@ export function attachInteractions(
   const onBlock = forward("block");
   const onTransaction = forward("transaction");
   const onVerified = forward("verified");
-  // chain is observable: it changes exactly when a block is made.
-  const onChainChange = () => {
-    thing.emitPropertyChange("chain").catch((err: unknown) => log.warn("chain change", { err: String(err) }));
+  // chain changes exactly when a block is made, peers when ring membership changes.
+  const changed = (property: string) => () => {
+    thing
+      .emitPropertyChange(property)
+      .catch((err: unknown) => log.warn("property change", { property, err: String(err) }));
   };
+  const onChainChange = changed("chain");
+  const onMembers = changed("peers");
   node.on("block", onBlock);
   node.on("block", onChainChange);
   node.on("transaction", onTransaction);
   node.on("verified", onVerified);
+  node.on("members", onMembers);
   return () => {
+    node.off("members", onMembers);
     node.off("block", onBlock);
     node.off("block", onChainChange);
     node.off("transaction", onTransaction);
