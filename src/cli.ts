@@ -2,6 +2,7 @@
 // The `flowchain` command. Human-readable lines go to stdout; structured logs go to stderr and
 // are quiet unless --log-level asks for more.
 import { parseArgs } from "node:util";
+import { createWriteStream } from "node:fs";
 import { resolve } from "node:path";
 import { createLogger, isLogLevel, type LogLevel } from "./log.js";
 
@@ -11,6 +12,8 @@ const USAGE = `Usage:
                   [--log-level debug|info|warn|error|silent] [--no-wot]
   flowchain verify (--data DIR | --file EXPORT.ndjson)
   flowchain export --data DIR            write blocks and records as NDJSON to stdout
+  flowchain inventory [--data ADMIN_DIR] [--via HOST:PORT] [--out FILE]
+                                         merge every branch, sign and store a checkpoint (admin only)
   flowchain discover URL                 print the TD URL of every node of the network
   flowchain help
 
@@ -108,6 +111,16 @@ async function start(v: Values): Promise<void> {
 async function verify(v: Values): Promise<void> {
   const { verifyDataDir, verifyExportFile } = await import("./ledger/verify.js");
   let report;
+  const { isMergedFile, verifyMergedFile } = await import("./ledger/merged-file.js");
+  if (typeof v.file === "string" && (await isMergedFile(resolve(v.file)))) {
+    const r = await verifyMergedFile(resolve(v.file));
+    if (r.ok) {
+      process.stdout.write(`ok: merged ledger of network ${r.network}, ${r.blocks} blocks and the admin-signed checkpoint verified\n`);
+      return;
+    }
+    process.stdout.write(`FAILED: ${r.what}\n`);
+    process.exit(1);
+  }
   if (typeof v.file === "string") report = await verifyExportFile(resolve(v.file));
   else if (typeof v.data === "string") report = await verifyDataDir(resolve(v.data));
   else fail("verify needs --data DIR or --file FILE");
@@ -118,6 +131,22 @@ async function verify(v: Values): Promise<void> {
   const bad = report.firstBad;
   process.stdout.write(`FAILED at height ${bad?.height ?? "?"}: ${bad?.what ?? "unknown"}\n`);
   process.exit(1);
+}
+
+async function inventoryCmd(v: Values): Promise<void> {
+  const { inventoryFromDataDir } = await import("./node/inventory-tool.js");
+  const { mergedLines } = await import("./ledger/merged-file.js");
+  const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
+  const progress = (e: { phase: string; done: number; total: number; peer?: string }) =>
+    process.stderr.write(`${e.phase.padEnd(10)} ${e.done}/${e.total}${e.peer ? ` ${e.peer.slice(0, 12)}` : ""}\n`);
+  const { desc, result, merged, checkpoint } = await inventoryFromDataDir(dataDir, v.via as string | undefined, progress);
+  const out = typeof v.out === "string" ? createWriteStream(resolve(v.out)) : process.stdout;
+  for (const line of mergedLines(desc, checkpoint, merged)) out.write(line);
+  if (out !== process.stdout) await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(r));
+  process.stderr.write(
+    `merged ${merged.blocks.length} blocks from ${result.branches.length} branches; ` +
+      `${result.invalidBlocks.length} invalid blocks left out; unreachable: ${result.unreachable.length}; checkpoint root ${checkpoint.root}\n`,
+  );
 }
 
 async function exportCmd(v: Values): Promise<void> {
@@ -152,6 +181,8 @@ async function main(argv: string[]): Promise<void> {
         "ws-port": { type: "string" },
         "log-level": { type: "string" },
         "no-wot": { type: "boolean" },
+        via: { type: "string" },
+        out: { type: "string" },
       },
     });
   } catch (err) {
@@ -165,6 +196,8 @@ async function main(argv: string[]): Promise<void> {
       return verify(v);
     case "export":
       return exportCmd(v);
+    case "inventory":
+      return inventoryCmd(v);
     case "discover":
       return discoverCmd(parsed.positionals[0]);
     case "help":

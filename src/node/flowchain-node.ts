@@ -284,6 +284,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       this.chord.create();
     }
     this.chord.start(this.opts.stabilizeMs);
+    await writeFile(dataFiles(this.opts.dataDir).addr, this.addr + "\n");
     this.repairTimer = setInterval(() => void this.placement.repair().catch(() => undefined), this.opts.repairMs);
     this.repairTimer.unref();
     void this.refreshCoins().catch(() => undefined);

@@ -1,0 +1,52 @@
+// `flowchain inventory`: the administrator runs an inventory from the admin data directory (which
+// holds admin.key), as an admitted tool that does not enter the ring, so it works whether or not
+// the admin's own node is up and needs no lock on its LevelDB.
+import { readFile } from "node:fs/promises";
+import { Identity } from "../ledger/identity.js";
+import type { NetworkDescriptor } from "../ledger/genesis.js";
+import { peerList } from "../chord/wire.js";
+import { createKeyPairSigner, PeerNetwork } from "../net/index.js";
+import { networkId } from "../ledger/genesis.js";
+import { InputError } from "../util/errors.js";
+import { dataFiles } from "./data-dir.js";
+import { runInventory, type InventoryDeps } from "./inventory.js";
+import { walkRing } from "./members.js";
+import type { PeerRef } from "../chord/transport.js";
+
+export async function inventoryFromDataDir(dir: string, via: string | undefined, progress: InventoryDeps["progress"]) {
+  const files = dataFiles(dir);
+  const desc = JSON.parse(await readFile(files.network, "utf8")) as NetworkDescriptor;
+  let admin: Identity;
+  try {
+    await readFile(`${dir}/${files.adminKey}`);
+    admin = await Identity.loadOrCreate(dir, files.adminKey);
+  } catch {
+    throw new InputError("not_admin", `${dir} holds no admin.key: inventory runs from the admin's data directory`);
+  }
+  const proof = (await readFile(files.proof, "utf8")).trim();
+  const start = via ?? (await readFile(files.addr, "utf8").catch(() => "")).trim();
+  if (!start) throw new InputError("no_peer", "give --via HOST:PORT of any member");
+  const net = new PeerNetwork({
+    signer: createKeyPairSigner(),
+    networkId: networkId(desc),
+    adminPublicKey: desc.adminPublicKey,
+    proof,
+    host: "127.0.0.1",
+    port: 0,
+    requestTimeoutMs: 5000,
+  });
+  await net.listen();
+  try {
+    const info = (await net.call({ addr: start }, "node.info", {})) as PeerRef;
+    const list = async (p: PeerRef) =>
+      peerList(((await net.call(p, "chord.getSuccessorList", {})) as { successors?: unknown })?.successors, "successors");
+    const deps: InventoryDeps = {
+      members: async () => walkRing({ id: info.id, addr: info.addr }, await list(info), list),
+      call: (peer, method, params) => net.call(peer, method, params),
+      progress,
+    };
+    return { desc, ...(await runInventory(deps, admin, desc)) };
+  } finally {
+    await net.close();
+  }
+}
