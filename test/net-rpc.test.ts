@@ -179,3 +179,22 @@ test("peer and peer-closed events follow the connections", async (t) => {
   const err = await t.throwsAsync(a.call({ addr: b.addr }, "ok", null));
   t.is((err as { code?: string }).code, "closed");
 });
+
+test("a peer that goes away fails pending calls with closed; after it restarts with its id, calls redial", async (t) => {
+  const net = createDevNetwork();
+  const a = await net.start({}, t);
+  const bOpts = net.memberOptions();
+  const b = await net.start(bOpts, t);
+  b.handle("hang", () => new Promise(() => {}));
+  const ref = { addr: b.addr, id: b.id };
+  const pending = a.call(ref, "hang", null, { timeoutMs: 10_000 });
+  // Once b has authenticated a, the call is pending on that connection; then b goes away.
+  await new Promise<void>((resolve) => b.once("peer", () => resolve()));
+  await b.close();
+  const err = await t.throwsAsync(pending);
+  t.is((err as { code?: string }).code, "closed");
+  // Same key, same port (the one port 0 gave b): the restarted node keeps its identity.
+  const b2 = await net.start({ ...bOpts, port: Number(ref.addr.split(":")[1]) }, t);
+  b2.handle("id", async () => b2.id);
+  t.is(await a.call(ref, "id", null), b.id);
+});

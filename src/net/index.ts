@@ -15,3 +15,4 @@ export {
   type ParsedJoinToken,
 } from "./membership.js";
 export { createKeyPairSigner, verifyEd25519, nodeIdOf, type NodeSigner, type KeySigner } from "./signer.js";
+export { createDevNetwork, RawPeer, type DevNetwork } from "./dev-network.js";

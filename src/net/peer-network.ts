@@ -35,7 +35,7 @@ export interface PeerNetworkOptions {
   maxInflight?: number;
   /** Default 5000 ms. */
   handshakeTimeoutMs?: number;
-  /** Connections still in their handshake, across the server; default 256. */
+  /** Inbound connections still in their handshake, across the server; default 256. */
   maxHandshakes?: number;
   /** Send-buffer high-water mark per connection; default 4 MiB. */
   highWaterBytes?: number;
@@ -273,8 +273,9 @@ export class PeerNetwork extends EventEmitter {
     };
     const conn = new Connection(ws, remote, copts);
     this.all.add(conn);
-    this.handshaking++;
-    let counted = true;
+    // Only inbound handshakes are capped: they are the ones strangers can open.
+    let counted = role === "listener";
+    if (counted) this.handshaking++;
     const uncount = () => {
       if (counted) this.handshaking--;
       counted = false;
