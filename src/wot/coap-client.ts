@@ -98,6 +98,9 @@ export class FlowchainCoapClient implements ProtocolClient {
     const stream = await new Promise<coap.ObserveReadStream>((resolve, reject) => {
       req.on("response", (res: coap.IncomingMessage) => {
         if (!res.code.startsWith("2.")) {
+          // node-coap opens an observe stream for most error replies too; close it so the agent
+          // forgets the token instead of holding its socket open.
+          if (res instanceof coap.ObserveReadStream) res.close();
           reject(
             new CoapResponseError(res.code, `${res.code} from ${form.href}: ${res.payload.toString("utf8")}`),
           );
