@@ -15,7 +15,7 @@ async function until(cond: () => boolean, limitMs = 20_000): Promise<boolean> {
 test("replies wait at the high-water mark while the peer does not read, then all arrive", async (t) => {
   const net = createDevNetwork();
   const highWaterBytes = 256 * 1024;
-  const server = await net.start({ highWaterBytes }, t);
+  const server = await net.start({ highWaterBytes, heartbeatMs: 0 }, t);
   const big = "x".repeat(500_000);
   let answered = 0;
   server.handle("big", async () => {
@@ -47,4 +47,18 @@ test("replies wait at the high-water mark while the peer does not read, then all
   }
   t.is(ids.size, n);
   t.true(await until(() => server.stats().blockedSends === 0 && server.stats().inflight === 0));
+});
+
+test("a peer that stops answering pings is dropped", async (t) => {
+  const net = createDevNetwork();
+  const server = await net.start({ heartbeatMs: 50 }, t);
+  const peer = new RawPeer(server.addr);
+  t.teardown(() => peer.ws.terminate());
+  const gone = new Promise<{ id: string }>((resolve) => server.once("peer-closed", resolve));
+  const me = net.identity();
+  await peer.handshake(me);
+  // A frozen process: its socket is never read again, so pings go unanswered.
+  peer.ws.pause();
+  t.is((await gone).id, me.signer.id);
+  t.is(server.stats().connections, 0);
 });

@@ -86,6 +86,7 @@ export class Connection {
   private drainWaiters: Array<() => void> = [];
   private corked = false;
   private waitingBytes = 0;
+  private heardSinceTick = true;
 
   constructor(ws: WebSocket, remote: string, opts: ConnectionOptions) {
     this.ws = ws;
@@ -111,7 +112,11 @@ export class Connection {
     );
     this.handshakeTimer.unref();
 
-    ws.on("message", (data, isBinary) => this.onMessage(data, isBinary));
+    ws.on("message", (data, isBinary) => {
+      this.heardSinceTick = true;
+      this.onMessage(data, isBinary);
+    });
+    ws.on("pong", () => (this.heardSinceTick = true));
     ws.on("error", (err) => {
       // ws reports oversize frames (1009) and socket errors here; it closes the socket itself.
       const code = (err as { code?: string }).code;
@@ -151,6 +156,27 @@ export class Connection {
         this.state = "await-hello";
         this.sendRaw(this.myHello);
       });
+    }
+  }
+
+  /**
+   * One heartbeat tick: a peer that has not answered the previous ping (and sent nothing else)
+   * since the last tick is gone without a FIN (partition, frozen process); drop it so the next
+   * call redials instead of timing out on a dead socket forever.
+   */
+  heartbeat(): void {
+    if (this.state !== "open") return;
+    if (!this.heardSinceTick) {
+      this.log.warn("peer stopped answering pings", { remote: this.remote, peer: this.peer?.id });
+      this.ws.terminate();
+      this.closeLocal(new NetError("closed", `peer ${this.remote} stopped answering`));
+      return;
+    }
+    this.heardSinceTick = false;
+    try {
+      this.ws.ping();
+    } catch {
+      // The socket is closing; its close event cleans up.
     }
   }
 

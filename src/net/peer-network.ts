@@ -37,6 +37,8 @@ export interface PeerNetworkOptions {
   handshakeTimeoutMs?: number;
   /** Inbound connections still in their handshake, across the server; default 256. */
   maxHandshakes?: number;
+  /** Ping interval; a peer silent for two intervals is dropped. Default 10000 ms, 0 disables. */
+  heartbeatMs?: number;
   /** Send-buffer high-water mark per connection; default 4 MiB. */
   highWaterBytes?: number;
   log?: Logger;
@@ -61,6 +63,7 @@ export class PeerNetwork extends EventEmitter {
   private server: WebSocketServer | undefined;
   private advertised: string | undefined;
   private closed = false;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
   private handshaking = 0;
   private readonly all = new Set<Connection>();
   /** Open outbound connections by the address we dialed: that address is proven to reach that peer. */
@@ -85,8 +88,15 @@ export class PeerNetwork extends EventEmitter {
       handshakeTimeoutMs: 5000,
       maxHandshakes: 256,
       highWaterBytes: 4 * 1024 * 1024,
+      heartbeatMs: 10_000,
       ...stripUndefined(opts),
     } as PeerNetwork["opts"];
+    if (this.opts.heartbeatMs > 0) {
+      this.heartbeatTimer = setInterval(() => {
+        for (const c of this.all) c.heartbeat();
+      }, this.opts.heartbeatMs);
+      this.heartbeatTimer.unref();
+    }
     this.log = (opts.log ?? silentLogger).child({ component: "net", node: opts.signer.id.slice(0, 12) });
   }
 
@@ -196,6 +206,7 @@ export class PeerNetwork extends EventEmitter {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.heartbeatTimer);
     for (const c of [...this.all]) c.close(CloseCode.goingAway, "shutdown");
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
