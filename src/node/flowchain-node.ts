@@ -168,7 +168,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       net,
       chord,
       placement,
-      { dataDir: opts.dataDir, stabilizeMs: opts.stabilizeMs ?? 500, repairMs: opts.repairMs ?? 2000 },
+      { dataDir: opts.dataDir, stabilizeMs: opts.stabilizeMs ?? 500, repairMs: opts.repairMs ?? 30_000 },
       log,
     );
     try {
@@ -251,6 +251,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       const old = pred;
       pred = p;
       if (p) void this.placement.handoff(p, old);
+      void this.placement.repair();
     });
     const copiedTo = new Set<string>();
     this.chord.on("successors", (list: PeerRef[]) => {

@@ -23,6 +23,7 @@ export interface PlacementOptions {
 
 export class Placement {
   private repairing = false;
+  private repairAgain = false;
   private readonly batcher: ReplicaBatcher;
 
   constructor(
@@ -36,7 +37,9 @@ export class Placement {
 
   /** Records a chunk this node owns and waits for the write quorum. */
   async storeAsOwner(chunk: KeyedChunk): Promise<{ record: RecordDoc; copies: number }> {
-    const existing = await this.find(chunk.key);
+    // The ledger itself answers a repeated chunk with its first record; only a replica (this node
+    // took over the key from a failed owner) needs looking up here.
+    const existing = await this.ledger.getReplica(chunk.key);
     const record = existing ?? (await this.ledger.put({ source: chunk.source, timestamp: chunk.timestamp, value: chunk.value }));
     const targets = this.replicaTargets();
     // A ring smaller than w cannot hold w copies; it holds all it can and says how many.
@@ -84,16 +87,27 @@ export class Placement {
     return { missing };
   }
 
-  /** Pushes every key in (predecessor, self] to the first k-1 successors that lack it. */
+  /**
+   * Pushes every key in (predecessor, self] to the first k-1 successors that lack it. Runs when the
+   * ring around this node changes (and on a slow timer as a safety net): a full pass costs a key
+   * exchange per record, so it must not run on every stabilization round.
+   */
   async repair(): Promise<number> {
-    const pred = this.chord.predecessor();
-    if (!pred || this.repairing) return 0;
+    if (this.repairing) {
+      this.repairAgain = true;
+      return 0;
+    }
     this.repairing = true;
+    let pushed = 0;
     try {
-      const self = this.chord.self.id;
-      const keys = await this.heldKeys((k) => betweenRightIncl(pred.id, k, self));
-      let pushed = 0;
-      for (const target of this.replicaTargets()) pushed += await this.sync(target, keys);
+      do {
+        this.repairAgain = false;
+        const pred = this.chord.predecessor();
+        if (!pred) break;
+        const self = this.chord.self.id;
+        const keys = await this.heldKeys((k) => betweenRightIncl(pred.id, k, self));
+        for (const target of this.replicaTargets()) pushed += await this.sync(target, keys);
+      } while (this.repairAgain);
       return pushed;
     } finally {
       this.repairing = false;

@@ -28,6 +28,8 @@ export interface StartOptions {
   wot?: boolean;
   args?: string[];
   env?: Record<string, string>;
+  /** Flags for node itself, e.g. --cpu-prof for a benchmark's profile. */
+  nodeArgs?: string[];
 }
 
 export class Cluster {
@@ -48,7 +50,7 @@ export class Cluster {
     if (opts.wot === false) args.push("--no-wot");
     if (opts.join) args.push("--join", opts.join, "--token", opts.token ?? "");
     args.push(...(opts.args ?? []));
-    const child = spawn(process.execPath, args, {
+    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...args], {
       env: { ...process.env, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
