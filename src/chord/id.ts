@@ -14,7 +14,7 @@ export function isId(v: unknown): v is string {
 
 // Routing converts the same few hundred ids over and over; parsing (and validating) each once
 // makes a 1024-node simulation several times faster. Bounded: cleared when it fills up.
-const BIG_CACHE_MAX = 1 << 16;
+const BIG_CACHE_MAX = 1 << 15;
 const bigCache = new Map<string, bigint>();
 
 export function toBig(hex: string): bigint {

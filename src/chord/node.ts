@@ -118,14 +118,13 @@ export class ChordNode extends EventEmitter {
     if (entry.id === this.self.id) throw new InputError("join_self", "cannot join through ourselves");
     // Look up id+1, not our id: a restarted node still listed by others would otherwise find itself.
     const found = await this.lookupFrom([entry], fromBig(toBig(this.self.id) + 1n), false);
-    let owner = found.owner;
+    const owner = found.owner;
     if (owner.id === this.self.id) {
       if (owner.addr !== this.self.addr) throw new InputError("duplicate_id", "another node uses our id");
       throw new Error("chord: join found only ourselves");
     }
     const nb = parseNeighbors(await this.transport.call(owner, "chord.neighbors", {}));
     this.success(owner);
-    owner = this.knownRef(owner);
     this.list = this.buildList([owner], nb.successors);
     this.pred = null;
     this.fingers.fill(null);
@@ -546,7 +545,8 @@ export class ChordNode extends EventEmitter {
       let best: PeerRef | null = null;
       let bestDist = 0n;
       for (const p of pool.values()) {
-        if (contacted.has(p.id) || dead.has(p.id)) continue;
+        // Peers we already suspect are left for the fallback below: a timeout costs far more than a hop.
+        if (contacted.has(p.id) || dead.has(p.id) || this.failures.has(p.id)) continue;
         if (p.id === key) {
           best = p; // exactly at the key: it owns the key if it answers
           break;
@@ -644,10 +644,6 @@ export class ChordNode extends EventEmitter {
       if (out.length >= this.r) break;
     }
     return out;
-  }
-
-  private knownRef(p: PeerRef): PeerRef {
-    return { id: p.id, addr: p.addr };
   }
 
   private success(p: PeerRef): void {
