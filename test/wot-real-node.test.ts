@@ -1,6 +1,7 @@
 // The Thing over the lead's real FlowchainNode (LevelDB in a temp dir, real peer socket): the same
 // TD checks and actions as over the fake node, so the two agree on the API.
 import test from "ava";
+import WebSocket from "ws";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -72,4 +73,41 @@ test("a real node's Thing: valid TD, put/get/query over HTTP, directory, the adm
   const inv = await post(action("inventory"), undefined, { authorization: `Bearer ${token}` });
   // The token gets past the door; what inventory answers is the node's (Flowcoin issue) to decide.
   t.false([401, 403].includes(inv.status), inv.text);
+});
+
+test("a real node's block events reach a WebSocket subscriber once each", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "flowchain-wot-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  const node = await FlowchainNode.start({ dataDir: dir, host: "127.0.0.1", port: 0, log: silentLogger });
+  t.teardown(() => node.stop());
+  const thing = await startThing(node, { host: "127.0.0.1", httpPort: 0, coapPort: 0, wsPort: 0 });
+  t.teardown(() => thing.stop());
+  const forms = (thing.td.events as Record<string, { forms: { href: string }[] }>).block!.forms;
+  const ws = new WebSocket(forms.find((f) => f.href.startsWith("ws:"))!.href);
+  t.teardown(() => ws.close());
+  await new Promise((r, j) => ws.once("open", r).once("error", j));
+  const fromNode: number[] = [];
+  node.on("block", (b: { height: number }) => fromNode.push(b.height));
+  const received: number[] = [];
+  const twoBlocks = new Promise<void>((resolve) =>
+    ws.on("message", (d) => {
+      received.push((JSON.parse(d.toString()) as { height: number }).height);
+      if (received.length === 2) resolve();
+    }),
+  );
+  // The node seals records into blocks: keep putting until two blocks have come through.
+  const put = (thing.td.actions as Record<string, { forms: { href: string }[] }>).put!.forms[0]!.href;
+  let done = false;
+  void twoBlocks.then(() => (done = true));
+  for (let i = 0; !done; i++) {
+    const res = await fetch(put, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: `{"value":${i}}`,
+    });
+    t.is(res.status, 200);
+    await Promise.race([twoBlocks, new Promise((r) => setTimeout(r, 100))]);
+  }
+  t.deepEqual(received, fromNode.slice(0, 2));
+  t.true(received[1]! > received[0]!);
 });
