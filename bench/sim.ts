@@ -141,7 +141,13 @@ export async function runSim(nodeCount: number, opts: SimOptions = {}): Promise<
       );
     if (successorsRight(nodes, oracle) && predecessorsRight(nodes, oracle) && listsRight(nodes, oracle, r))
       break;
-    await round(nodes);
+    // Settling the neighbour pointers needs no fingers; fixing them once at the end is enough.
+    await Promise.all(
+      nodes.map(async (n) => {
+        await n.checkPredecessor();
+        await n.stabilize();
+      }),
+    );
   }
   // One more round so every finger reflects the final membership.
   await round(nodes);
