@@ -62,3 +62,13 @@ test("admin.js runs inventory with the token and is refused without the right on
   t.is(await none.exited, 1);
   t.deepEqual(node.calls, [{ method: "inventory" }]);
 });
+
+test("watcher.js --duration ends the watch after that many seconds", async (t) => {
+  const { thing } = await startFakeThing(t);
+  const w = runScript(t, "watcher", [thing.tdUrl, "--duration", "1"]);
+  t.is(await w.exited, 0, w.stderr());
+  t.deepEqual(w.lines, [{ subscribed: "block" }]);
+  const bad = runScript(t, "watcher", [thing.tdUrl, "--count", "zero"]);
+  t.is(await bad.exited, 1);
+  t.regex(bad.stderr(), /--count must be a positive number/);
+});

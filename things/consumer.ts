@@ -20,14 +20,16 @@ export interface Consumer {
 export interface Options {
   url: string;
   count: number;
+  /** --duration seconds: stop after this long (Infinity: no limit). */
+  duration: number;
   flags: Record<string, string | boolean | undefined>;
 }
 
-/** `script <TD URL> [--count N] [--name value ...]`; count defaults to Infinity (run until ^C). */
+/** `script <TD URL> [--count N] [--duration s] [--name value ...]`; both default to no limit (^C). */
 export function readArgs(usage: string, extra: Record<string, { type: "string" | "boolean" }> = {}): Options {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { count: { type: "string" }, help: { type: "boolean" }, ...extra },
+    options: { count: { type: "string" }, duration: { type: "string" }, help: { type: "boolean" }, ...extra },
   });
   if (values.help === true || positionals.length !== 1) {
     process.stderr.write(`usage: ${usage}\n`);
@@ -35,7 +37,14 @@ export function readArgs(usage: string, extra: Record<string, { type: "string" |
   }
   const count = values.count === undefined ? Infinity : Number(values.count);
   if (!(count > 0)) fail("--count must be a positive number");
-  return { url: positionals[0]!, count, flags: values };
+  const duration = values.duration === undefined ? Infinity : Number(values.duration);
+  if (!(duration > 0)) fail("--duration must be a positive number of seconds");
+  return { url: positionals[0]!, count, duration, flags: values };
+}
+
+/** Ends the script after --duration seconds, whatever is still running. */
+export function stopAfter(seconds: number, close: () => Promise<unknown>): void {
+  if (Number.isFinite(seconds)) setTimeout(() => void close(), seconds * 1000);
 }
 
 export async function consume(url: string, credentials?: { token: string }): Promise<Consumer> {

@@ -1,10 +1,11 @@
 // An endpoint that approves transactions: each record stored on the node (`transaction` event over
 // CoAP) is approved with the `approve` action, and the verdict printed.
-//   node dist/things/endpoint.js http://127.0.0.1:8080/.well-known/wot [--count 5]
-import { consume, print, readArgs } from "./consumer.js";
+//   node dist/things/endpoint.js http://127.0.0.1:8080/.well-known/wot [--count 5 | --duration 60]
+import { consume, print, readArgs, stopAfter } from "./consumer.js";
 
-const args = readArgs("endpoint.js <TD URL> [--count N]");
+const args = readArgs("endpoint.js <TD URL> [--count N] [--duration s]");
 const { thing, formIndex, close } = await consume(args.url);
+stopAfter(args.duration, close);
 const eventForm = { formIndex: formIndex("events", "transaction", "coap") };
 let handled = 0;
 // Approvals run one at a time, in the order the records arrived.

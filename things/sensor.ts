@@ -1,9 +1,9 @@
 // A sensor that streams readings into Flowchain with the `put` action over CoAP.
-//   node dist/things/sensor.js http://127.0.0.1:8080/.well-known/wot [--count 10] [--interval 1000] [--source kitchen]
+//   node dist/things/sensor.js http://127.0.0.1:8080/.well-known/wot [--count 10 | --duration 60] [--interval 1000] [--source kitchen]
 import { setTimeout as sleep } from "node:timers/promises";
-import { consume, fail, print, readArgs } from "./consumer.js";
+import { consume, fail, print, readArgs, stopAfter } from "./consumer.js";
 
-const args = readArgs("sensor.js <TD URL> [--count N] [--interval ms] [--source name]", {
+const args = readArgs("sensor.js <TD URL> [--count N] [--duration s] [--interval ms] [--source name]", {
   interval: { type: "string" },
   source: { type: "string" },
 });
@@ -12,6 +12,7 @@ const source = String(args.flags.source ?? `sensor-${process.pid}`);
 if (!(interval >= 0)) fail("--interval must be a number of milliseconds");
 
 const { thing, formIndex, close } = await consume(args.url);
+stopAfter(args.duration, close);
 const coapPut = { formIndex: formIndex("actions", "put", "coap") };
 for (let i = 0; i < args.count; i++) {
   // A made-up temperature; a real sensor would read its hardware here.

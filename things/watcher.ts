@@ -1,9 +1,10 @@
 // Watches a node's new Virtual Blocks: subscribes to the `block` event over CoAP (RFC 7641 observe).
-//   node dist/things/watcher.js http://127.0.0.1:8080/.well-known/wot [--count 5]
-import { consume, print, readArgs } from "./consumer.js";
+//   node dist/things/watcher.js http://127.0.0.1:8080/.well-known/wot [--count 5 | --duration 60]
+import { consume, print, readArgs, stopAfter } from "./consumer.js";
 
-const args = readArgs("watcher.js <TD URL> [--count N]");
+const args = readArgs("watcher.js <TD URL> [--count N] [--duration s]");
 const { thing, formIndex, close } = await consume(args.url);
+stopAfter(args.duration, close);
 let seen = 0;
 const subscription = await thing.subscribeEvent(
   "block",
