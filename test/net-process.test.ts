@@ -73,11 +73,14 @@ test("a node process under garbage from many connections stays up, serves member
 
   t.is(await me.call(to, "echo", "still here"), "still here");
   const after = (await me.call(to, "memory", null)) as NodeJS.MemoryUsage;
-  const grownMiB = (after.rss - before.rss) / (1024 * 1024);
+  const mib = (n: number) => (n / 2 ** 20).toFixed(1);
   t.log(
-    `${frames} bad frames; node rss ${(before.rss / 2 ** 20).toFixed(1)} -> ${(after.rss / 2 ** 20).toFixed(1)} MiB`,
+    `${frames} bad frames; heap ${mib(before.heapUsed)} -> ${mib(after.heapUsed)} MiB, rss ${mib(before.rss)} -> ${mib(after.rss)} MiB`,
   );
-  t.true(grownMiB < 64, `node rss grew by ${grownMiB.toFixed(1)} MiB`);
+  // The heap is what the node keeps on behalf of peers; rss also holds the allocator's socket
+  // buffers, which plateau (~60 MiB over baseline at 40,000 frames) rather than grow per frame.
+  t.true(after.heapUsed - before.heapUsed < 32 * 2 ** 20, "heap grew by more than 32 MiB");
+  t.true(after.rss - before.rss < 128 * 2 ** 20, "rss grew by more than 128 MiB");
   t.is(child.exitCode, null);
   child.stdin.end();
   t.is(await exited, 0);
