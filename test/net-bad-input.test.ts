@@ -94,7 +94,7 @@ test("thousands of bad frames from many connections: memory stays bounded, membe
     () => JSON.stringify({ t: "res", id: 1, r: "x".repeat(2000) }),
     () => JSON.stringify({ t: "auth", sig: "00".repeat(64) }),
   ];
-  const before = process.memoryUsage().rss;
+  const before = process.memoryUsage().heapUsed;
   const connections = 60;
   const framesPerConnection = 100;
   for (let round = 0; round < 3; round++) {
@@ -111,6 +111,8 @@ test("thousands of bad frames from many connections: memory stays bounded, membe
   // The round trip flushes the server's event queue, so every garbage socket has been seen closing.
   t.is(await friend.call({ addr: server.addr }, "ok", "after"), "after");
   t.is(server.connectionCount, 1);
-  const grownMiB = (process.memoryUsage().rss - before) / (1024 * 1024);
-  t.true(grownMiB < 100, `rss grew by ${grownMiB.toFixed(1)} MiB`);
+  // Client and server share this heap here; net-process.test.ts measures a node on its own.
+  const grownMiB = (process.memoryUsage().heapUsed - before) / (1024 * 1024);
+  t.log(`heap grew by ${grownMiB.toFixed(1)} MiB`);
+  t.true(grownMiB < 64, `heap grew by ${grownMiB.toFixed(1)} MiB`);
 });
