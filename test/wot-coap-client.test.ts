@@ -87,3 +87,20 @@ test("libcoap coap-client deregisters when its observe duration ends", async (t)
   await until(() => server.observerCount() === 0, "deregistration after the client ended");
   t.pass();
 });
+
+test("a burst of events emitted in one tick all reach the consumer, in order", async (t) => {
+  const { server, thing } = await startThing(t);
+  const consumed = await consumer(t, thing.getThingDescription());
+  const heights: number[] = [];
+  await consumed.subscribeEvent("block", async (data) => {
+    heights.push(((await data.value()) as { height: number }).height);
+  });
+  const N = 500;
+  for (let i = 0; i < N; i++) thing.emitEvent("block", { height: i });
+  await until(() => heights.length >= N, `${N} events`, 60_000);
+  t.deepEqual(
+    heights,
+    Array.from({ length: N }, (_, i) => i),
+  );
+  t.is(server.droppedNotificationCount(), 0);
+});

@@ -56,6 +56,9 @@ export interface FlowchainCoapServerOptions {
   confirmableNotifications?: boolean;
   /** RFC 7252 ACK_TIMEOUT for CON notifications (doubling over MAX_RETRANSMIT=4 retries). Default 2000. */
   ackTimeoutMs?: number;
+  /** Notifications queued per CON observer while one is in flight; beyond it the oldest is
+   * dropped (and counted in droppedNotificationCount()). Default 10000. */
+  maxBacklog?: number;
   /** Observe relations kept at most (all things together); more registrations get 5.03. Default 10000. */
   maxObservers?: number;
   logger?: Logger;
@@ -79,6 +82,9 @@ interface Observer {
   confirmable: boolean;
   /** Last Observe sequence number sent (24 bit, RFC 7641 §4.4). */
   seq: number;
+  /** A CON notification awaits its ACK; later ones wait in backlog. */
+  inFlight: boolean;
+  backlog: Array<{ payload: Buffer; cf: number | undefined }>;
   hub: ObserveHub;
 }
 
@@ -152,6 +158,7 @@ export class FlowchainCoapServer implements ProtocolServer {
   private readonly confirmableNotifications: boolean;
   private readonly maxObservers: number;
   private readonly ackTimeoutMs: number;
+  private readonly maxBacklog: number;
   private readonly authorize?: FlowchainCoapServerOptions["authorize"];
   private readonly log: Logger;
   private readonly things = new Map<string, ThingEntry>();
@@ -163,6 +170,7 @@ export class FlowchainCoapServer implements ProtocolServer {
   private boundPort = -1;
   private messageId = randomInt(0, 0x10000);
   private notificationsSent = 0;
+  private notificationsDropped = 0;
 
   constructor(options: FlowchainCoapServerOptions) {
     this.host = options.host;
@@ -174,6 +182,7 @@ export class FlowchainCoapServer implements ProtocolServer {
     this.authorize = options.authorize;
     this.maxObservers = options.maxObservers ?? 10_000;
     this.ackTimeoutMs = options.ackTimeoutMs ?? ACK_TIMEOUT_MS;
+    this.maxBacklog = options.maxBacklog ?? 10_000;
     this.log = options.logger ?? silentLogger;
   }
 
@@ -235,6 +244,11 @@ export class FlowchainCoapServer implements ProtocolServer {
   /** Notifications sent since start (retransmissions not counted); for benchmarks. */
   notificationCount(): number {
     return this.notificationsSent;
+  }
+
+  /** Notifications discarded because an observer's backlog was full. */
+  droppedNotificationCount(): number {
+    return this.notificationsDropped;
   }
 
   /** The CoAP URL of a thing's TD, e.g. coap://host:5683/flowchain-node. */
@@ -417,6 +431,7 @@ export class FlowchainCoapServer implements ProtocolServer {
           this.pending.delete(key);
           // RFC 7641 §3.6: a RST in reply to a notification cancels the observation.
           if (decoded.type === CoapType.RST) this.removeObserver(pending.observer, "reset");
+          else if (pending.observer.confirmable) this.acknowledged(pending.observer);
           return;
         }
       }
@@ -432,48 +447,75 @@ export class FlowchainCoapServer implements ProtocolServer {
   }
 
   private notify(hub: ObserveHub, payload: Buffer, mediaType: string): void {
-    const socket = this.socket;
-    if (socket === undefined) return;
+    if (this.socket === undefined) return;
     const cf = contentFormatId(mediaType);
     for (const observer of [...hub.observers.values()]) {
-      observer.seq = (observer.seq + 1) & OBSERVE_MAX;
-      const options: WireOption[] = [{ number: CoapOption.Observe, value: uintOption(observer.seq) }];
-      if (cf !== undefined) options.push({ number: CoapOption.ContentFormat, value: uintOption(cf) });
-      const message: WireMessage = {
-        type: observer.confirmable ? CoapType.CON : CoapType.NON,
-        code: codeNumber("2.05"),
-        messageId: this.nextMessageId(),
-        token: observer.token,
-        options,
-        payload,
-      };
-      const buf = encodeMessage(message);
-      const key = `${observer.address}:${observer.port}/${message.messageId}`;
-      this.notificationsSent += 1;
-      this.sendRaw(buf, observer);
-      if (observer.confirmable) {
-        let attempt = 0;
-        let timeout = this.ackTimeoutMs * (1 + Math.random() * (ACK_RANDOM_FACTOR - 1));
-        const retransmit = (): void => {
-          if (!this.pending.has(key)) return;
-          if (attempt >= MAX_RETRANSMIT) {
-            // RFC 7641 §4.5: an unacknowledged CON notification ends the relation.
-            this.pending.delete(key);
-            this.removeObserver(observer, "timeout");
-            return;
-          }
-          attempt += 1;
-          timeout *= 2;
-          this.sendRaw(buf, observer);
-          const p = this.pending.get(key);
-          if (p !== undefined) p.timer = setTimeout(retransmit, timeout).unref();
-        };
-        this.pending.set(key, { observer, timer: setTimeout(retransmit, timeout).unref() });
+      if (!observer.confirmable) {
+        this.transmit(observer, payload, cf);
+        continue;
+      }
+      // Congestion control (RFC 7641 §4.5.1, NSTART=1): one CON notification in flight per
+      // observer, the rest wait for its ACK. Unpaced bursts overflow the client's UDP buffer,
+      // and a retransmitted older notification is then discarded as stale, so events were lost.
+      if (observer.inFlight) {
+        if (observer.backlog.length >= this.maxBacklog) {
+          observer.backlog.shift();
+          this.notificationsDropped += 1;
+        }
+        observer.backlog.push({ payload, cf });
       } else {
-        const timer = setTimeout(() => this.pending.delete(key), NON_MEMORY_MS).unref();
-        this.pending.set(key, { observer, timer });
+        this.transmit(observer, payload, cf);
       }
     }
+  }
+
+  private transmit(observer: Observer, payload: Buffer, cf: number | undefined): void {
+    observer.seq = (observer.seq + 1) & OBSERVE_MAX;
+    const options: WireOption[] = [{ number: CoapOption.Observe, value: uintOption(observer.seq) }];
+    if (cf !== undefined) options.push({ number: CoapOption.ContentFormat, value: uintOption(cf) });
+    const message: WireMessage = {
+      type: observer.confirmable ? CoapType.CON : CoapType.NON,
+      code: codeNumber("2.05"),
+      messageId: this.nextMessageId(),
+      token: observer.token,
+      options,
+      payload,
+    };
+    const buf = encodeMessage(message);
+    const key = `${observer.address}:${observer.port}/${message.messageId}`;
+    this.notificationsSent += 1;
+    this.sendRaw(buf, observer);
+    if (!observer.confirmable) {
+      const timer = setTimeout(() => this.pending.delete(key), NON_MEMORY_MS).unref();
+      this.pending.set(key, { observer, timer });
+      return;
+    }
+    observer.inFlight = true;
+    let attempt = 0;
+    let timeout = this.ackTimeoutMs * (1 + Math.random() * (ACK_RANDOM_FACTOR - 1));
+    const retransmit = (): void => {
+      if (!this.pending.has(key)) return;
+      if (attempt >= MAX_RETRANSMIT) {
+        // RFC 7641 §4.5: an unacknowledged CON notification ends the relation.
+        this.pending.delete(key);
+        this.removeObserver(observer, "timeout");
+        return;
+      }
+      attempt += 1;
+      timeout *= 2;
+      this.sendRaw(buf, observer);
+      const p = this.pending.get(key);
+      if (p !== undefined) p.timer = setTimeout(retransmit, timeout).unref();
+    };
+    this.pending.set(key, { observer, timer: setTimeout(retransmit, timeout).unref() });
+  }
+
+  /** The observer's CON notification was acknowledged: send the next one waiting, if any. */
+  private acknowledged(observer: Observer): void {
+    observer.inFlight = false;
+    if (observer.hub.observers.get(observer.key) !== observer) return;
+    const next = observer.backlog.shift();
+    if (next !== undefined) this.transmit(observer, next.payload, next.cf);
   }
 
   private sendRaw(buf: Buffer, observer: Observer): void {
@@ -740,6 +782,8 @@ export class FlowchainCoapServer implements ProtocolServer {
       token: Buffer.from(req._packet.token ?? Buffer.alloc(0)),
       confirmable: this.confirmableNotifications && req._packet.confirmable === true,
       seq: existing?.seq ?? 1,
+      inFlight: false,
+      backlog: [],
       hub,
     };
     if (existing !== undefined) this.removeObserverQuietly(existing);
