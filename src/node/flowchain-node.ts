@@ -219,6 +219,14 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     this.serve("node.approve", (params) => this.approve(params as { txID: string }));
     this.serve("node.balance", () => this.balance());
     this.serve("node.inventory", () => this.inventory());
+    this.serve("node.condition", async (params) => {
+      const c = params as { kind?: unknown; detail?: unknown };
+      if (typeof c?.kind !== "string" || (c.detail !== undefined && typeof c.detail !== "string")) {
+        throw new InputError("bad_condition", "a condition is {kind, detail?}");
+      }
+      await this.reportCondition({ kind: c.kind, detail: c.detail as string | undefined });
+      return true;
+    });
 
     this.net.on("peer", (p: PeerRef) => this.chord.addKnownPeer({ id: p.id, addr: p.addr }));
     this.ledger.on("block", (b: Block) =>

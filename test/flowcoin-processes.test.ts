@@ -1,0 +1,107 @@
+// Flowcoin end to end across real node processes, through their Things over HTTP: approval,
+// double and forged approval, balance recomputed from the ledger, and an inventory with one
+// invalidated block and one node killed.
+import test from "ava";
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import type { RingInfo } from "../src/node/api.js";
+import { Cluster, type NodeProc } from "./helpers/cluster.js";
+import { eventually } from "./helpers/eventually.js";
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli.js");
+type Td = { actions: Record<string, { forms: { href: string }[] }>; properties: Record<string, { forms: { href: string }[] }> };
+
+async function thingOf(n: NodeProc) {
+  const td = (await (await fetch(n.td!)).json()) as Td;
+  const http = (a: { forms: { href: string }[] }) => a.forms.find((f) => f.href.startsWith("http:"))!.href;
+  const invoke = async (name: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(http(td.actions[name]), {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    const json = res.headers.get("content-type")?.includes("json") && text ? (JSON.parse(text) as any) : undefined;
+    return { status: res.status, body: json, text };
+  };
+  const read = async (name: string) => (await (await fetch(http(td.properties[name]))).json()) as any;
+  return { invoke, read };
+}
+
+test("approval, double and forged approval, balance from the ledger, inventory with an invalid block and a dead node", async (t) => {
+  const cluster = new Cluster();
+  t.teardown(() => cluster.stop());
+  const a = await cluster.start();
+  const token = await cluster.token(a);
+  for (let i = 0; i < 3; i++) await cluster.start({ join: a.peer, token });
+  const client = await cluster.client(token);
+  const sorted = [...cluster.nodes].sort((x, y) => (x.id < y.id ? -1 : 1));
+  await eventually(async () => {
+    const rings = await Promise.all(cluster.nodes.map((n) => client.call({ addr: n.peer }, "node.ring", {}) as Promise<RingInfo>));
+    return rings.every((r) => r.successors[0]?.id === sorted[(sorted.findIndex((n) => n.id === r.id) + 1) % sorted.length].id);
+  }, "ring convergence", 60_000, 250);
+  const things = new Map(await Promise.all(cluster.nodes.map(async (n) => [n.id, await thingOf(n)] as const)));
+  const thing = (n: NodeProc) => things.get(n.id)!;
+
+  // The endpoint's view: put through A, approve through B.
+  const put = await thing(a).invoke("put", { value: { kWh: 3.2 }, source: "urn:dev:meter-7" });
+  t.is(put.status, 200, put.text);
+  const owner = cluster.nodes.find((n) => n.id === put.body.owner)!;
+  const [b, c] = cluster.nodes.filter((n) => n !== a);
+  const first = await thing(b).invoke("approve", { txID: put.body.txID });
+  t.is(first.status, 200, first.text);
+  t.like(first.body, { txID: put.body.txID, verified: true, granted: true, miner: owner.id });
+
+  const again = await thing(c).invoke("approve", { txID: put.body.txID });
+  t.is(again.status, 200, again.text);
+  t.like(again.body, { verified: true, granted: false });
+
+  // Forged: a transaction that does not exist, a malformed id, and a real one of another network.
+  t.is((await thing(c).invoke("approve", { txID: "ab".repeat(32) })).status, 404);
+  t.is((await thing(c).invoke("approve", { txID: "not-hex" })).status, 400);
+  const other = await cluster.start();
+  const foreign = await (await thingOf(other)).invoke("put", { value: 1, source: "elsewhere" });
+  const refused = await thing(c).invoke("approve", { txID: foreign.body.txID });
+  t.is(refused.status, 404, refused.text);
+  await cluster.kill(other);
+
+  // The balance is recomputed from grant records, and the ledger agrees with the property.
+  t.is(await thing(owner).read("balance"), 1);
+  const grants = await thing(a).invoke("query", { from: 0, to: Date.now() + 60_000, source: "urn:flowchain:flowcoin", limit: 100 });
+  t.is(grants.status, 200, grants.text);
+  t.is(grants.body.filter((g: any) => g.value.to === owner.id && g.value.txID === put.body.txID).length, 1);
+  t.is(grants.body.length, 1);
+  // Nobody mints coins by writing to the Flowcoin source.
+  t.is((await thing(a).invoke("put", { value: { to: a.id }, source: "urn:flowchain:flowcoin" })).status, 400);
+
+  // Inventory: one block invalidated on a live node, one node killed.
+  const live = cluster.nodes.filter((n) => n !== other && n !== a);
+  const invalidOn = live[0];
+  const dead = live[1];
+  await eventually(async () => ((await thing(invalidOn).read("chain")).validBlock ? true : undefined), "a valid block");
+  const chain = await thing(invalidOn).read("chain");
+  await client.call({ addr: invalidOn.peer }, "node.condition", { kind: "low_battery", detail: "12%" });
+  await cluster.kill(dead);
+  await eventually(async () => {
+    const r = (await client.call({ addr: a.peer }, "node.ring", {})) as RingInfo;
+    return !r.successors.some((s) => s.id === dead.id) && r.predecessor?.id !== dead.id;
+  }, "the ring to drop the dead node", 60_000, 250);
+
+  const adminToken = (await readFile(join(a.dataDir, "admin-token"), "utf8")).trim();
+  t.is((await thing(a).invoke("inventory")).status, 401);
+  t.is((await thing(a).invoke("inventory", undefined, { authorization: "Bearer fca1.forged.token" })).status, 403);
+  const inv = await thing(a).invoke("inventory", undefined, { authorization: `Bearer ${adminToken}` });
+  t.is(inv.status, 200, inv.text);
+  t.true(inv.body.invalidBlocks.some((i: any) => i.hash === chain.validBlock && i.miner === invalidOn.id), inv.text);
+  t.true(inv.body.unreachable.includes(dead.id), inv.text);
+  t.true(inv.body.branches.some((br: any) => br.miner === dead.id), "the dead node's branch stands in from its successors' copies");
+
+  // The CLI's inventory writes a merged ledger that verify checks offline.
+  const out = join(a.dataDir, "merged.ndjson");
+  await promisify(execFile)(process.execPath, [CLI, "inventory", "--data", a.dataDir, "--out", out]);
+  const verified = await promisify(execFile)(process.execPath, [CLI, "verify", "--file", out]);
+  t.regex(verified.stdout, /^ok: merged ledger/);
+});
