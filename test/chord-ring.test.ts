@@ -6,6 +6,7 @@ import { fromBig, toBig } from "../src/chord/id.js";
 import { MemoryNetwork } from "../src/chord/memory-transport.js";
 import { seededRandom as rng } from "../src/chord/prng.js";
 import { ChordNode } from "../src/chord/node.js";
+import { CHORD_METHODS, isChordMethod } from "../src/chord/wire.js";
 import type { ChordTransport, PeerRef } from "../src/chord/transport.js";
 import { InputError } from "../src/util/errors.js";
 import { sha256Hex } from "../src/util/hash.js";
@@ -332,6 +333,12 @@ test("handle() rejects junk params with InputError and changes nothing", async (
   t.true(Array.isArray(ans.successors) && Array.isArray(ans.closest));
   t.deepEqual(await n.handle("chord.ping", undefined, goodFrom), { id: n.self.id });
   t.throws(() => n.isResponsibleFor("zz"), { instanceOf: InputError });
+  // Every advertised method is answered by handle() (none falls through to "unknown").
+  for (const m of CHORD_METHODS) {
+    if (m === "chord.closestPreceding") continue;
+    await t.notThrowsAsync(() => n.handle(m, {}, goodFrom), m);
+  }
+  t.false(isChordMethod("chord.nope"));
   await t.throwsAsync(() => n.lookup("zz"), { instanceOf: InputError });
 });
 

@@ -3,7 +3,21 @@
 // and results a remote returns (bad ones are treated like a failed request, never trusted).
 import { InputError } from "../util/errors.js";
 import { isId } from "./id.js";
-import type { PeerRef } from "./transport.js";
+import type { ChordMethod, PeerRef } from "./transport.js";
+
+/** Every method ChordNode.handle answers, for transports that check a frame's method first. */
+export const CHORD_METHODS: readonly ChordMethod[] = [
+  "chord.ping",
+  "chord.getPredecessor",
+  "chord.getSuccessorList",
+  "chord.closestPreceding",
+  "chord.rectify",
+  "chord.neighbors",
+];
+
+export function isChordMethod(v: unknown): v is ChordMethod {
+  return typeof v === "string" && (CHORD_METHODS as readonly string[]).includes(v);
+}
 
 /** Far more than a successor list (r is small) or a closest-preceding answer ever needs. */
 export const MAX_PEERS_IN_MESSAGE = 64;
