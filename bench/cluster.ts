@@ -28,7 +28,10 @@ export async function benchCluster(opts = { nodes: 3, sequential: 2000, pipeline
     // Spread the load over every node, as many sensors would.
     await pool(opts.pipelined, opts.window, (i) => {
       const n = i % cluster.nodes.length;
-      return clients[n].call({ addr: cluster.nodes[n].peer }, "node.put", { value: { i }, source: `bench-${n}` });
+      return clients[n].call({ addr: cluster.nodes[n].peer }, "node.put", {
+        value: { i },
+        source: `bench-${n}`,
+      });
     });
     const seconds = (performance.now() - t0) / 1000;
     return {

@@ -14,7 +14,10 @@ const sections: [string, () => Promise<unknown>][] = [
   ["wot", () => benchWot()],
   ["sim", () => runSim(256)],
 ];
-const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",");
+const only = process.argv
+  .find((a) => a.startsWith("--only="))
+  ?.slice(7)
+  .split(",");
 
 const out: Record<string, unknown> = {};
 for (const [name, run] of sections) {

@@ -43,7 +43,8 @@ async function start(v: Values): Promise<void> {
   const host = (v.host as string | undefined) ?? env.HOST ?? "127.0.0.1";
   const port = portOption(v, "port", env.PORT ? Number(env.PORT) : 8000);
   const join =
-    (v.join as string | undefined) ?? (env.PEER_ADDR ? `${env.PEER_ADDR}:${env.PEER_PORT ?? "8000"}` : undefined);
+    (v.join as string | undefined) ??
+    (env.PEER_ADDR ? `${env.PEER_ADDR}:${env.PEER_PORT ?? "8000"}` : undefined);
   const token = (v.token as string | undefined) ?? env.FLOWCHAIN_TOKEN;
   if (join && !/^[^\s:]+:\d{1,5}$/.test(join)) fail("--join must be HOST:PORT");
   const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
@@ -82,7 +83,11 @@ async function start(v: Values): Promise<void> {
     `peer      ${node.addr}`,
   ];
   if (thing) {
-    lines.push(`td        ${thing.tdUrl}`, `coap      coap://${host}:${thing.ports.coap}`, `ws        ws://${host}:${thing.ports.ws}`);
+    lines.push(
+      `td        ${thing.tdUrl}`,
+      `coap      coap://${host}:${thing.ports.coap}`,
+      `ws        ws://${host}:${thing.ports.ws}`,
+    );
   }
   const joinToken = await node.joinToken();
   if (joinToken) {
@@ -115,7 +120,9 @@ async function verify(v: Values): Promise<void> {
   if (typeof v.file === "string" && (await isMergedFile(resolve(v.file)))) {
     const r = await verifyMergedFile(resolve(v.file));
     if (r.ok) {
-      process.stdout.write(`ok: merged ledger of network ${r.network}, ${r.blocks} blocks and the admin-signed checkpoint verified\n`);
+      process.stdout.write(
+        `ok: merged ledger of network ${r.network}, ${r.blocks} blocks and the admin-signed checkpoint verified\n`,
+      );
       return;
     }
     process.stdout.write(`FAILED: ${r.what}\n`);
@@ -138,11 +145,18 @@ async function inventoryCmd(v: Values): Promise<void> {
   const { mergedLines } = await import("./ledger/merged-file.js");
   const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
   const progress = (e: { phase: string; done: number; total: number; peer?: string }) =>
-    process.stderr.write(`${e.phase.padEnd(10)} ${e.done}/${e.total}${e.peer ? ` ${e.peer.slice(0, 12)}` : ""}\n`);
-  const { desc, result, merged, checkpoint } = await inventoryFromDataDir(dataDir, v.via as string | undefined, progress);
+    process.stderr.write(
+      `${e.phase.padEnd(10)} ${e.done}/${e.total}${e.peer ? ` ${e.peer.slice(0, 12)}` : ""}\n`,
+    );
+  const { desc, result, merged, checkpoint } = await inventoryFromDataDir(
+    dataDir,
+    v.via as string | undefined,
+    progress,
+  );
   const out = typeof v.out === "string" ? createWriteStream(resolve(v.out)) : process.stdout;
   for (const line of mergedLines(desc, checkpoint, merged)) out.write(line);
-  if (out !== process.stdout) await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(r));
+  if (out !== process.stdout)
+    await new Promise<void>((r) => (out as ReturnType<typeof createWriteStream>).end(r));
   process.stderr.write(
     `merged ${merged.blocks.length} blocks from ${result.branches.length} branches; ` +
       `${result.invalidBlocks.length} invalid blocks left out; unreachable: ${result.unreachable.length}; checkpoint root ${checkpoint.root}\n`,

@@ -12,7 +12,10 @@ import { Cluster, type NodeProc } from "./helpers/cluster.js";
 import { eventually } from "./helpers/eventually.js";
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli.js");
-type Td = { actions: Record<string, { forms: { href: string }[] }>; properties: Record<string, { forms: { href: string }[] }> };
+type Td = {
+  actions: Record<string, { forms: { href: string }[] }>;
+  properties: Record<string, { forms: { href: string }[] }>;
+};
 
 async function thingOf(n: NodeProc) {
   const td = (await (await fetch(n.td!)).json()) as Td;
@@ -24,7 +27,8 @@ async function thingOf(n: NodeProc) {
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await res.text();
-    const json = res.headers.get("content-type")?.includes("json") && text ? (JSON.parse(text) as any) : undefined;
+    const json =
+      res.headers.get("content-type")?.includes("json") && text ? (JSON.parse(text) as any) : undefined;
     return { status: res.status, body: json, text };
   };
   const read = async (name: string) => (await (await fetch(http(td.properties[name]))).json()) as any;
@@ -39,11 +43,23 @@ test("approval, double and forged approval, balance from the ledger, inventory w
   for (let i = 0; i < 3; i++) await cluster.start({ join: a.peer, token });
   const client = await cluster.client(token);
   const sorted = [...cluster.nodes].sort((x, y) => (x.id < y.id ? -1 : 1));
-  await eventually(async () => {
-    const rings = await Promise.all(cluster.nodes.map((n) => client.call({ addr: n.peer }, "node.ring", {}) as Promise<RingInfo>));
-    return rings.every((r) => r.successors[0]?.id === sorted[(sorted.findIndex((n) => n.id === r.id) + 1) % sorted.length].id);
-  }, "ring convergence", 60_000, 250);
-  const things = new Map(await Promise.all(cluster.nodes.map(async (n) => [n.id, await thingOf(n)] as const)));
+  await eventually(
+    async () => {
+      const rings = await Promise.all(
+        cluster.nodes.map((n) => client.call({ addr: n.peer }, "node.ring", {}) as Promise<RingInfo>),
+      );
+      return rings.every(
+        (r) =>
+          r.successors[0]?.id === sorted[(sorted.findIndex((n) => n.id === r.id) + 1) % sorted.length].id,
+      );
+    },
+    "ring convergence",
+    60_000,
+    250,
+  );
+  const things = new Map(
+    await Promise.all(cluster.nodes.map(async (n) => [n.id, await thingOf(n)] as const)),
+  );
   const thing = (n: NodeProc) => things.get(n.id)!;
 
   // The endpoint's view: put through A, approve through B.
@@ -70,7 +86,12 @@ test("approval, double and forged approval, balance from the ledger, inventory w
 
   // The balance is recomputed from grant records, and the ledger agrees with the property.
   t.is(await thing(owner).read("balance"), 1);
-  const grants = await thing(a).invoke("query", { from: 0, to: Date.now() + 60_000, source: "urn:flowchain:flowcoin", limit: 100 });
+  const grants = await thing(a).invoke("query", {
+    from: 0,
+    to: Date.now() + 60_000,
+    source: "urn:flowchain:flowcoin",
+    limit: 100,
+  });
   t.is(grants.status, 200, grants.text);
   t.is(grants.body.filter((g: any) => g.value.to === owner.id && g.value.txID === put.body.txID).length, 1);
   t.is(grants.body.length, 1);
@@ -81,23 +102,40 @@ test("approval, double and forged approval, balance from the ledger, inventory w
   const live = cluster.nodes.filter((n) => n !== other && n !== a);
   const invalidOn = live[0];
   const dead = live[1];
-  await eventually(async () => ((await thing(invalidOn).read("chain")).validBlock ? true : undefined), "a valid block");
+  await eventually(
+    async () => ((await thing(invalidOn).read("chain")).validBlock ? true : undefined),
+    "a valid block",
+  );
   const chain = await thing(invalidOn).read("chain");
   await client.call({ addr: invalidOn.peer }, "node.condition", { kind: "low_battery", detail: "12%" });
   await cluster.kill(dead);
-  await eventually(async () => {
-    const r = (await client.call({ addr: a.peer }, "node.ring", {})) as RingInfo;
-    return !r.successors.some((s) => s.id === dead.id) && r.predecessor?.id !== dead.id;
-  }, "the ring to drop the dead node", 60_000, 250);
+  await eventually(
+    async () => {
+      const r = (await client.call({ addr: a.peer }, "node.ring", {})) as RingInfo;
+      return !r.successors.some((s) => s.id === dead.id) && r.predecessor?.id !== dead.id;
+    },
+    "the ring to drop the dead node",
+    60_000,
+    250,
+  );
 
   const adminToken = (await readFile(join(a.dataDir, "admin-token"), "utf8")).trim();
   t.is((await thing(a).invoke("inventory")).status, 401);
-  t.is((await thing(a).invoke("inventory", undefined, { authorization: "Bearer fca1.forged.token" })).status, 403);
+  t.is(
+    (await thing(a).invoke("inventory", undefined, { authorization: "Bearer fca1.forged.token" })).status,
+    403,
+  );
   const inv = await thing(a).invoke("inventory", undefined, { authorization: `Bearer ${adminToken}` });
   t.is(inv.status, 200, inv.text);
-  t.true(inv.body.invalidBlocks.some((i: any) => i.hash === chain.validBlock && i.miner === invalidOn.id), inv.text);
+  t.true(
+    inv.body.invalidBlocks.some((i: any) => i.hash === chain.validBlock && i.miner === invalidOn.id),
+    inv.text,
+  );
   t.true(inv.body.unreachable.includes(dead.id), inv.text);
-  t.true(inv.body.branches.some((br: any) => br.miner === dead.id), "the dead node's branch stands in from its successors' copies");
+  t.true(
+    inv.body.branches.some((br: any) => br.miner === dead.id),
+    "the dead node's branch stands in from its successors' copies",
+  );
 
   // The CLI's inventory writes a merged ledger that verify checks offline.
   const out = join(a.dataDir, "merged.ndjson");

@@ -48,7 +48,9 @@ test("reliability stays in [0, 1] for any input, junk included", (t) => {
 
 test("resource reports are validated and partial", (t) => {
   t.deepEqual(parseResources({ battery: 0.3 }, LAPTOP_DEFAULTS), { battery: 0.3, bandwidth: 1, signal: 1 });
-  t.throws(() => parseResources({ battery: 1.5 }, LAPTOP_DEFAULTS), { message: /battery must be a number from 0 to 1/ });
+  t.throws(() => parseResources({ battery: 1.5 }, LAPTOP_DEFAULTS), {
+    message: /battery must be a number from 0 to 1/,
+  });
   t.throws(() => parseResources({ cpu: 1 }, LAPTOP_DEFAULTS), { message: /unknown resource 'cpu'/ });
   t.throws(() => parseResources("full", LAPTOP_DEFAULTS), { message: /must be an object/ });
 });

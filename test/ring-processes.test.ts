@@ -17,7 +17,9 @@ async function preparedDirs(cluster: Cluster, n: number): Promise<{ dir: string;
 async function ringIsSorted(cluster: Cluster, token: string, nodes: NodeProc[]): Promise<boolean> {
   const client = await cluster.client(token);
   const sorted = [...nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
-  const rings = await Promise.all(nodes.map((n) => client.call({ addr: n.peer, id: n.id }, "node.ring", {}) as Promise<RingInfo>));
+  const rings = await Promise.all(
+    nodes.map((n) => client.call({ addr: n.peer, id: n.id }, "node.ring", {}) as Promise<RingInfo>),
+  );
   return rings.every((r) => {
     const i = sorted.findIndex((n) => n.id === r.id);
     const succ = sorted[(i + 1) % sorted.length].id;
@@ -54,16 +56,28 @@ test("1,000 records put through A are read back through C and live on successor(
 
   const results = (await pool(1000, 32, (i) => {
     const value = { reading: i, unit: "C", nested: { a: [i, "x"] } };
-    return client.call({ addr: a.peer }, "node.put", { value, source: "sensor-1", timestamp: 1_700_000_000_000 + i });
+    return client.call({ addr: a.peer }, "node.put", {
+      value,
+      source: "sensor-1",
+      timestamp: 1_700_000_000_000 + i,
+    });
   })) as { key: string; owner: string }[];
   const sorted = [...cluster.nodes].sort((x, y) => (x.id < y.id ? -1 : 1));
-  const successorOf = (key: string) => Math.max(0, sorted.findIndex((n) => n.id >= key));
+  const successorOf = (key: string) =>
+    Math.max(
+      0,
+      sorted.findIndex((n) => n.id >= key),
+    );
 
   let wrongOwner = 0;
   let unchanged = 0;
   for (const [i, r] of results.entries()) {
-    const doc = (await client.call({ addr: c.peer }, "node.get", { key: r.key })) as { value: unknown; key: string };
-    if (JSON.stringify(doc.value) === JSON.stringify({ reading: i, unit: "C", nested: { a: [i, "x"] } })) unchanged++;
+    const doc = (await client.call({ addr: c.peer }, "node.get", { key: r.key })) as {
+      value: unknown;
+      key: string;
+    };
+    if (JSON.stringify(doc.value) === JSON.stringify({ reading: i, unit: "C", nested: { a: [i, "x"] } }))
+      unchanged++;
     if (r.owner !== sorted[successorOf(r.key)].id) wrongOwner++;
   }
   t.is(unchanged, 1000);
@@ -104,7 +118,11 @@ test("kill -9 of a node while puts continue loses no acknowledged record; the no
       await cluster.kill(victim);
     }
     try {
-      const r = (await client.call({ addr: a.peer }, "node.put", { value: { i }, source: "s", timestamp: 1_700_000_000_000 + i })) as { key: string };
+      const r = (await client.call({ addr: a.peer }, "node.put", {
+        value: { i },
+        source: "s",
+        timestamp: 1_700_000_000_000 + i,
+      })) as { key: string };
       acked.push({ key: r.key, i });
     } catch {
       failed++;

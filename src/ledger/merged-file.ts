@@ -14,8 +14,17 @@ export interface MergedHeader {
   checkpoint: Checkpoint;
 }
 
-export function* mergedLines(desc: NetworkDescriptor, checkpoint: Checkpoint, merged: Merged): Generator<string> {
-  const header: MergedHeader = { "@context": LEDGER_CONTEXT_URL, "@type": "MergedLedger", network: desc, checkpoint };
+export function* mergedLines(
+  desc: NetworkDescriptor,
+  checkpoint: Checkpoint,
+  merged: Merged,
+): Generator<string> {
+  const header: MergedHeader = {
+    "@context": LEDGER_CONTEXT_URL,
+    "@type": "MergedLedger",
+    network: desc,
+    checkpoint,
+  };
   yield JSON.stringify(header) + "\n";
   for (const b of merged.blocks) yield JSON.stringify(b) + "\n";
 }
@@ -55,7 +64,8 @@ export async function verifyMergedFile(
     if (!header) header = v as MergedHeader;
     else blocks.push(v as Block);
   }
-  if (!header || header["@type"] !== "MergedLedger") return { ok: false, blocks: 0, what: "no MergedLedger header" };
+  if (!header || header["@type"] !== "MergedLedger")
+    return { ok: false, blocks: 0, what: "no MergedLedger header" };
   const what = verifyMerged(header.network, header.checkpoint, blocks);
   return what === null
     ? { ok: true, network: networkId(header.network), blocks: blocks.length }

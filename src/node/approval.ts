@@ -76,15 +76,24 @@ export async function approve(deps: ApprovalDeps, input: unknown): Promise<Appro
   const bad = verifyRecord(doc);
   if (bad !== null) throw new InputError("tampered", `transaction ${txID} fails verification: ${bad}`);
   const owner = members.find((m) => m.id === doc.miner);
-  if (!owner) throw new InputError("foreign", `transaction ${txID} was recorded by a node that is not a member`);
+  if (!owner)
+    throw new InputError("foreign", `transaction ${txID} was recorded by a node that is not a member`);
   const block =
     owner.id === deps.selfId
       ? await deps.localBlock(doc.block)
       : ((await deps.call(owner, "ledger.block", { hash: doc.block })) as Block | null);
   if (!block) throw new InputError("not_included", `block ${doc.block} is not in the branch of ${doc.miner}`);
   const badBlock = verifyBlock(block);
-  if (badBlock !== null || block.miner !== doc.miner || block.height !== doc.height || block.hash !== doc.block) {
-    throw new InputError("not_included", `transaction ${txID} is not included in its miner's branch: ${badBlock ?? "block mismatch"}`);
+  if (
+    badBlock !== null ||
+    block.miner !== doc.miner ||
+    block.height !== doc.height ||
+    block.hash !== doc.block
+  ) {
+    throw new InputError(
+      "not_included",
+      `transaction ${txID} is not included in its miner's branch: ${badBlock ?? "block mismatch"}`,
+    );
   }
 
   const grant = grantChunk(doc);

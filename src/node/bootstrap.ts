@@ -50,7 +50,8 @@ export async function prepareNetwork(
   }
 
   if (opts.joining) {
-    if (!opts.token) throw new InputError("token_required", "--join needs --token TOKEN (see DATA/join-token)");
+    if (!opts.token)
+      throw new InputError("token_required", "--join needs --token TOKEN (see DATA/join-token)");
     const claims = parseJoinToken(opts.token).payload;
     const descriptor: NetworkDescriptor = { name: claims.name, adminPublicKey: claims.adminPublicKey };
     if (networkId(descriptor) !== claims.network) {
@@ -62,7 +63,10 @@ export async function prepareNetwork(
   }
 
   const admin = await Identity.loadOrCreate(dir, files.adminKey);
-  const descriptor: NetworkDescriptor = { name: opts.name ?? "flowchain", adminPublicKey: admin.publicKeyHex };
+  const descriptor: NetworkDescriptor = {
+    name: opts.name ?? "flowchain",
+    adminPublicKey: admin.publicKeyHex,
+  };
   const id = networkId(descriptor);
   const token = createJoinToken(admin, { networkId: id, name: descriptor.name });
   await writeFile(files.network, JSON.stringify(descriptor, null, 2) + "\n", { mode: 0o600 });

@@ -196,18 +196,27 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       this.puts.mark();
       return record;
     });
-    this.serve("store.replica", (params) => this.placement.acceptReplicas((params as { records?: unknown })?.records));
+    this.serve("store.replica", (params) =>
+      this.placement.acceptReplicas((params as { records?: unknown })?.records),
+    );
     this.serve("store.have", (params) => this.placement.missing((params as { keys?: unknown })?.keys));
-    this.serve("store.get", async (params) => (await this.placement.find(String((params as { key?: unknown })?.key))) ?? null);
+    this.serve(
+      "store.get",
+      async (params) => (await this.placement.find(String((params as { key?: unknown })?.key))) ?? null,
+    );
     this.serve("store.query", (params) => this.localQuery(params as QueryInput));
     this.serve("store.byTx", async (params) => {
       const txID = (params as { txID?: unknown })?.txID;
       return typeof txID === "string" ? ((await this.ledger.getByTxID(txID)) ?? null) : null;
     });
-    this.serve("ledger.block", async (params) => (await this.blockByHash(String((params as { hash?: unknown })?.hash))) ?? null);
+    this.serve(
+      "ledger.block",
+      async (params) => (await this.blockByHash(String((params as { hash?: unknown })?.hash))) ?? null,
+    );
     this.serve("flowcoin.verified", async (params, from) => {
       const p = params as { txID?: unknown; miner?: unknown };
-      if (typeof p?.txID !== "string" || typeof p.miner !== "string") throw new InputError("bad_params", "txID and miner");
+      if (typeof p?.txID !== "string" || typeof p.miner !== "string")
+        throw new InputError("bad_params", "txID and miner");
       this.emit("verified", { txID: p.txID, miner: p.miner, by: from.id });
       if (p.miner === this.id) void this.refreshCoins();
       return true;
@@ -238,12 +247,19 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     this.ledger.on("invalid", (invalid: { hash: string; reason: string }) =>
       this.copyToSuccessors("ledger.invalidCopy", { invalid }),
     );
-    this.serve("ledger.blockCopy", (p, from) => this.copies.addBlock(from.id, (p as { block?: unknown })?.block));
-    this.serve("ledger.invalidCopy", (p, from) => this.copies.addInvalid(from.id, (p as { invalid?: unknown })?.invalid));
+    this.serve("ledger.blockCopy", (p, from) =>
+      this.copies.addBlock(from.id, (p as { block?: unknown })?.block),
+    );
+    this.serve("ledger.invalidCopy", (p, from) =>
+      this.copies.addInvalid(from.id, (p as { invalid?: unknown })?.invalid),
+    );
     this.serve("ledger.branchCopy", async (p, from) => {
       const page = p as Partial<BranchPage>;
       if (!Array.isArray(page?.blocks) || !Array.isArray(page.invalid) || page.blocks.length > BRANCH_PAGE) {
-        throw new InputError("bad_params", `branchCopy takes {blocks, invalid} of at most ${BRANCH_PAGE} blocks`);
+        throw new InputError(
+          "bad_params",
+          `branchCopy takes {blocks, invalid} of at most ${BRANCH_PAGE} blocks`,
+        );
       }
       for (const b of page.blocks) await this.copies.addBlock(from.id, b);
       for (const i of page.invalid) await this.copies.addInvalid(from.id, i);
@@ -294,7 +310,10 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     }
     this.chord.start(this.opts.stabilizeMs);
     await writeFile(dataFiles(this.opts.dataDir).addr, this.addr + "\n");
-    this.repairTimer = setInterval(() => void this.placement.repair().catch(() => undefined), this.opts.repairMs);
+    this.repairTimer = setInterval(
+      () => void this.placement.repair().catch(() => undefined),
+      this.opts.repairMs,
+    );
     this.repairTimer.unref();
     void this.refreshCoins().catch(() => undefined);
   }
@@ -315,7 +334,8 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   }
 
   async put(input: PutInput): Promise<PutResult> {
-    if (typeof input !== "object" || input === null) throw new InputError("bad_chunk", "put takes {value, source?, timestamp?}");
+    if (typeof input !== "object" || input === null)
+      throw new InputError("bad_chunk", "put takes {value, source?, timestamp?}");
     if (input.source === FLOWCOIN_SOURCE) {
       throw new InputError("reserved_source", `${FLOWCOIN_SOURCE} is written only by approvals`);
     }
@@ -339,7 +359,13 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
             ? (await this.placement.storeAsOwner(chunk)).record
             : ((await this.net.call(owner, "store.put", chunk)) as RecordDoc);
         if (owner.id === this.id) this.puts.mark();
-        return { key: chunk.key, txID: record.txID, owner: record.miner as string, block: record.block as string, hops };
+        return {
+          key: chunk.key,
+          txID: record.txID,
+          owner: record.miner as string,
+          block: record.block as string,
+          hops,
+        };
       } catch (err) {
         if (err instanceof InputError) throw err;
         lastError = err;
@@ -409,7 +435,9 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     const remote = await Promise.all(
       members
         .filter((m) => m.id !== this.id)
-        .map((m) => (this.net.call(m, "store.query", { ...q, limit }) as Promise<RecordDoc[]>).catch(() => [])),
+        .map((m) =>
+          (this.net.call(m, "store.query", { ...q, limit }) as Promise<RecordDoc[]>).catch(() => []),
+        ),
     );
     const byKey = new Map<string, RecordDoc>();
     for (const doc of [local, ...remote].flat()) if (!byKey.has(doc.key)) byKey.set(doc.key, doc);
@@ -437,7 +465,8 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
         call: (peer, method, params) => this.net.call(peer, method, params),
         localByTx: (txID) => this.ledger.getByTxID(txID),
         localBlock: (hash) => this.blockByHash(hash),
-        find: (key) => this.get(key).catch((err) => (err instanceof NotFoundError ? undefined : Promise.reject(err))),
+        find: (key) =>
+          this.get(key).catch((err) => (err instanceof NotFoundError ? undefined : Promise.reject(err))),
         storeGrant: (chunk) => this.route(chunk),
         holdersOf: async (key) => this.replicasOf((await this.chord.lookup(key)).owner),
         emitVerified: (e) => this.emit("verified", e),
@@ -454,7 +483,12 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
 
   /** Recounts this node's coins from the grant records in the network. */
   private async refreshCoins(): Promise<number> {
-    const grants = await this.query({ from: 0, to: Date.now() + 86_400_000, source: FLOWCOIN_SOURCE, limit: QUERY_MAX });
+    const grants = await this.query({
+      from: 0,
+      to: Date.now() + 86_400_000,
+      source: FLOWCOIN_SOURCE,
+      limit: QUERY_MAX,
+    });
     this.standing.coins = countCoins(grants, this.id);
     return this.standing.coins;
   }
@@ -468,9 +502,14 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   async inventory(): Promise<InventoryResult> {
     const admin = this.network.admin;
     if (!admin) {
-      throw Object.assign(new Error("this node does not hold the admin key: run inventory on the node that created the network"), {
-        code: "not_admin_node",
-      });
+      throw Object.assign(
+        new Error(
+          "this node does not hold the admin key: run inventory on the node that created the network",
+        ),
+        {
+          code: "not_admin_node",
+        },
+      );
     }
     const { result } = await runInventory(
       { members: () => this.members(), call: (peer, method, params) => this.call(peer, method, params) },
@@ -501,9 +540,14 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   }
 
   private copyToSuccessors(method: string, params: unknown): void {
-    const targets = this.chord.successors().filter((s) => s.id !== this.id).slice(0, 2);
+    const targets = this.chord
+      .successors()
+      .filter((s) => s.id !== this.id)
+      .slice(0, 2);
     for (const t of targets) {
-      this.net.call(t, method, params).catch((err) => this.log.debug("branch copy failed", { peer: t.id, error: String(err) }));
+      this.net
+        .call(t, method, params)
+        .catch((err) => this.log.debug("branch copy failed", { peer: t.id, error: String(err) }));
     }
   }
 
@@ -566,7 +610,8 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   peers(): { id: string; addr: string }[] {
     const seen = new Map<string, PeerRef>();
     const pred = this.chord.predecessor();
-    for (const p of [...(pred ? [pred] : []), ...this.chord.successors()]) if (p.id !== this.id) seen.set(p.id, p);
+    for (const p of [...(pred ? [pred] : []), ...this.chord.successors()])
+      if (p.id !== this.id) seen.set(p.id, p);
     return [...seen.values()];
   }
 
@@ -593,7 +638,10 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       members.map(async (m) => {
         if (m.id === this.id) return this.td;
         try {
-          return ((await this.net.call(m, "node.info", {})) as { td: Record<string, unknown> | null }).td ?? undefined;
+          return (
+            ((await this.net.call(m, "node.info", {})) as { td: Record<string, unknown> | null }).td ??
+            undefined
+          );
         } catch {
           return undefined;
         }
@@ -603,7 +651,9 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   }
 
   async reportCondition(condition: { kind: string; detail?: string }): Promise<void> {
-    await this.ledger.invalidate(condition.detail ? `${condition.kind}: ${condition.detail}` : condition.kind);
+    await this.ledger.invalidate(
+      condition.detail ? `${condition.kind}: ${condition.detail}` : condition.kind,
+    );
   }
 
   async stop(): Promise<void> {
@@ -615,4 +665,3 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     await this.ledger.close();
   }
 }
-

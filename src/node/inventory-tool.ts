@@ -13,7 +13,11 @@ import { runInventory, type InventoryDeps } from "./inventory.js";
 import { walkRing } from "./members.js";
 import type { PeerRef } from "../chord/transport.js";
 
-export async function inventoryFromDataDir(dir: string, via: string | undefined, progress: InventoryDeps["progress"]) {
+export async function inventoryFromDataDir(
+  dir: string,
+  via: string | undefined,
+  progress: InventoryDeps["progress"],
+) {
   const files = dataFiles(dir);
   const desc = JSON.parse(await readFile(files.network, "utf8")) as NetworkDescriptor;
   let admin: Identity;
@@ -21,7 +25,10 @@ export async function inventoryFromDataDir(dir: string, via: string | undefined,
     await readFile(`${dir}/${files.adminKey}`);
     admin = await Identity.loadOrCreate(dir, files.adminKey);
   } catch {
-    throw new InputError("not_admin", `${dir} holds no admin.key: inventory runs from the admin's data directory`);
+    throw new InputError(
+      "not_admin",
+      `${dir} holds no admin.key: inventory runs from the admin's data directory`,
+    );
   }
   const proof = (await readFile(files.proof, "utf8")).trim();
   const start = via ?? (await readFile(files.addr, "utf8").catch(() => "")).trim();
@@ -39,7 +46,10 @@ export async function inventoryFromDataDir(dir: string, via: string | undefined,
   try {
     const info = (await net.call({ addr: start }, "node.info", {})) as PeerRef;
     const list = async (p: PeerRef) =>
-      peerList(((await net.call(p, "chord.getSuccessorList", {})) as { successors?: unknown })?.successors, "successors");
+      peerList(
+        ((await net.call(p, "chord.getSuccessorList", {})) as { successors?: unknown })?.successors,
+        "successors",
+      );
     const deps: InventoryDeps = {
       members: async () => walkRing({ id: info.id, addr: info.addr }, await list(info), list),
       call: (peer, method, params) => net.call(peer, method, params),

@@ -5,7 +5,13 @@
 import type { PeerRef } from "../chord/transport.js";
 import type { Block } from "../ledger/block.js";
 import type { Identity } from "../ledger/identity.js";
-import { mergeBranches, signCheckpoint, type BranchReport, type Checkpoint, type Merged } from "../ledger/inventory.js";
+import {
+  mergeBranches,
+  signCheckpoint,
+  type BranchReport,
+  type Checkpoint,
+  type Merged,
+} from "../ledger/inventory.js";
 import type { NetworkDescriptor } from "../ledger/genesis.js";
 import type { InventoryResult } from "./api.js";
 
@@ -14,7 +20,12 @@ export const BRANCH_PAGE = 500;
 export interface InventoryDeps {
   members(): Promise<PeerRef[]>;
   call(peer: PeerRef, method: string, params: unknown): Promise<unknown>;
-  progress?(e: { phase: "members" | "branch" | "merge" | "checkpoint"; done: number; total: number; peer?: string }): void;
+  progress?(e: {
+    phase: "members" | "branch" | "merge" | "checkpoint";
+    done: number;
+    total: number;
+    peer?: string;
+  }): void;
 }
 
 export interface BranchPage {
@@ -64,7 +75,9 @@ export async function runInventory(
         for (const miner of list) {
           if (live.has(miner)) continue;
           down.add(miner);
-          const copy = (await deps.call(m, "ledger.copy", { miner }).catch(() => null)) as BranchReport | null;
+          const copy = (await deps
+            .call(m, "ledger.copy", { miner })
+            .catch(() => null)) as BranchReport | null;
           const best = copies.get(miner);
           if (copy && (!best || copy.blocks.length > best.blocks.length)) copies.set(miner, copy);
         }
@@ -83,7 +96,11 @@ export async function runInventory(
   );
   const branches = reports.map((r) => {
     const head = merged.heads.find((h) => h.miner === r.miner)!;
-    return { miner: r.miner, blocks: merged.blocks.filter((b) => b.miner === r.miner).length, head: head.head };
+    return {
+      miner: r.miner,
+      blocks: merged.blocks.filter((b) => b.miner === r.miner).length,
+      head: head.head,
+    };
   });
   return {
     result: {

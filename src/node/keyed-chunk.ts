@@ -12,7 +12,8 @@ export interface KeyedChunk {
 }
 
 export function keyedChunk(input: unknown): KeyedChunk {
-  if (typeof input !== "object" || input === null) throw new InputError("bad_chunk", "chunk must be an object");
+  if (typeof input !== "object" || input === null)
+    throw new InputError("bad_chunk", "chunk must be an object");
   const n = normaliseChunk(input as Chunk);
   return { source: n.source, timestamp: n.timestamp, value: n.value, key: doubleSha256Hex(n.canonical) };
 }

@@ -40,7 +40,9 @@ export class Placement {
     // The ledger itself answers a repeated chunk with its first record; only a replica (this node
     // took over the key from a failed owner) needs looking up here.
     const existing = await this.ledger.getReplica(chunk.key);
-    const record = existing ?? (await this.ledger.put({ source: chunk.source, timestamp: chunk.timestamp, value: chunk.value }));
+    const record =
+      existing ??
+      (await this.ledger.put({ source: chunk.source, timestamp: chunk.timestamp, value: chunk.value }));
     const targets = this.replicaTargets();
     // A ring smaller than w cannot hold w copies; it holds all it can and says how many.
     const needed = Math.min(this.opts.writeQuorum, 1 + targets.length) - 1;
@@ -147,7 +149,9 @@ export class Placement {
     let pushed = 0;
     try {
       for (let i = 0; i < keys.length; i += KEY_BATCH) {
-        const { missing } = (await this.net.call(target, "store.have", { keys: keys.slice(i, i + KEY_BATCH) })) as {
+        const { missing } = (await this.net.call(target, "store.have", {
+          keys: keys.slice(i, i + KEY_BATCH),
+        })) as {
           missing: string[];
         };
         if (!missing.length) continue;
