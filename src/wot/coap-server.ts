@@ -135,6 +135,8 @@ const MAX_RETRANSMIT = 4;
 // How long a NON notification's message id is remembered so a RST to it still finds the observer.
 const NON_MEMORY_MS = 30_000;
 const OBSERVE_MAX = 0xffffff;
+// RFC 7252 §4.6: 1152-byte messages, about 1024 bytes of payload.
+const MAX_NOTIFICATION_PAYLOAD = 1024;
 
 export function thingPathFromTitle(title: string): string {
   const slug = title
@@ -448,6 +450,14 @@ export class FlowchainCoapServer implements ProtocolServer {
 
   private notify(hub: ObserveHub, payload: Buffer, mediaType: string): void {
     if (this.socket === undefined) return;
+    if (payload.length > MAX_NOTIFICATION_PAYLOAD) {
+      // Notifications are sent whole (no Block2); constrained clients may drop what exceeds
+      // one RFC 7252 datagram.
+      this.log.warn("coap notification larger than one datagram", {
+        resource: `${hub.kind}/${hub.name}`,
+        bytes: payload.length,
+      });
+    }
     const cf = contentFormatId(mediaType);
     for (const observer of [...hub.observers.values()]) {
       if (!observer.confirmable) {
