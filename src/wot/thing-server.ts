@@ -1,5 +1,6 @@
 // Exposes one FlowchainNodeApi as a W3C WoT Thing over HTTP, CoAP and WebSocket with node-wot, with
 // its TD produced from the project's Thing Model and advertised on the node's host only.
+import { isIPv6 } from "node:net";
 import type { ExposedThing } from "@node-wot/core";
 import wotCore from "@node-wot/core";
 import bindingHttp from "@node-wot/binding-http";
@@ -45,7 +46,9 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
   const bind = opts.bind ?? host;
   // Without a static address node-wot writes a form for every interface address of the machine.
   // It is process-wide: every Thing in one process advertises the same host.
-  Helpers.setStaticAddress(host);
+  // node-wot pastes the address into URLs as is, so an IPv6 literal needs its brackets here.
+  const urlHost = isIPv6(host) ? `[${host}]` : host;
+  Helpers.setStaticAddress(urlHost);
 
   const init = tdFromModel(loadThingModel(), { nodeId: node.id, networkId: node.networkId });
   const checks = compileInputValidators(init);
@@ -87,10 +90,10 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
     markAdminActions(thing);
     await thing.expose();
     const ports = { http: http.getPort(), coap: coap.getPort(), ws: ws.getPort() };
-    pruneForms(thing, host, ports.http);
+    pruneForms(thing, urlHost, ports.http);
     td = thing.getThingDescription() as unknown as Record<string, unknown>;
     node.setThingDescription(td);
-    const tdUrl = `http://${host}:${ports.http}${WELL_KNOWN_PATH}`;
+    const tdUrl = `http://${urlHost}:${ports.http}${WELL_KNOWN_PATH}`;
     log.info("thing exposed", { id: init.id, tdUrl });
     let stopped = false;
     return {

@@ -1,0 +1,21 @@
+// An IPv6 advertised host. Its own file (own process): node-wot's advertised address is
+// process-wide, so it must not share a process with Things advertising 127.0.0.1.
+import test from "ava";
+import { startThing } from "../src/wot/thing-server.js";
+import { FakeNode } from "./helpers/fake-node.js";
+
+test("an IPv6 host is advertised in brackets and works", async (t) => {
+  const node = new FakeNode("v6");
+  const thing = await startThing(node, { host: "::1", httpPort: 0, coapPort: 0, wsPort: 0 });
+  t.teardown(() => thing.stop());
+  t.is(thing.tdUrl, `http://[::1]:${thing.ports.http}/.well-known/wot`);
+  const td = (await (await fetch(thing.tdUrl)).json()) as Record<string, unknown>;
+  const put = (td.actions as Record<string, { forms: { href: string }[] }>).put!.forms;
+  for (const f of put) t.is(new URL(f.href).hostname, "[::1]");
+  const res = await fetch(put[0]!.href, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: '{"value":1}',
+  });
+  t.is(res.status, 200);
+});
