@@ -98,6 +98,8 @@ interface ObserveHub {
   /** Index of our form when the listener was registered; unregistering must name the same one. */
   formIndex: number;
   listener: (content: Content) => void;
+  /** Oversized notifications are reported once per relation set, not per event. */
+  warnedLarge: boolean;
   /** Keeps notifications in emission order although reading a Content is asynchronous. */
   queue: Promise<void>;
   /** Registration with the ExposedThing; observers wait on it. */
@@ -450,7 +452,8 @@ export class FlowchainCoapServer implements ProtocolServer {
 
   private notify(hub: ObserveHub, payload: Buffer, mediaType: string): void {
     if (this.socket === undefined) return;
-    if (payload.length > MAX_NOTIFICATION_PAYLOAD) {
+    if (payload.length > MAX_NOTIFICATION_PAYLOAD && !hub.warnedLarge) {
+      hub.warnedLarge = true;
       // Notifications are sent whole (no Block2); constrained clients may drop what exceeds
       // one RFC 7252 datagram.
       this.log.warn("coap notification larger than one datagram", {
@@ -559,6 +562,7 @@ export class FlowchainCoapServer implements ProtocolServer {
       formIndex: this.formIndex(entry, kind === "event" ? "event" : "observe", name),
       queue: Promise.resolve(),
       ready: Promise.resolve(),
+      warnedLarge: false,
       listener: (content) => {
         hub.queue = hub.queue.then(async () => {
           try {
