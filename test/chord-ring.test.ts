@@ -163,7 +163,7 @@ for (const order of ["ascending", "descending", "random"] as Order[]) {
     joinOrder[0].create();
     // No maintenance between joins: every newcomer only knows what the entry node knew.
     for (let i = 1; i < n; i++) await joinOrder[i].join(joinOrder[0].self);
-    const k = await roundsToConverge(nodes, r, 3 * n);
+    const k = await roundsToConverge(nodes, r, 2 * n);
     t.true(k >= 0, `converged in ${k} rounds`);
     t.log(`${order}: ${k} rounds`);
   });

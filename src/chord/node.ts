@@ -16,6 +16,7 @@ import {
   parseClosest,
   parseNeighbors,
   parsePing,
+  parseRectify,
   peerRef,
   type ClosestResult,
   type NeighborsResult,
@@ -235,7 +236,7 @@ export class ChordNode extends EventEmitter {
         const sender = peerRef(from, "sender");
         this.requireRing();
         this.rectify(sender);
-        return { ok: true };
+        return { ok: true, predecessor: this.predecessor() };
       }
       default:
         throw new InputError("unknown_method", `unknown ring method: ${String(method).slice(0, 64)}`);
@@ -375,13 +376,35 @@ export class ChordNode extends EventEmitter {
         break;
       }
     }
-    this.list = this.buildList([...suspects, s], nb.successors);
-    this.routing = null;
-    this.emitChanges();
-    try {
-      await this.transport.call(s, "chord.rectify", {});
-    } catch {
-      this.failure(s);
+    // Suspects stay listed (until ttl) only where they still precede the successor we settled on.
+    const adopt = (succ: PeerRef, res: NeighborsResult) => {
+      const head = suspects.filter((x) => between(this.self.id, x.id, succ.id));
+      this.list = this.buildList([...head, succ], res.successors);
+      this.routing = null;
+      this.emitChanges();
+    };
+    adopt(s, nb);
+    // Rectify answers with the successor's predecessor afterwards. If that is a live node strictly
+    // between us (we lost to a closer rectifier, as when many join one gap at once), move to it
+    // and rectify there too, instead of waiting a round per step.
+    for (let walk = 0; walk < 2 * this.r; walk++) {
+      let hint: PeerRef | null;
+      try {
+        hint = parseRectify(await this.transport.call(s, "chord.rectify", {}));
+      } catch {
+        this.failure(s);
+        break;
+      }
+      if (!hint || hint.id === this.self.id || !between(this.self.id, hint.id, s.id)) break;
+      try {
+        nb = parseNeighbors(await this.transport.call(hint, "chord.neighbors", {}));
+        this.success(hint);
+      } catch {
+        this.failure(hint);
+        break;
+      }
+      s = hint;
+      adopt(s, nb);
     }
   }
 

@@ -100,3 +100,10 @@ export function parsePing(v: unknown, expected: PeerRef): void {
   // A different node answering at a known address (restarted with a new key) is not the peer we meant.
   if (o.id !== expected.id) throw new InputError("wrong_peer", "chord.ping: answered by a different id");
 }
+
+/** The predecessor a rectify answer reports; junk or an old-style `{ok: true}` gives no hint. */
+export function parseRectify(v: unknown): PeerRef | null {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return null;
+  const p = (v as Record<string, unknown>).predecessor;
+  return isPeerRef(p) ? { id: p.id, addr: p.addr } : null;
+}
