@@ -476,8 +476,9 @@ export class ChordNode extends EventEmitter {
   /**
    * The querier keeps every node it has heard of and always asks the live one that most closely
    * precedes the key. An answer whose successor list brackets the key names the owner: the first
-   * entry at or after the key that still answers a ping (earlier ones precede the key, so when an
-   * owner is dead the next live entry inherits its keys). Dead peers are skipped, not fatal.
+   * entry at or after the key that answers and whose predecessor pointer agrees (earlier entries
+   * precede the key, so when an owner is dead the next live entry inherits its keys). Dead peers
+   * are skipped, not fatal; the owner's answer is the last hop.
    */
   private async lookupFrom(start: PeerRef[], key: string, useSelf: boolean): Promise<LookupResult> {
     const path: string[] = [];
