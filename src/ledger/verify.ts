@@ -10,7 +10,8 @@ import { createInterface } from "node:readline";
 import { Block, verifyBlock } from "./block.js";
 import { genesisBlock, isGenesisOf } from "./genesis.js";
 import { MerkleAccumulator } from "./merkle.js";
-import { RecordDoc, verifyRecord } from "./record.js";
+import { RecordDoc, checkRecordBody, verifyRecord } from "./record.js";
+import { SignaturePool } from "./signature-pool.js";
 import { K, LedgerMeta, blockRecords, openDb, rangeEntries } from "./store.js";
 
 export interface VerifyReport {
@@ -29,16 +30,70 @@ class Failure extends Error {
   }
 }
 
-/** Fed a branch in order (genesis, then each block followed by its records); throws Failure. */
+interface SigBatch {
+  result: Promise<number>;
+  where: { height: number; txID: string }[];
+}
+
+const SIG_BATCH = 256;
+
+/**
+ * Fed a branch in order (genesis, then each block followed by its records); throws Failure.
+ * With a SignaturePool, record signatures are checked in batches on worker threads; finish() (or
+ * firstFailure() after a structural failure) waits for them so the earliest failure is reported.
+ */
 export class ChainChecker {
   blocks = 0;
   records = 0;
   private current: Block | null = null;
   private acc = new MerkleAccumulator();
   private miner: string | null;
+  private readonly pool: SignaturePool | null;
+  private batch = {
+    keys: [] as string[],
+    data: [] as string[],
+    sigs: [] as string[],
+    where: [] as SigBatch["where"],
+  };
+  private inflight: SigBatch[] = [];
 
-  constructor(miner: string | null = null) {
+  constructor(miner: string | null = null, pool: SignaturePool | null = null) {
     this.miner = miner;
+    this.pool = pool;
+  }
+
+  private dispatch(): void {
+    const b = this.batch;
+    if (b.keys.length === 0 || this.pool === null) return;
+    this.inflight.push({ result: this.pool.check(b.keys, b.data, b.sigs), where: b.where });
+    this.batch = { keys: [], data: [], sigs: [], where: [] };
+  }
+
+  /** Backpressure: keep a bounded number of batches in flight; throws on a bad signature. */
+  async drain(max = 8): Promise<void> {
+    while (this.inflight.length > max) {
+      const b = this.inflight.shift()!;
+      const bad = await b.result;
+      if (bad >= 0)
+        throw new Failure(b.where[bad].height, `record ${b.where[bad].txID}: bad record signature`);
+    }
+  }
+
+  /** After a structural failure: an earlier bad signature still in flight takes precedence. */
+  async firstFailure(): Promise<Failure | null> {
+    this.dispatch();
+    try {
+      await this.drain(0);
+      return null;
+    } catch (e) {
+      return e as Failure;
+    }
+  }
+
+  async finish(): Promise<VerifyReport> {
+    const f = await this.firstFailure();
+    if (f) throw f;
+    return this.report();
   }
 
   expectMiner(id: string): void {
@@ -88,8 +143,19 @@ export class ChainChecker {
     if (d.index !== this.acc.count)
       throw new Failure(h, `record ${d.txID}: index ${d.index}, expected ${this.acc.count}`);
     if (d.miner !== b.miner) throw new Failure(h, `record ${d.txID}: signed by another node`);
-    const bad = verifyRecord(d);
-    if (bad) throw new Failure(h, `record ${String(d.txID)}: ${bad}`);
+    if (this.pool === null) {
+      const bad = verifyRecord(d);
+      if (bad) throw new Failure(h, `record ${String(d.txID)}: ${bad}`);
+    } else {
+      const r = checkRecordBody(d);
+      if ("bad" in r) throw new Failure(h, `record ${String(d.txID)}: ${r.bad}`);
+      const b = this.batch;
+      b.keys.push(d.minerKey);
+      b.data.push(r.signed);
+      b.sigs.push(d.signature);
+      b.where.push({ height: h, txID: d.txID });
+      if (b.keys.length >= SIG_BATCH) this.dispatch();
+    }
     this.acc.add(d.txID);
     this.records++;
   }
@@ -99,7 +165,8 @@ export class ChainChecker {
   }
 }
 
-function failed(c: ChainChecker, e: unknown): VerifyReport {
+async function failed(c: ChainChecker, e: unknown): Promise<VerifyReport> {
+  if (e instanceof Failure) e = (await c.firstFailure()) ?? e;
   if (e instanceof Failure)
     return { ok: false, blocks: c.blocks, records: c.records, firstBad: { height: e.height, what: e.what } };
   return {
@@ -112,7 +179,8 @@ function failed(c: ChainChecker, e: unknown): VerifyReport {
 
 export async function verifyDataDir(dir: string): Promise<VerifyReport> {
   const db = await openDb(dir, false);
-  const c = new ChainChecker();
+  const pool = new SignaturePool();
+  const c = new ChainChecker(null, pool);
   try {
     const metaJson = await db.get(K.meta);
     if (metaJson === undefined) throw new Failure(0, "no ledger metadata in data dir");
@@ -135,24 +203,29 @@ export async function verifyDataDir(dir: string): Promise<VerifyReport> {
       if (b.minerKey !== meta.publicKey)
         throw new Failure(height, "block signed with another key than the node's");
       try {
-        for await (const d of blockRecords(db, hash)) c.record(JSON.parse(d) as RecordDoc);
+        for await (const d of blockRecords(db, hash)) {
+          c.record(JSON.parse(d) as RecordDoc);
+          if (c.records % 1024 === 0) await c.drain();
+        }
       } catch (e) {
         if (e instanceof Failure) throw e;
         throw new Failure(height, (e as Error).message);
       }
     }
     if (expected === 0) throw new Failure(0, "no genesis block");
-    return c.report();
+    return await c.finish();
   } catch (e) {
-    return failed(c, e);
+    return await failed(c, e);
   } finally {
+    await pool.close();
     await db.close();
   }
 }
 
 /** Checks an NDJSON export (see export.ts): genesis first, then each block followed by its records. */
 export async function verifyExportFile(file: string): Promise<VerifyReport> {
-  const c = new ChainChecker();
+  const pool = new SignaturePool();
+  const c = new ChainChecker(null, pool);
   const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   let line = 0;
   try {
@@ -171,15 +244,17 @@ export async function verifyExportFile(file: string): Promise<VerifyReport> {
         else c.block(b);
       } else if (doc["@type"] === "Transaction") {
         c.record(doc as unknown as RecordDoc);
+        if (c.records % 1024 === 0) await c.drain();
       } else {
         throw new Failure(c.blocks - 1, `line ${line}: unknown @type ${String(doc["@type"])}`);
       }
     }
     if (line === 0) throw new Failure(0, "empty export");
-    return c.report();
+    return await c.finish();
   } catch (e) {
-    return failed(c, e);
+    return await failed(c, e);
   } finally {
     rl.close();
+    await pool.close();
   }
 }
