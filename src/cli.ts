@@ -2,8 +2,8 @@
 // The `flowchain` command. Human-readable lines go to stdout; structured logs go to stderr and
 // are quiet unless --log-level asks for more.
 import { parseArgs } from "node:util";
-import { createWriteStream } from "node:fs";
-import { resolve } from "node:path";
+import { createWriteStream, existsSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { createLogger, isLogLevel, type LogLevel } from "./log.js";
 
 const USAGE = `Usage:
@@ -113,6 +113,12 @@ async function start(v: Values): Promise<void> {
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: String(err) }));
 }
 
+/** A node's data directory keeps its ledger in ledger/; a bare ledger directory works too. */
+function ledgerDir(dir: string): string {
+  const nested = join(resolve(dir), "ledger");
+  return existsSync(nested) ? nested : resolve(dir);
+}
+
 async function verify(v: Values): Promise<void> {
   const { verifyDataDir, verifyExportFile } = await import("./ledger/verify.js");
   let report;
@@ -129,7 +135,7 @@ async function verify(v: Values): Promise<void> {
     process.exit(1);
   }
   if (typeof v.file === "string") report = await verifyExportFile(resolve(v.file));
-  else if (typeof v.data === "string") report = await verifyDataDir(resolve(v.data));
+  else if (typeof v.data === "string") report = await verifyDataDir(ledgerDir(v.data));
   else fail("verify needs --data DIR or --file FILE");
   if (report.ok) {
     process.stdout.write(`ok: ${report.blocks} blocks, ${report.records} records verified\n`);
@@ -166,7 +172,7 @@ async function inventoryCmd(v: Values): Promise<void> {
 async function exportCmd(v: Values): Promise<void> {
   if (typeof v.data !== "string") fail("export needs --data DIR");
   const { exportDataDir } = await import("./ledger/export.js");
-  await exportDataDir(resolve(v.data), process.stdout);
+  await exportDataDir(ledgerDir(v.data), process.stdout);
 }
 
 async function discoverCmd(url: string | undefined): Promise<void> {

@@ -1,0 +1,123 @@
+// The `flowchain` command as users run it: a node that starts with embedded defaults, shuts down
+// cleanly on SIGTERM without invalidating its block, verify and export of its data directory, and
+// clear errors for bad options.
+import test from "ava";
+import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import type { RingInfo } from "../src/node/api.js";
+import { Cluster } from "./helpers/cluster.js";
+import { eventually } from "./helpers/eventually.js";
+
+const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli.js");
+const run = (args: string[], env: Record<string, string> = {}) =>
+  promisify(execFile)(process.execPath, [CLI, ...args], { env: { ...process.env, ...env } }).then(
+    (r) => ({ code: 0, ...r }),
+    (e: { code: number; stdout: string; stderr: string }) => ({
+      code: e.code,
+      stdout: e.stdout,
+      stderr: e.stderr,
+    }),
+  );
+
+async function chainOf(tdUrl: string) {
+  const td = (await (await fetch(tdUrl)).json()) as { properties: { chain: { forms: { href: string }[] } } };
+  const href = td.properties.chain.forms.find((f) => f.href.startsWith("http:"))!.href;
+  return (await (await fetch(href)).json()) as {
+    height: number;
+    validBlock: string | null;
+    recordsUnsealed: number;
+  };
+}
+
+test("SIGTERM shuts a node down cleanly: exit 0, its valid block survives the restart, and verify passes", async (t) => {
+  const cluster = new Cluster();
+  t.teardown(() => cluster.stop());
+  const node = await cluster.start();
+  t.regex(node.output(), /^join\s+flowchain start .*--token fc1\./m);
+  const td = (await (await fetch(node.td!)).json()) as { actions: { put: { forms: { href: string }[] } } };
+  const put = td.actions.put.forms.find((f) => f.href.startsWith("http:"))!.href;
+  const res = await fetch(put, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ value: 42, source: "cli-test" }),
+  });
+  t.is(res.status, 200);
+  const before = await eventually(async () => {
+    const c = await chainOf(node.td!);
+    return c.validBlock !== null && c.recordsUnsealed === 0 && c.height >= 2 ? c : undefined;
+  }, "a block sealing the record");
+  t.is(await cluster.kill(node, "SIGTERM"), 0);
+
+  const verified = await run(["verify", "--data", node.dataDir]);
+  t.is(verified.code, 0, verified.stdout + verified.stderr);
+  t.regex(verified.stdout, /^ok: \d+ blocks, \d+ records verified/);
+
+  const again = await cluster.start({ dataDir: node.dataDir });
+  t.is(again.id, node.id);
+  const after = await chainOf(again.td!);
+  t.is(after.validBlock, before.validBlock, "a clean shutdown invalidates nothing");
+});
+
+test("export writes NDJSON that verify --file accepts, and one flipped field is found", async (t) => {
+  const cluster = new Cluster();
+  t.teardown(() => cluster.stop());
+  const node = await cluster.start({ wot: false });
+  const client = await cluster.client(await cluster.token(node));
+  for (let i = 0; i < 20; i++)
+    await client.call({ addr: node.peer }, "node.put", { value: { i }, source: "s" });
+  await cluster.kill(node, "SIGINT");
+  const exported = await run(["export", "--data", node.dataDir]);
+  t.is(exported.code, 0, exported.stderr);
+  const file = join(node.dataDir, "export.ndjson");
+  await writeFile(file, exported.stdout);
+  t.is((await run(["verify", "--file", file])).code, 0);
+
+  const lines = exported.stdout.trim().split("\n");
+  const i = lines.findIndex((l) => l.includes('"@type":"Transaction"'));
+  lines[i] = lines[i].replace(/"i":(\d+)/, (_m, n: string) => `"i":${Number(n) + 1}`);
+  await writeFile(file, lines.join("\n") + "\n");
+  const bad = await run(["verify", "--file", file]);
+  t.is(bad.code, 1);
+  t.regex(bad.stdout, /^FAILED at height \d+: /);
+});
+
+test("the original README's environment variables start and join a node", async (t) => {
+  const cluster = new Cluster();
+  t.teardown(() => cluster.stop());
+  const first = await cluster.start({ wot: false });
+  const token = await cluster.token(first);
+  const [host, port] = first.peer.split(":");
+  const second = await cluster.start({
+    wot: false,
+    env: { PEER_ADDR: host, PEER_PORT: port, FLOWCHAIN_TOKEN: token },
+  });
+  const client = await cluster.client(token);
+  await eventually(async () => {
+    const r = (await client.call({ addr: second.peer }, "node.ring", {})) as RingInfo;
+    return r.successors[0]?.id === first.id;
+  }, "the second node to join through PEER_ADDR/PEER_PORT");
+  t.pass();
+});
+
+test("bad options get a clear error and a non-zero exit", async (t) => {
+  const badLevel = await run(["start", "--log-level", "loud"]);
+  t.is(badLevel.code, 2);
+  t.regex(badLevel.stderr, /--log-level must be one of/);
+  const badPort = await run(["start", "--port", "70000"]);
+  t.is(badPort.code, 2);
+  t.regex(badPort.stderr, /--port must be a port number/);
+  const unknown = await run(["frobnicate"]);
+  t.is(unknown.code, 2);
+  t.regex(unknown.stderr, /unknown command 'frobnicate'/);
+  const noData = await run(["verify"]);
+  t.is(noData.code, 2);
+  t.regex(noData.stderr, /verify needs --data DIR or --file FILE/);
+  const cluster = new Cluster();
+  t.teardown(() => cluster.stop());
+  const joinWithoutToken = await run(["start", "--data", await cluster.tempDir(), "--join", "127.0.0.1:1"]);
+  t.not(joinWithoutToken.code, 0);
+  t.regex(joinWithoutToken.stderr, /--join needs --token/);
+});
