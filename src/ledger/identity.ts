@@ -31,8 +31,14 @@ export function publicKeyObject(publicKeyHex: string): KeyObject {
 
 /** Node id of a raw public key given as hex. */
 export function nodeIdOf(publicKeyHex: string): string {
-  return sha256Hex(Buffer.from(publicKeyHex, "hex"));
+  // Verifying a branch asks this for the same key once per record.
+  if (publicKeyHex === lastKey) return lastId;
+  lastId = sha256Hex(Buffer.from(publicKeyHex, "hex"));
+  lastKey = publicKeyHex;
+  return lastId;
 }
+let lastKey = "";
+let lastId = "";
 
 export class Identity {
   readonly id: string;

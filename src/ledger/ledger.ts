@@ -471,7 +471,7 @@ export class Ledger extends EventEmitter {
   /** An invalid condition (low battery, out of disk, network loss...): the block in use is retired. */
   async invalidate(reason: string): Promise<void> {
     const b = this.valid;
-    if (b === null) return;
+    if (b === null || this.closed) return;
     this.valid = null;
     this.log.warn("block invalidated", { height: b.height, block: b.hash, reason });
     this.safeEmit("invalid", { hash: b.hash, reason });
@@ -544,12 +544,12 @@ export class Ledger extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     this.miner.stop();
+    while (this.flushing) await new Promise((r) => setImmediate(r));
     // Records still waiting for a block were never acknowledged: fail them rather than hang.
     for (const p of [...this.waiting, ...this.incoming])
       p.reject(new Error("ledger closed before the record was stored"));
     this.waiting = [];
     this.incoming = [];
-    while (this.flushing) await new Promise((r) => setImmediate(r));
     await this.writeChain;
     await this.db.put(K.state, "clean", { sync: true });
     await this.db.close();
