@@ -267,7 +267,8 @@ export function runCoapClient(
     partial = parts.pop() ?? "";
     for (const p of parts) if (p.trim().length > 0) lines.push(p.trim());
   });
-  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
+  // 'close' rather than 'exit': only 'close' guarantees stdout has been fully read.
+  const exited = new Promise<number | null>((resolve) => proc.on("close", (code) => resolve(code)));
   t.teardown(() => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
   });
