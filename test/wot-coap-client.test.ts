@@ -81,7 +81,7 @@ test("node-wot consumer observes a property and unobserve stops it", async (t) =
 
 test("libcoap coap-client deregisters when its observe duration ends", async (t) => {
   const { server, port } = await startThing(t);
-  const client = runCoapClient(t, ["-s", "1", "-B", "5", `coap://127.0.0.1:${port}/t/events/block`]);
+  const client = runCoapClient(t, ["-s", "2", "-B", "10", `coap://127.0.0.1:${port}/t/events/block`]);
   await until(() => server.observerCount() === 1, "registration");
   await client.exited;
   await until(() => server.observerCount() === 0, "deregistration after the client ended");
