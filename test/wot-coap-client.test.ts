@@ -104,3 +104,12 @@ test("a burst of events emitted in one tick all reach the consumer, in order", a
   );
   t.is(server.droppedNotificationCount(), 0);
 });
+
+test("IPv6: forms use the bracketed literal and the consumer invokes over udp6", async (t) => {
+  const { thing } = await startThing(t, { host: "::1", bindAddress: "::1" });
+  const td = thing.getThingDescription();
+  const href = (td.actions!.echo!.forms as Array<{ href: string }>)[0]!.href;
+  t.regex(href, /^coap:\/\/\[::1\]:\d+\/t\/actions\/echo$/);
+  const consumed = await consumer(t, td);
+  t.deepEqual(await (await consumed.invokeAction("echo", { n: 6 }))!.value(), { n: 6 });
+});
