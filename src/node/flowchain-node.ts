@@ -4,8 +4,8 @@ import { EventEmitter } from "node:events";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ChordNode } from "../chord/node.js";
-import type { ChordMethod, PeerRef } from "../chord/transport.js";
-import { peerList } from "../chord/wire.js";
+import type { PeerRef } from "../chord/transport.js";
+import { CHORD_METHODS, peerList } from "../chord/wire.js";
 import type { Block } from "../ledger/block.js";
 import { Identity } from "../ledger/identity.js";
 import { Ledger } from "../ledger/ledger.js";
@@ -56,14 +56,6 @@ export interface NodeOptions {
   log?: Logger;
 }
 
-const CHORD_METHODS: ChordMethod[] = [
-  "chord.ping",
-  "chord.getPredecessor",
-  "chord.getSuccessorList",
-  "chord.closestPreceding",
-  "chord.rectify",
-  "chord.neighbors",
-];
 const PUT_ATTEMPTS = 8;
 const QUERY_MAX = 10_000;
 
