@@ -87,6 +87,11 @@ export class Identity {
     return id;
   }
 
+  /** The private key for a signer thread of this same process (see signer-pool.ts); never written out. */
+  privateKeyDer(): Buffer {
+    return this.privateKey.export({ format: "der", type: "pkcs8" });
+  }
+
   sign(data: string | Uint8Array): string {
     return sign(null, typeof data === "string" ? Buffer.from(data) : data, this.privateKey).toString("hex");
   }

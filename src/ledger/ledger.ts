@@ -10,6 +10,7 @@
 // batch is being written go out together in the next one.
 import { EventEmitter } from "node:events";
 import { mkdir, writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { AbstractBatchOperation, AbstractChainedBatch } from "abstract-level";
 import { InputError } from "../util/errors.js";
@@ -21,8 +22,9 @@ import { checkDescriptor, genesisBlock, NetworkDescriptor } from "./genesis.js";
 import { Identity } from "./identity.js";
 import { MerkleAccumulator } from "./merkle.js";
 import { Miner, HeaderTemplate } from "./miner.js";
+import { SignerPool } from "./signer-pool.js";
 import {
-  buildRecord,
+  unsignedRecord,
   Chunk,
   NormalChunk,
   normaliseChunk,
@@ -39,6 +41,8 @@ export type { Block } from "./block.js";
 export const DEFAULT_HASHES_PER_SECOND = 1;
 /** Largest group commit; bigger bursts are split so one batch never holds the loop for long. */
 const MAX_GROUP = 2000;
+/** Below this a group is signed inline: a round trip to a signer thread costs more. */
+const SIGNER_MIN_GROUP = 32;
 
 export interface LedgerOptions {
   dir: string;
@@ -52,6 +56,8 @@ export interface LedgerOptions {
   sync?: boolean;
   /** Start the miner (default true). */
   mine?: boolean;
+  /** Signer threads for group commits; default 1 when the machine has a spare core, else 0. */
+  signerThreads?: number;
 }
 
 export interface QueryOptions {
@@ -108,6 +114,7 @@ export class Ledger extends EventEmitter {
   private flushing = false;
   private writeChain: Promise<void> = Promise.resolve();
   private closed = false;
+  private readonly signers: SignerPool | null;
 
   private constructor(
     opts: LedgerOptions,
@@ -129,6 +136,8 @@ export class Ledger extends EventEmitter {
     this.valid = valid;
     this.headAcc = acc;
     this.recordCount = count;
+    const threads = opts.signerThreads ?? (availableParallelism() > 1 ? 1 : 0);
+    this.signers = threads > 0 ? new SignerPool(opts.identity, threads) : null;
     this.miner = new Miner({
       hashesPerSecond: opts.hashesPerSecond ?? DEFAULT_HASHES_PER_SECOND,
       template: () => this.template(),
@@ -297,30 +306,42 @@ export class Ledger extends EventEmitter {
       this.miner.wake();
       return { written: Promise.resolve() };
     }
-    // From here to enqueueWrite is synchronous: the miner cannot switch blocks in between, so
-    // every leaf it seals is in a batch queued before the block that seals it.
-    // A chained batch: classic-level copies each put straight into a native WriteBatch, about half
-    // the main-thread cost per entry of an array batch (which clones and re-validates every op).
-    const batch = this.db.batch();
+    // From here to enqueueWrite is synchronous: the miner cannot switch blocks in between, and the
+    // batch takes its place in the write order now (even if it is signed later), so every leaf a
+    // block seals is written before that block.
     const docs: RecordDoc[] = [];
+    const toSign: string[] = [];
     const wasEmpty = this.headAcc.count === 0;
     for (const p of fresh) {
-      const doc = buildRecord(p.c, p.key, block, this.headAcc.count, this.identity);
+      const { doc, signed } = unsignedRecord(p.c, p.key, block, this.headAcc.count, this.identity);
       this.headAcc.add(doc.txID);
-      const pk = primaryKey(doc.timestamp, doc.txID);
-      const json = JSON.stringify(doc);
-      batch
-        .put(K.rec(pk), json)
-        .put(K.src(doc.source, pk), "")
-        .put(K.key(doc.key), pk)
-        .put(K.tx(doc.txID), pad(doc.timestamp, TS_WIDTH))
-        .put(K.blockRec(block.hash, doc.index), pk);
       docs.push(doc);
+      toSign.push(signed);
     }
     this.recordCount += docs.length;
-    batch.put(K.records, String(this.recordCount));
+    const count = this.recordCount;
     if (wasEmpty) this.miner.wake();
-    const written = this.enqueueWrite(batch).then(() => {
+    const fill = (sigs: string[]): Batch => {
+      // A chained batch: classic-level copies each put straight into a native WriteBatch, about
+      // half the main-thread cost per entry of an array batch (which clones and re-validates).
+      const batch = this.db.batch();
+      docs.forEach((doc, i) => {
+        doc.signature = sigs[i];
+        const pk = primaryKey(doc.timestamp, doc.txID);
+        batch
+          .put(K.rec(pk), JSON.stringify(doc))
+          .put(K.src(doc.source, pk), "")
+          .put(K.key(doc.key), pk)
+          .put(K.tx(doc.txID), pad(doc.timestamp, TS_WIDTH))
+          .put(K.blockRec(block.hash, doc.index), pk);
+      });
+      return batch.put(K.records, String(count));
+    };
+    const ready =
+      this.signers && toSign.length >= SIGNER_MIN_GROUP
+        ? this.signers.sign(toSign).then(fill)
+        : Promise.resolve(fill(toSign.map((d) => this.identity.sign(d))));
+    const written = this.enqueueWrite(ready).then(() => {
       fresh.forEach((p, i) => p.resolve(docs[i]));
       for (const d of docs) this.safeEmit("transaction", d);
     });
@@ -338,9 +359,9 @@ export class Ledger extends EventEmitter {
 
   // One writer: batches reach LevelDB in the order they were queued, so a block is never on disk
   // before the records it seals.
-  private enqueueWrite(ops: Op[] | Batch): Promise<void> {
-    const p = this.writeChain.then(() =>
-      Array.isArray(ops) ? this.db.batch(ops, { sync: this.sync }) : ops.write({ sync: this.sync }),
+  private enqueueWrite(ops: Op[] | Promise<Batch>): Promise<void> {
+    const p = this.writeChain.then(async () =>
+      Array.isArray(ops) ? this.db.batch(ops, { sync: this.sync }) : (await ops).write({ sync: this.sync }),
     );
     this.writeChain = p.catch(() => {});
     return p;
@@ -551,6 +572,7 @@ export class Ledger extends EventEmitter {
     this.waiting = [];
     this.incoming = [];
     await this.writeChain;
+    await this.signers?.close();
     await this.db.put(K.state, "clean", { sync: true });
     await this.db.close();
   }

@@ -131,13 +131,14 @@ function fastSigningString(d: Omit<RecordDoc, "signature" | "value">, canonicalV
   );
 }
 
-export function buildRecord(
+/** A record with everything but its signature, and the bytes the signature must cover. */
+export function unsignedRecord(
   c: NormalChunk,
   key: string,
   block: { hash: string; height: number },
   index: number,
-  identity: Identity,
-): RecordDoc {
+  signer: { id: string; publicKeyHex: string },
+): { doc: RecordDoc; signed: string } {
   const doc = {
     "@context": LEDGER_CONTEXT_URL,
     "@type": "Transaction" as const,
@@ -146,13 +147,24 @@ export function buildRecord(
     block: block.hash,
     height: block.height,
     index,
-    miner: identity.id,
-    minerKey: identity.publicKeyHex,
+    miner: signer.id,
+    minerKey: signer.publicKeyHex,
     source: c.source,
     timestamp: c.timestamp,
   };
-  const signature = identity.sign(fastSigningString(doc, c.canonicalValue));
-  return { ...doc, value: c.value, signature };
+  return { doc: { ...doc, value: c.value, signature: "" }, signed: fastSigningString(doc, c.canonicalValue) };
+}
+
+export function buildRecord(
+  c: NormalChunk,
+  key: string,
+  block: { hash: string; height: number },
+  index: number,
+  identity: Identity,
+): RecordDoc {
+  const { doc, signed } = unsignedRecord(c, key, block, index, identity);
+  doc.signature = identity.sign(signed);
+  return doc;
 }
 
 const RECORD_FIELDS = [
