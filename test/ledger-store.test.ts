@@ -86,6 +86,7 @@ test("time-range query: ordered by time, inclusive bounds, source filter, limit,
       .map((r) => r.txID),
   );
   t.is((await collect(ledger.query({ from: T0, to: T0 + 2990, limit: 0 }))).length, 0);
+  t.is((await collect(ledger.query({ from: 0, to: Number.MAX_SAFE_INTEGER }))).length, 300);
   t.is((await collect(ledger.query({ from: T0 + 10, to: T0 }))).length, 0);
   t.is((await collect(ledger.query({ from: T0, to: T0 + 2990, source: "nobody" }))).length, 0);
   // Streaming: stopping early closes the iterator (close() below would hang otherwise).

@@ -387,8 +387,8 @@ export class Ledger extends EventEmitter {
   async *query(q: QueryOptions): AsyncIterable<RecordDoc> {
     if (typeof q !== "object" || q === null) throw new InputError("bad_query", "query must be an object");
     const from = normaliseTimestamp(q.from, Number.MAX_SAFE_INTEGER);
-    const to = normaliseTimestamp(q.to, Number.MAX_SAFE_INTEGER);
-    if (to >= 10 ** TS_WIDTH) throw new InputError("bad_query", "to is out of range");
+    // "Up to the end of time" is a fair request: clamp to the widest key the index holds.
+    const to = Math.min(normaliseTimestamp(q.to, Number.MAX_SAFE_INTEGER), 10 ** TS_WIDTH - 1);
     let limit = q.limit ?? Infinity;
     if (q.limit !== undefined && (!Number.isSafeInteger(q.limit) || q.limit < 0)) {
       throw new InputError("bad_query", "limit must be a non-negative integer");
