@@ -109,7 +109,9 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
     };
   } catch (err) {
     detach?.();
-    await servient.shutdown().catch(() => undefined);
+    // servient.shutdown() gives up at the first server that never started (e.g. its port was
+    // taken), leaving the others listening: stop each one on its own.
+    await Promise.allSettled([http, coap, ws].map((s) => s.stop()));
     throw err;
   }
 }
