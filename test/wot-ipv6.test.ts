@@ -1,5 +1,4 @@
-// An IPv6 advertised host. Its own file (own process): node-wot's advertised address is
-// process-wide, so it must not share a process with Things advertising 127.0.0.1.
+// An IPv6 advertised host: bracketed in every form and in the TD URL.
 import test from "ava";
 import { startThing } from "../src/wot/thing-server.js";
 import { FakeNode } from "./helpers/fake-node.js";

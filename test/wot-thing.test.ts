@@ -261,3 +261,25 @@ test("chain and peers are observable over HTTP long-poll: a block or a membershi
   const peers = await observe("peers", () => node.emit("members", []));
   t.deepEqual(peers.body, []);
 });
+
+test("Things in one process advertise their own hosts (no process-wide address)", async (t) => {
+  const { startThing } = await import("../src/wot/thing-server.js");
+  const { FakeNode } = await import("./helpers/fake-node.js");
+  const first = await startFakeThing(t);
+  const other = await startThing(new FakeNode("other"), {
+    host: "localhost",
+    bind: "127.0.0.1",
+    httpPort: 0,
+    coapPort: 0,
+    wsPort: 0,
+  });
+  t.teardown(() => other.stop());
+  const hosts = (td: Record<string, unknown>) =>
+    new Set(affordances(td).flatMap(({ a }) => a.forms.map((f) => new URL(f.href).hostname)));
+  t.deepEqual([...hosts(other.td)], ["localhost"]);
+  t.deepEqual([...hosts(first.thing.td)], ["127.0.0.1"]);
+  t.is(other.tdUrl, `http://localhost:${other.ports.http}/.well-known/wot`);
+  // Served where it was bound.
+  const served = await fetch(`http://127.0.0.1:${other.ports.http}/.well-known/wot`);
+  t.is(((await served.json()) as { id: string }).id, String(other.td.id));
+});

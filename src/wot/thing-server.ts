@@ -13,7 +13,7 @@ import { attachInteractions } from "./interactions.js";
 import { loadThingModel, tdFromModel } from "./thing-model.js";
 import { FlowchainWebSocketServer } from "./ws-server.js";
 
-const { Servient, Helpers } = wotCore;
+const { Servient } = wotCore;
 const { HttpServer } = bindingHttp;
 
 export interface ThingServerOptions {
@@ -44,11 +44,10 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
   const log = (opts.log ?? silentLogger).child({ component: "wot" });
   const host = opts.host || "127.0.0.1";
   const bind = opts.bind ?? host;
-  // Without a static address node-wot writes a form for every interface address of the machine.
-  // It is process-wide: every Thing in one process advertises the same host.
-  // node-wot pastes the address into URLs as is, so an IPv6 literal needs its brackets here.
+  // Forms name only this host. node-wot's own way (Helpers.setStaticAddress) is process-wide, so
+  // each server is told the host instead: HTTP through baseUri, CoAP through its option, and the
+  // WebSocket server rewrites its forms.
   const urlHost = isIPv6(host) ? `[${host}]` : host;
-  Helpers.setStaticAddress(urlHost);
 
   const init = tdFromModel(loadThingModel(), { nodeId: node.id, networkId: node.networkId });
   const checks = compileInputValidators(init);
@@ -77,7 +76,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
       node.isAdmin(token) ? "ok" : token === undefined ? "unauthenticated" : "forbidden",
     logger: log,
   });
-  const ws = new FlowchainWebSocketServer({ port: opts.wsPort, address: bind });
+  const ws = new FlowchainWebSocketServer({ port: opts.wsPort, address: bind }, urlHost);
   const servient = new Servient();
   servient.addServer(http);
   servient.addServer(coap);
@@ -85,6 +84,8 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
   let detach: (() => void) | undefined;
   try {
     const wot = await servient.start();
+    // Only now is a port-0 HTTP port known; expose() below builds every HTTP href from baseUri.
+    (http as unknown as { baseUri?: string }).baseUri = `http://${urlHost}:${http.getPort()}`;
     const thing = (await wot.produce(init as WoT.ExposedThingInit)) as unknown as ExposedThing;
     detach = attachInteractions(thing, node, checks, log);
     markAdminActions(thing);

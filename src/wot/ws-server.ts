@@ -17,15 +17,33 @@ interface Internals {
 }
 
 export class FlowchainWebSocketServer extends WebSocketServer {
+  /** `host`: the one host the forms advertise (IPv6 in brackets). */
+  constructor(
+    config: ConstructorParameters<typeof WebSocketServer>[0],
+    private readonly host: string,
+  ) {
+    super(config);
+  }
+
   override async expose(thing: ExposedThing): Promise<void> {
     await super.expose(thing);
     const self = this as unknown as Internals;
     const prefix = `${self.scheme}://`;
     const isOurs = (f: { href: string }) =>
       f.href.startsWith(prefix) && f.href.includes(`:${this.getPort()}/`);
+    // The stock server writes one form per interface address of the machine: keep one per event,
+    // on the advertised host.
+    for (const event of Object.values(thing.events)) {
+      const ours = event.forms.filter(isOurs);
+      const first = ours[0];
+      if (first === undefined) continue;
+      first.href = `${prefix}${this.host}:${this.getPort()}${new URL(first.href).pathname}`;
+      event.forms = event.forms.filter((f) => !isOurs(f) || f === first) as typeof event.forms;
+    }
     for (const a of [...Object.values(thing.properties), ...Object.values(thing.actions)]) {
       // The other servers' forms remain, so the list stays non-empty.
       for (const f of a.forms.filter(isOurs)) {
+        // (one per interface address: the path is the same, deleting it twice is harmless)
         // The stock property sockets do nothing useful, and closing one unobserves properties
         // that are not observable (which throws inside a socket event): refuse them instead.
         const path = new URL(f.href).pathname;
