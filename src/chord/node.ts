@@ -467,10 +467,15 @@ export class ChordNode extends EventEmitter {
   // ---- lookup -------------------------------------------------------------------------------
 
   /** Iterative lookup of successor(key), starting from our own routing state. */
-  async lookup(key: string): Promise<LookupResult> {
+  /**
+   * `confirm: false` skips the final round trip to the owner, for callers whose next request goes
+   * to the owner anyway and is refused there if the owner disagrees (a put checks ownership on
+   * arrival): the hop count then includes that request as the final contact.
+   */
+  async lookup(key: string, opts: { confirm?: boolean } = {}): Promise<LookupResult> {
     if (!isId(key)) throw new InputError("bad_key", "key must be 64 lowercase hex chars");
     if (!this.inRing) throw new Error("chord: not in a ring");
-    return this.lookupFrom([], key, true);
+    return this.lookupFrom([], key, true, opts.confirm ?? true);
   }
 
   /**
@@ -480,7 +485,12 @@ export class ChordNode extends EventEmitter {
    * precede the key, so when an owner is dead the next live entry inherits its keys). Dead peers
    * are skipped, not fatal; the owner's answer is the last hop.
    */
-  private async lookupFrom(start: PeerRef[], key: string, useSelf: boolean): Promise<LookupResult> {
+  private async lookupFrom(
+    start: PeerRef[],
+    key: string,
+    useSelf: boolean,
+    confirmOwner = true,
+  ): Promise<LookupResult> {
     const path: string[] = [];
     const contacted = new Set<string>();
     const dead = new Set<string>();
@@ -561,6 +571,14 @@ export class ChordNode extends EventEmitter {
         owners = null;
         for (const o of list) {
           if (dead.has(o.id)) continue;
+          if (!confirmOwner && o.id !== this.self.id) {
+            return {
+              owner: { ...o },
+              hops: path.length + (path.includes(o.id) ? 0 : 1),
+              path: [...path, o.id],
+              timeouts,
+            };
+          }
           const owner = await confirm(o);
           if (owner) return { owner: { ...owner }, hops: path.length, path, timeouts };
         }

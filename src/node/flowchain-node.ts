@@ -345,7 +345,8 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
       if (attempt > 0) await delay(Math.min(this.opts.stabilizeMs * attempt, 2000));
       try {
-        const { owner, hops } = await this.chord.lookup(chunk.key);
+        // The owner checks the key is its own on arrival, so the first try skips confirming it.
+        const { owner, hops } = await this.chord.lookup(chunk.key, { confirm: attempt > 0 });
         const record =
           owner.id === this.id
             ? (await this.placement.storeAsOwner(chunk)).record
