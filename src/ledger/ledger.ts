@@ -41,6 +41,8 @@ export type { Block } from "./block.js";
 export const DEFAULT_HASHES_PER_SECOND = 1;
 /** Largest group commit; bigger bursts are split so one batch never holds the loop for long. */
 const MAX_GROUP = 2000;
+/** Groups being signed or written at once: enough to keep a signer thread and LevelDB busy. */
+const MAX_IN_FLIGHT = 2;
 /** Below this a group is signed inline: a round trip to a signer thread costs more. */
 const SIGNER_MIN_GROUP = 32;
 
@@ -257,7 +259,7 @@ export class Ledger extends EventEmitter {
 
   private async flushLoop(): Promise<void> {
     // Pipelined group commit: the next group is signed while the previous batch is being written,
-    // with at most two batches in flight so groups still grow under load.
+    // with at most MAX_IN_FLIGHT batches in flight so groups still grow under load.
     const writing: Promise<void>[] = [];
     try {
       while (this.incoming.length > 0) {
@@ -276,7 +278,7 @@ export class Ledger extends EventEmitter {
             await this.invalidate(`store write failed: ${String(e)}`).catch(() => {});
           }),
         );
-        if (writing.length >= 2) await writing.shift();
+        if (writing.length >= MAX_IN_FLIGHT) await writing.shift();
         if (this.incoming.length === 0 && writing.length > 0) await writing.shift();
       }
       await Promise.all(writing);
