@@ -23,6 +23,7 @@ import { Identity } from "./identity.js";
 import { MerkleAccumulator } from "./merkle.js";
 import { Miner, HeaderTemplate } from "./miner.js";
 import { SignerPool } from "./signer-pool.js";
+import { PagedIterator } from "./paged-iterator.js";
 import {
   unsignedRecord,
   Chunk,
@@ -89,6 +90,8 @@ interface Pending {
 }
 
 type Op = AbstractBatchOperation<Db, string, string>;
+/** A LevelDB key or value iterator, as the query pages use it. */
+type PageSource = { nextv(n: number): Promise<string[]>; close(): Promise<void> };
 type Batch = AbstractChainedBatch<Db, string, string>;
 
 /**
@@ -386,12 +389,52 @@ export class Ledger extends EventEmitter {
   }
 
   /** Records with from <= timestamp <= to, oldest first, optionally of one source; streamed. */
-  async *query(q: QueryOptions): AsyncIterable<RecordDoc> {
+  query(q: QueryOptions): AsyncIterable<RecordDoc> {
+    let plan: { lo: string; hi: string; limit: number; source?: string } | null;
+    try {
+      plan = this.queryPlan(q);
+    } catch (e) {
+      // Bad queries fail on the first next(), like any other error of the stream.
+      return new PagedIterator<RecordDoc>(() => Promise.reject(e));
+    }
+    if (plan === null) return new PagedIterator<RecordDoc>(async () => []);
+    let left = plan.limit;
+    if (plan.source === undefined) {
+      const range = { gte: K.rec(plan.lo), lte: K.rec(plan.hi), limit: left === Infinity ? -1 : left };
+      // Opened on the first next(), so a query nobody iterates holds no LevelDB iterator.
+      let it: PageSource | null = null;
+      return new PagedIterator(
+        async () => (await (it ??= this.db.values(range)).nextv(1000)).map((v) => JSON.parse(v) as RecordDoc),
+        async () => it?.close(),
+      );
+    }
+    // The per-source index holds keys only; fetch the documents a page at a time.
+    const prefix = `s!${plan.source}\x00`;
+    const range = { gte: prefix + plan.lo, lte: prefix + plan.hi, limit: left === Infinity ? -1 : left };
+    let it: PageSource | null = null;
+    return new PagedIterator(
+      async () => {
+        for (;;) {
+          const keys = await (it ??= this.db.keys(range)).nextv(500);
+          if (keys.length === 0 || left <= 0) return [];
+          const docs = await this.db.getMany(keys.map((k) => K.rec(k.slice(prefix.length))));
+          const page = docs
+            .filter((d): d is string => d !== undefined)
+            .map((d) => JSON.parse(d) as RecordDoc);
+          left -= page.length;
+          if (page.length > 0) return page;
+        }
+      },
+      async () => it?.close(),
+    );
+  }
+
+  private queryPlan(q: QueryOptions): { lo: string; hi: string; limit: number; source?: string } | null {
     if (typeof q !== "object" || q === null) throw new InputError("bad_query", "query must be an object");
     const from = normaliseTimestamp(q.from, Number.MAX_SAFE_INTEGER);
     // "Up to the end of time" is a fair request: clamp to the widest key the index holds.
     const to = Math.min(normaliseTimestamp(q.to, Number.MAX_SAFE_INTEGER), 10 ** TS_WIDTH - 1);
-    let limit = q.limit ?? Infinity;
+    const limit = q.limit ?? Infinity;
     if (q.limit !== undefined && (!Number.isSafeInteger(q.limit) || q.limit < 0)) {
       throw new InputError("bad_query", "limit must be a non-negative integer");
     }
@@ -399,33 +442,8 @@ export class Ledger extends EventEmitter {
     if (q.source !== undefined && (typeof q.source !== "string" || /[\x00-\x1f]/.test(q.source))) {
       throw new InputError("bad_query", "source must be a string without control characters");
     }
-    if (from > to || limit === 0) return;
-    const lo = pad(from, TS_WIDTH) + "!";
-    const hi = pad(to, TS_WIDTH) + "!~";
-    const lim = limit === Infinity ? -1 : limit;
-    if (q.source === undefined) {
-      for await (const [, v] of rangeEntries(this.db, { gte: K.rec(lo), lte: K.rec(hi), limit: lim })) {
-        yield JSON.parse(v) as RecordDoc;
-      }
-      return;
-    }
-    // Per-source index holds keys only; fetch the documents a page at a time.
-    const prefix = `s!${q.source}\x00`;
-    const it = this.db.keys({ gte: prefix + lo, lte: prefix + hi, limit: lim });
-    try {
-      for (;;) {
-        const keys = await it.nextv(500);
-        if (keys.length === 0) break;
-        const docs = await this.db.getMany(keys.map((k) => K.rec(k.slice(prefix.length))));
-        for (const d of docs) {
-          if (d === undefined) continue;
-          yield JSON.parse(d) as RecordDoc;
-          if (--limit <= 0) return;
-        }
-      }
-    } finally {
-      await it.close();
-    }
+    if (from > to || limit === 0) return null;
+    return { lo: pad(from, TS_WIDTH) + "!", hi: pad(to, TS_WIDTH) + "!~", limit, source: q.source };
   }
 
   // ---- replicas ------------------------------------------------------------------------------
