@@ -107,7 +107,16 @@ test("approval, double and forged approval, balance from the ledger, inventory w
     "a valid block",
   );
   const chain = await thing(invalidOn).read("chain");
-  await client.call({ addr: invalidOn.peer }, "node.condition", { kind: "low_battery", detail: "12%" });
+  t.is((await thing(invalidOn).invoke("report", { battery: 2 })).status, 400);
+  t.is((await thing(invalidOn).invoke("report", { condition: "bored" })).status, 400);
+  const reported = await thing(invalidOn).invoke("report", {
+    battery: 0.12,
+    condition: "low_battery",
+    detail: "12%",
+  });
+  t.is(reported.status, 200, reported.text);
+  t.is(reported.body.invalidated, chain.validBlock);
+  t.true(reported.body.reliability < 0.7, "a low battery lowers reliability");
   await cluster.kill(dead);
   await eventually(
     async () => {

@@ -64,6 +64,21 @@ export interface ApproveResult {
   reason?: string;
 }
 
+export interface ReportInput {
+  battery?: number;
+  bandwidth?: number;
+  signal?: number;
+  condition?: string;
+  detail?: string;
+}
+
+export interface ReportResult {
+  resources: { battery: number; bandwidth: number; signal: number };
+  reliability: number;
+  /** Hash of the block the condition invalidated, if any. */
+  invalidated: string | null;
+}
+
 export interface InventoryResult {
   checkpoint: Record<string, unknown>;
   branches: { miner: string; blocks: number; head: string }[];
@@ -96,4 +111,6 @@ export interface FlowchainNodeApi extends EventEmitter {
   directory(): Promise<Record<string, unknown>[]>;
   /** Reports an invalid condition (low battery, out of disk, network loss): the block in use is invalidated. */
   reportCondition(condition: { kind: string; detail?: string }): Promise<void>;
+  /** Resources (each 0..1) and optionally an invalid condition, as a device reports them. */
+  report(input: ReportInput): Promise<ReportResult>;
 }

@@ -22,6 +22,8 @@ import type {
   PutInput,
   PutResult,
   QueryInput,
+  ReportInput,
+  ReportResult,
   RingInfo,
 } from "./api.js";
 import { verifyAdminCredential } from "./admin-credential.js";
@@ -57,6 +59,7 @@ export interface NodeOptions {
 }
 
 const PUT_ATTEMPTS = 8;
+const CONDITIONS = ["low_battery", "out_of_disk", "out_of_memory", "network_loss"];
 const QUERY_MAX = 10_000;
 
 const delay = (ms: number) => new Promise((r) => setTimeout(r, ms).unref());
@@ -68,6 +71,8 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   private repairTimer: NodeJS.Timeout | undefined;
   private readonly copies: BranchCopies;
   private readonly local = new Map<string, Handler>();
+  /** TD URLs of peers, learnt from their node.info, for `peers` and discovery. */
+  private readonly thingUrls = new Map<string, string>();
   private stopped = false;
 
   private constructor(
@@ -486,10 +491,25 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     return this.standing.coins;
   }
 
-  /** Battery, bandwidth and signal as reported by the device (paper 5.4); each 0..1. */
-  async reportResources(input: Partial<Resources>): Promise<Resources> {
-    this.standing.resources = parseResources(input, this.standing.resources);
-    return { ...this.standing.resources };
+  /** Battery, bandwidth and signal as the device reports them (paper 5.4), and invalid conditions (4.1). */
+  async report(input: ReportInput): Promise<ReportResult> {
+    if (typeof input !== "object" || input === null)
+      throw new InputError("bad_report", "report takes an object");
+    const { condition, detail, ...resources } = input;
+    if (condition !== undefined && (typeof condition !== "string" || !CONDITIONS.includes(condition))) {
+      throw new InputError("bad_condition", `condition must be one of ${CONDITIONS.join(", ")}`);
+    }
+    if (detail !== undefined && typeof detail !== "string")
+      throw new InputError("bad_condition", "detail must be a string");
+    // Validate everything before changing anything.
+    const next = parseResources(resources, this.standing.resources);
+    this.standing.resources = next;
+    let invalidated: string | null = null;
+    if (condition) {
+      invalidated = this.ledger.validBlock()?.hash ?? null;
+      await this.reportCondition({ kind: condition, detail });
+    }
+    return { resources: { ...next }, reliability: reliability(this.standing.coins, next), invalidated };
   }
 
   async inventory(): Promise<InventoryResult> {
@@ -657,4 +677,16 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     await this.net.close().catch(() => undefined);
     await this.ledger.close();
   }
+}
+
+/** Where a Thing's TD is served: /.well-known/wot on the origin of its HTTP forms. */
+function tdUrlOf(td: Record<string, unknown>): string | undefined {
+  for (const kind of ["properties", "actions", "events"]) {
+    const affordances = (td[kind] ?? {}) as Record<string, { forms?: { href?: string }[] }>;
+    for (const a of Object.values(affordances)) {
+      const href = a.forms?.find((f) => f.href?.startsWith("http"))?.href;
+      if (href) return new URL("/.well-known/wot", href).href;
+    }
+  }
+  return undefined;
 }

@@ -1,7 +1,7 @@
 // Maps the Thing's properties, actions and events onto FlowchainNodeApi. Every action input is read
 // raw and checked against the TD's schema here, so malformed or wrong input never reaches the node.
 import type { ExposedThing } from "@node-wot/core";
-import type { FlowchainNodeApi, PutInput, QueryInput } from "../node/api.js";
+import type { FlowchainNodeApi, PutInput, QueryInput, ReportInput } from "../node/api.js";
 import type { Logger } from "../log.js";
 import { AuthError, InputError } from "../util/errors.js";
 import { httpStatusFor } from "./error-status.js";
@@ -50,6 +50,7 @@ export function attachInteractions(
   action<{ key: string }>("get", (input) => node.get(input.key));
   action<QueryInput>("query", (input) => node.query(input));
   action<{ txID: string }>("approve", (input) => node.approve(input));
+  action<ReportInput>("report", (input) => node.report(input));
   action<undefined>("inventory", async () => {
     // The token is checked at each binding's door (HTTP: the front, CoAP: the server's authorize
     // hook; the WebSocket server serves no actions). An HTTP request that reached node-wot without

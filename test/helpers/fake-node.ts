@@ -14,6 +14,8 @@ import type {
   QueryInput,
   RecordDoc,
   RingInfo,
+  ReportInput,
+  ReportResult,
 } from "../../src/node/api.js";
 import { NotFoundError } from "../../src/util/errors.js";
 
@@ -128,6 +130,13 @@ export class FakeNode extends EventEmitter implements FlowchainNodeApi {
   }
 
   async reportCondition(): Promise<void> {}
+
+  async report(input: ReportInput): Promise<ReportResult> {
+    const resources = { battery: 1, bandwidth: 1, signal: 1, ...input };
+    delete (resources as ReportInput).condition;
+    delete (resources as ReportInput).detail;
+    return { resources, reliability: 0.7, invalidated: input.condition ? "f".repeat(64) : null };
+  }
 
   /** Mines a pretend block: emits "block" as the real node does. */
   mine(): BlockEvent {
