@@ -163,6 +163,8 @@ test("a clean close keeps the valid block; the next open continues the same bran
     network: NET,
     hashesPerSecond: 200_000,
     reliability: () => 0.4,
+    // fsync per group commit: the same path, just slower.
+    sync: true,
   });
   const r = await l1.put({ source: "s", timestamp: T0, value: 1 });
   const valid = l1.validBlock();
