@@ -37,7 +37,14 @@ test("TD: stable urn id, short id in title, both contexts, forms only on the adv
     "ring",
     "stats",
   ]);
-  t.deepEqual(Object.keys(td.actions as object).sort(), ["approve", "get", "inventory", "put", "query", "report"]);
+  t.deepEqual(Object.keys(td.actions as object).sort(), [
+    "approve",
+    "get",
+    "inventory",
+    "put",
+    "query",
+    "report",
+  ]);
   t.deepEqual(Object.keys(td.events as object).sort(), ["block", "transaction", "verified"]);
   const hrefs = affordances(td).flatMap(({ a }) => a.forms.map((f) => new URL(f.href)));
   t.true(hrefs.length > 0);

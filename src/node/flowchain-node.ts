@@ -620,12 +620,29 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     return this.refreshCoins();
   }
 
-  peers(): { id: string; addr: string }[] {
-    const seen = new Map<string, PeerRef>();
+  peers(): { id: string; addr: string; thing?: string }[] {
+    const seen = new Map<string, { id: string; addr: string; thing?: string }>();
     const pred = this.chord.predecessor();
-    for (const p of [...(pred ? [pred] : []), ...this.chord.successors()])
-      if (p.id !== this.id) seen.set(p.id, p);
+    for (const p of [...(pred ? [pred] : []), ...this.chord.successors()]) {
+      if (p.id === this.id || seen.has(p.id)) continue;
+      const thing = this.thingUrls.get(p.id);
+      seen.set(p.id, thing ? { id: p.id, addr: p.addr, thing } : { id: p.id, addr: p.addr });
+      // Learnt in the background: a property read must not wait on the network.
+      if (!thing) void this.learnThing(p);
+    }
     return [...seen.values()];
+  }
+
+  private async learnThing(p: PeerRef): Promise<Record<string, unknown> | undefined> {
+    try {
+      const td =
+        ((await this.net.call(p, "node.info", {})) as { td: Record<string, unknown> | null }).td ?? undefined;
+      const url = td && tdUrlOf(td);
+      if (url) this.thingUrls.set(p.id, url);
+      return td;
+    } catch {
+      return undefined;
+    }
   }
 
   async stats(): Promise<NodeStats> {
@@ -647,19 +664,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
 
   async directory(): Promise<Record<string, unknown>[]> {
     const members = await this.members();
-    const tds = await Promise.all(
-      members.map(async (m) => {
-        if (m.id === this.id) return this.td;
-        try {
-          return (
-            ((await this.net.call(m, "node.info", {})) as { td: Record<string, unknown> | null }).td ??
-            undefined
-          );
-        } catch {
-          return undefined;
-        }
-      }),
-    );
+    const tds = await Promise.all(members.map((m) => (m.id === this.id ? this.td : this.learnThing(m))));
     return tds.filter((td): td is Record<string, unknown> => td !== undefined);
   }
 
