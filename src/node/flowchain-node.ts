@@ -515,13 +515,9 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   async inventory(): Promise<InventoryResult> {
     const admin = this.network.admin;
     if (!admin) {
-      throw Object.assign(
-        new Error(
-          "this node does not hold the admin key: run inventory on the node that created the network",
-        ),
-        {
-          code: "not_admin_node",
-        },
+      throw new InputError(
+        "not_admin_node",
+        "this node does not hold the admin key: run inventory on the node that created the network",
       );
     }
     const { result } = await runInventory(
