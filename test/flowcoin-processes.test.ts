@@ -38,25 +38,8 @@ async function thingOf(n: NodeProc) {
 test("approval, double and forged approval, balance from the ledger, inventory with an invalid block and a dead node", async (t) => {
   const cluster = new Cluster();
   t.teardown(() => cluster.stop());
-  const a = await cluster.start();
-  const token = await cluster.token(a);
-  for (let i = 0; i < 3; i++) await cluster.start({ join: a.peer, token });
+  const { first: a, token } = await cluster.ring(4);
   const client = await cluster.client(token);
-  const sorted = [...cluster.nodes].sort((x, y) => (x.id < y.id ? -1 : 1));
-  await eventually(
-    async () => {
-      const rings = await Promise.all(
-        cluster.nodes.map((n) => client.call({ addr: n.peer }, "node.ring", {}) as Promise<RingInfo>),
-      );
-      return rings.every(
-        (r) =>
-          r.successors[0]?.id === sorted[(sorted.findIndex((n) => n.id === r.id) + 1) % sorted.length].id,
-      );
-    },
-    "ring convergence",
-    60_000,
-    250,
-  );
   const things = new Map(
     await Promise.all(cluster.nodes.map(async (n) => [n.id, await thingOf(n)] as const)),
   );

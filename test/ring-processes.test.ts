@@ -1,7 +1,6 @@
 import test from "ava";
 import { Identity } from "../src/ledger/identity.js";
-import type { RingInfo } from "../src/node/api.js";
-import { Cluster, type NodeProc } from "./helpers/cluster.js";
+import { Cluster } from "./helpers/cluster.js";
 import { eventually } from "./helpers/eventually.js";
 import { pool } from "./helpers/pool.js";
 
@@ -12,20 +11,6 @@ async function preparedDirs(cluster: Cluster, n: number): Promise<{ dir: string;
     out.push({ dir, id: (await Identity.loadOrCreate(dir, "node.key")).id });
   }
   return out;
-}
-
-async function ringIsSorted(cluster: Cluster, token: string, nodes: NodeProc[]): Promise<boolean> {
-  const client = await cluster.client(token);
-  const sorted = [...nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
-  const rings = await Promise.all(
-    nodes.map((n) => client.call({ addr: n.peer, id: n.id }, "node.ring", {}) as Promise<RingInfo>),
-  );
-  return rings.every((r) => {
-    const i = sorted.findIndex((n) => n.id === r.id);
-    const succ = sorted[(i + 1) % sorted.length].id;
-    const pred = sorted[(i - 1 + sorted.length) % sorted.length].id;
-    return r.successors[0]?.id === succ && r.predecessor?.id === pred;
-  });
 }
 
 for (const order of ["ascending", "descending", "random"] as const) {
@@ -39,7 +24,7 @@ for (const order of ["ascending", "descending", "random"] as const) {
     if (order === "descending") dirs.sort((a, b) => (a.id < b.id ? 1 : -1));
     for (const d of dirs) await cluster.start({ dataDir: d.dir, join: first.peer, token, wot: false });
     t.is(cluster.nodes.length, 7);
-    await eventually(() => ringIsSorted(cluster, token, cluster.nodes), "ring convergence", 60_000, 250);
+    await cluster.waitForRing(token);
     t.pass();
   });
 }
@@ -47,10 +32,7 @@ for (const order of ["ascending", "descending", "random"] as const) {
 test("1,000 records put through A are read back through C and live on successor(key) and its replicas", async (t) => {
   const cluster = new Cluster();
   t.teardown(() => cluster.stop());
-  const a = await cluster.start({ wot: false });
-  const token = await cluster.token(a);
-  for (let i = 0; i < 4; i++) await cluster.start({ join: a.peer, token, wot: false });
-  await eventually(() => ringIsSorted(cluster, token, cluster.nodes), "ring convergence", 60_000, 250);
+  const { first: a, token } = await cluster.ring(5, { wot: false });
   const client = await cluster.client(token);
   const c = cluster.nodes[2];
 
@@ -101,10 +83,7 @@ test("1,000 records put through A are read back through C and live on successor(
 test("kill -9 of a node while puts continue loses no acknowledged record; the node restarts and rejoins", async (t) => {
   const cluster = new Cluster();
   t.teardown(() => cluster.stop());
-  const a = await cluster.start({ wot: false });
-  const token = await cluster.token(a);
-  for (let i = 0; i < 4; i++) await cluster.start({ join: a.peer, token, wot: false });
-  await eventually(() => ringIsSorted(cluster, token, cluster.nodes), "ring convergence", 60_000, 250);
+  const { first: a, token } = await cluster.ring(5, { wot: false });
   const client = await cluster.client(token);
   const victim = cluster.nodes[3];
   const reader = cluster.nodes[1];
@@ -131,7 +110,7 @@ test("kill -9 of a node while puts continue loses no acknowledged record; the no
   t.log(`acknowledged ${acked.length}, refused ${failed} during the kill`);
 
   const survivors = cluster.nodes.filter((n) => n !== victim);
-  await eventually(() => ringIsSorted(cluster, token, survivors), "ring repair", 60_000, 250);
+  await cluster.waitForRing(token, survivors);
   let readable = 0;
   for (const { key, i } of acked) {
     const doc = (await client.call({ addr: reader.peer }, "node.get", { key })) as { value: { i: number } };
@@ -141,5 +120,5 @@ test("kill -9 of a node while puts continue loses no acknowledged record; the no
 
   const restarted = await cluster.start({ dataDir: victim.dataDir, wot: false });
   t.is(restarted.id, victim.id);
-  await eventually(() => ringIsSorted(cluster, token, [...survivors, restarted]), "rejoin", 60_000, 250);
+  await cluster.waitForRing(token, [...survivors, restarted]);
 });

@@ -7,6 +7,8 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PeerNetwork, createKeyPairSigner } from "../../src/net/index.js";
 import { parseJoinToken } from "../../src/net/membership.js";
+import type { RingInfo } from "../../src/node/api.js";
+import { eventually } from "./eventually.js";
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.js");
 
@@ -36,6 +38,7 @@ export class Cluster {
   readonly nodes: NodeProc[] = [];
   private readonly dirs: string[] = [];
   private readonly clients: PeerNetwork[] = [];
+  private ringClient: Promise<PeerNetwork> | undefined;
 
   async tempDir(): Promise<string> {
     const d = await mkdtemp(join(tmpdir(), "flowchain-test-"));
@@ -103,6 +106,34 @@ export class Cluster {
     await net.listen();
     this.clients.push(net);
     return net;
+  }
+
+  /** Resolves once every node's successor and predecessor match the sorted order of `nodes`. */
+  async waitForRing(token: string, nodes: NodeProc[] = this.nodes, timeoutMs = 60_000): Promise<void> {
+    this.ringClient ??= this.client(token);
+    const client = await this.ringClient;
+    const sorted = [...nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
+    const isSorted = async () => {
+      const rings = await Promise.all(
+        nodes.map((n) => client.call({ addr: n.peer, id: n.id }, "node.ring", {}) as Promise<RingInfo>),
+      );
+      return rings.every((r) => {
+        const i = sorted.findIndex((n) => n.id === r.id);
+        const succ = sorted[(i + 1) % sorted.length].id;
+        const pred = sorted[(i - 1 + sorted.length) % sorted.length].id;
+        return r.successors[0]?.id === succ && r.predecessor?.id === pred;
+      });
+    };
+    await eventually(isSorted, "ring convergence", timeoutMs, 250);
+  }
+
+  /** A first node and `n - 1` more joined through it, converged; with the join token. */
+  async ring(n: number, opts: StartOptions = {}): Promise<{ first: NodeProc; token: string }> {
+    const first = await this.start(opts);
+    const token = await this.token(first);
+    for (let i = 1; i < n; i++) await this.start({ ...opts, join: first.peer, token });
+    await this.waitForRing(token);
+    return { first, token };
   }
 
   async kill(node: NodeProc, signal: NodeJS.Signals = "SIGKILL"): Promise<number | null> {
