@@ -40,13 +40,19 @@ export class Placement {
     // The ledger itself answers a repeated chunk with its first record; only a replica (this node
     // took over the key from a failed owner) needs looking up here.
     const existing = await this.ledger.getReplica(chunk.key);
-    const record =
-      existing ??
-      (await this.ledger.put({ source: chunk.source, timestamp: chunk.timestamp, value: chunk.value }));
     const targets = this.replicaTargets();
     // A ring smaller than w cannot hold w copies; it holds all it can and says how many.
     const needed = Math.min(this.opts.writeQuorum, 1 + targets.length) - 1;
-    const copies = 1 + (await this.replicate(targets, record, needed));
+    // Replication starts as soon as the record is signed, overlapping the local write; the put is
+    // acknowledged only when both the local copy and w-1 replicas are durable.
+    let early: Promise<number> | undefined;
+    const record =
+      existing ??
+      (await this.ledger.put(
+        { source: chunk.source, timestamp: chunk.timestamp, value: chunk.value },
+        { onSigned: (doc) => (early = this.replicate(targets, doc, needed)) },
+      ));
+    const copies = 1 + (await (early ?? this.replicate(targets, record, needed)));
     if (copies - 1 < needed) {
       throw Object.assign(new Error(`only ${copies} of ${needed + 1} copies are durable`), {
         code: "replication_failed",
@@ -64,20 +70,10 @@ export class Placement {
     if (!Array.isArray(records) || records.length > KEY_BATCH) {
       throw new InputError("bad_params", `records must be an array of at most ${KEY_BATCH}`);
     }
-    if (!records.every((d) => typeof d === "object" && d !== null)) {
+    if (!records.every((d) => typeof d === "object" && d !== null && !Array.isArray(d))) {
       throw new InputError("bad_params", "every record must be an object");
     }
-    // The ledger verifies each and groups their writes; one bad record fails only itself.
-    const results = await Promise.allSettled(
-      (records as RecordDoc[]).map(async (doc) => {
-        if (typeof doc.key === "string" && (await this.ledger.getByKey(doc.key))) return false;
-        await this.ledger.storeReplica(doc);
-        return true;
-      }),
-    );
-    const bad = results.find((r) => r.status === "rejected");
-    if (bad) throw (bad as PromiseRejectedResult).reason;
-    return { stored: results.filter((r) => r.status === "fulfilled" && r.value).length };
+    return this.ledger.storeReplicas(records as RecordDoc[]);
   }
 
   async missing(keys: unknown): Promise<{ missing: string[] }> {
