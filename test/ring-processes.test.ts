@@ -1,6 +1,7 @@
 import test from "ava";
 import { Identity } from "../src/ledger/identity.js";
-import { Cluster } from "./helpers/cluster.js";
+import type { PeerNetwork } from "../src/net/index.js";
+import { Cluster, type NodeProc } from "./helpers/cluster.js";
 import { eventually } from "./helpers/eventually.js";
 import { pool } from "./helpers/pool.js";
 
@@ -11,6 +12,32 @@ async function preparedDirs(cluster: Cluster, n: number): Promise<{ dir: string;
     out.push({ dir, id: (await Identity.loadOrCreate(dir, "node.key")).id });
   }
   return out;
+}
+
+/** Index in `sorted` of successor(key): the first node at or after the key, wrapping to the first. */
+function ownerIndex(sorted: NodeProc[], key: string): number {
+  return Math.max(
+    0,
+    sorted.findIndex((n) => n.id >= key),
+  );
+}
+
+/** Copies missing from successor(key) and the next two nodes, over every record. */
+async function missingCopies(
+  client: PeerNetwork,
+  nodes: NodeProc[],
+  records: { key: string }[],
+): Promise<number> {
+  const sorted = [...nodes].sort((x, y) => (x.id < y.id ? -1 : 1));
+  let missing = 0;
+  for (const r of records) {
+    const at = ownerIndex(sorted, r.key);
+    for (let k = 0; k < Math.min(3, sorted.length); k++) {
+      const holder = sorted[(at + k) % sorted.length];
+      if (!(await client.call({ addr: holder.peer }, "store.get", { key: r.key }))) missing++;
+    }
+  }
+  return missing;
 }
 
 for (const order of ["ascending", "descending", "random"] as const) {
@@ -45,11 +72,7 @@ test("1,000 records put through A are read back through C and live on successor(
     });
   })) as { key: string; owner: string }[];
   const sorted = [...cluster.nodes].sort((x, y) => (x.id < y.id ? -1 : 1));
-  const successorOf = (key: string) =>
-    Math.max(
-      0,
-      sorted.findIndex((n) => n.id >= key),
-    );
+  const successorOf = (key: string) => ownerIndex(sorted, key);
 
   let wrongOwner = 0;
   let unchanged = 0;
@@ -65,18 +88,35 @@ test("1,000 records put through A are read back through C and live on successor(
   t.is(unchanged, 1000);
   t.is(wrongOwner, 0);
   // The third copy is sent with the second but acknowledged later, so placement is checked once it lands.
-  const misplaced = async () => {
-    let missing = 0;
-    for (const r of results) {
-      const ownerIndex = successorOf(r.key);
-      for (let k = 0; k < 3; k++) {
-        const holder = sorted[(ownerIndex + k) % sorted.length];
-        if (!(await client.call({ addr: holder.peer }, "store.get", { key: r.key }))) missing++;
-      }
-    }
-    return missing;
-  };
-  await eventually(async () => (await misplaced()) === 0, "three copies of every record", 30_000, 500);
+  await eventually(
+    async () => (await missingCopies(client, cluster.nodes, results)) === 0,
+    "three copies of every record",
+    30_000,
+    500,
+  );
+  t.pass();
+});
+
+test("keys move to nodes that join later, and every record again has three copies in the right places", async (t) => {
+  const cluster = new Cluster();
+  t.teardown(() => cluster.stop());
+  const { first, token } = await cluster.ring(3, { wot: false });
+  const client = await cluster.client(token);
+  const records = (await pool(300, 16, (i) =>
+    client.call({ addr: first.peer }, "node.put", {
+      value: { i },
+      source: "late",
+      timestamp: 1_700_000_000_000 + i,
+    }),
+  )) as { key: string }[];
+  for (let i = 0; i < 3; i++) await cluster.start({ join: first.peer, token, wot: false });
+  await cluster.waitForRing(token);
+  await eventually(
+    async () => (await missingCopies(client, cluster.nodes, records)) === 0,
+    "handoff to the new nodes",
+    60_000,
+    500,
+  );
   t.pass();
 });
 
@@ -111,6 +151,13 @@ test("kill -9 of a node while puts continue loses no acknowledged record; the no
 
   const survivors = cluster.nodes.filter((n) => n !== victim);
   await cluster.waitForRing(token, survivors);
+  // The survivors restore three copies of everything, in the places the smaller ring assigns.
+  await eventually(
+    async () => (await missingCopies(client, survivors, acked)) === 0,
+    "k copies restored",
+    60_000,
+    500,
+  );
   let readable = 0;
   for (const { key, i } of acked) {
     const doc = (await client.call({ addr: reader.peer }, "node.get", { key })) as { value: { i: number } };
