@@ -47,3 +47,13 @@ test("onSigned hands over the signed record of a new put, and is not called for 
   await ledger.put({ source: "s", timestamp: T0, value: 1 }, { onSigned: () => (again = true) });
   t.false(again);
 });
+
+test("a chunk already held as a replica resolves with that record instead of being recorded again", async (t) => {
+  const owner = await openLedger(t);
+  const successor = await openLedger(t);
+  const chunk = { source: "s", timestamp: T0, value: { took: "over" } };
+  const original = await owner.put(chunk);
+  await successor.storeReplicas([original]);
+  t.deepEqual(await successor.put(chunk), original);
+  t.deepEqual(await collect(successor.ownKeys()), []);
+});

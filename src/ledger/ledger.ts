@@ -304,11 +304,21 @@ export class Ledger extends EventEmitter {
 
   /** Assigns and signs a group; resolves once its batch is queued, to a promise of it being written. */
   private async commitGroup(group: Pending[]): Promise<{ written: Promise<void> }> {
-    // Idempotence: a chunk already stored answers with its existing record.
-    const existing = await this.db.getMany(group.map((p) => K.key(p.key)));
+    // Idempotence: a chunk already stored answers with its existing record, and so does one this
+    // node holds as a replica of another node's record (it took the key over after a failure or
+    // a join): one read covers both, as the put path pays for every read it makes.
+    const n = group.length;
+    const existing = await this.db.getMany([
+      ...group.map((p) => K.key(p.key)),
+      ...group.map((p) => K.replica(p.key)),
+    ]);
     const fresh: Pending[] = [];
     const known: [Pending, string][] = [];
-    group.forEach((p, i) => (existing[i] !== undefined ? known.push([p, existing[i]!]) : fresh.push(p)));
+    group.forEach((p, i) => {
+      if (existing[i] !== undefined) known.push([p, existing[i]!]);
+      else if (existing[n + i] !== undefined) p.resolve(JSON.parse(existing[n + i]!) as RecordDoc);
+      else fresh.push(p);
+    });
     if (known.length > 0) {
       const docs = await this.db.getMany(known.map(([, pk]) => K.rec(pk)));
       known.forEach(([p], i) => p.resolve(JSON.parse(docs[i]!) as RecordDoc));

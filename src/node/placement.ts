@@ -37,21 +37,17 @@ export class Placement {
 
   /** Records a chunk this node owns and waits for the write quorum. */
   async storeAsOwner(chunk: KeyedChunk): Promise<{ record: RecordDoc; copies: number }> {
-    // The ledger itself answers a repeated chunk with its first record; only a replica (this node
-    // took over the key from a failed owner) needs looking up here.
-    const existing = await this.ledger.getReplica(chunk.key);
     const targets = this.replicaTargets();
     // A ring smaller than w cannot hold w copies; it holds all it can and says how many.
     const needed = Math.min(this.opts.writeQuorum, 1 + targets.length) - 1;
     // Replication starts as soon as the record is signed, overlapping the local write; the put is
-    // acknowledged only when both the local copy and w-1 replicas are durable.
+    // acknowledged only when both the local copy and w-1 replicas are durable. A repeated chunk
+    // resolves with the record already held (this node's own, or a replica of another's).
     let early: Promise<number> | undefined;
-    const record =
-      existing ??
-      (await this.ledger.put(
-        { source: chunk.source, timestamp: chunk.timestamp, value: chunk.value },
-        { onSigned: (doc) => (early = this.replicate(targets, doc, needed)) },
-      ));
+    const record = await this.ledger.put(
+      { source: chunk.source, timestamp: chunk.timestamp, value: chunk.value },
+      { onSigned: (doc) => (early = this.replicate(targets, doc, needed)) },
+    );
     const copies = 1 + (await (early ?? this.replicate(targets, record, needed)));
     if (copies - 1 < needed) {
       throw Object.assign(new Error(`only ${copies} of ${needed + 1} copies are durable`), {
