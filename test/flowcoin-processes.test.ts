@@ -78,6 +78,26 @@ test("approval, double and forged approval, balance from the ledger, inventory w
   t.is(grants.status, 200, grants.text);
   t.is(grants.body.filter((g: any) => g.value.to === owner.id && g.value.txID === put.body.txID).length, 1);
   t.is(grants.body.length, 1);
+  // A member that sends a grant of its own making straight to the peer protocol is refused by
+  // every node: by the key's owner because no such approved transaction exists.
+  const forged = {
+    source: "urn:flowchain:flowcoin",
+    timestamp: put.body.timestamp ?? Date.now(),
+    value: { "@type": "FlowcoinGrant", to: a.id, txID: "cd".repeat(32), amount: 1 },
+  };
+  const refusals = await Promise.all(
+    cluster.nodes
+      .filter((n) => n !== other)
+      .map((n) =>
+        client.call({ addr: n.peer }, "store.put", forged).then(
+          () => "stored",
+          (e: Error & { code?: string }) => e.code,
+        ),
+      ),
+  );
+  t.false(refusals.includes("stored"), refusals.join());
+  t.true(refusals.includes("not_found") || refusals.includes("forged_grant"), refusals.join());
+  t.is(await thing(a).read("balance"), a.id === owner.id ? 1 : 0);
   // Nobody mints coins by writing to the Flowcoin source.
   t.is((await thing(a).invoke("put", { value: { to: a.id }, source: "urn:flowchain:flowcoin" })).status, 400);
 

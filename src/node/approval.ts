@@ -64,8 +64,11 @@ export interface ApprovalDeps {
   emitVerified(e: { txID: string; miner: string }): void;
 }
 
-export async function approve(deps: ApprovalDeps, input: unknown): Promise<ApproveResult> {
-  const txID = (input as { txID?: unknown } | null)?.txID;
+/**
+ * The network's verification of one transaction: found on its holders, its signature and txID
+ * formula sound, and its block in the recording node's branch. Returns the record.
+ */
+export async function verifyTransaction(deps: ApprovalDeps, txID: unknown): Promise<RecordDoc> {
   if (typeof txID !== "string" || !HEX64.test(txID)) {
     throw new InputError("bad_txid", "txID must be 64 lowercase hex characters");
   }
@@ -75,6 +78,7 @@ export async function approve(deps: ApprovalDeps, input: unknown): Promise<Appro
 
   const bad = verifyRecord(doc);
   if (bad !== null) throw new InputError("tampered", `transaction ${txID} fails verification: ${bad}`);
+  if (isGrant(doc)) throw new InputError("not_approvable", "a Flowcoin grant is not itself approved");
   const owner = members.find((m) => m.id === doc.miner);
   if (!owner)
     throw new InputError("foreign", `transaction ${txID} was recorded by a node that is not a member`);
@@ -95,6 +99,27 @@ export async function approve(deps: ApprovalDeps, input: unknown): Promise<Appro
       `transaction ${txID} is not included in its miner's branch: ${badBlock ?? "block mismatch"}`,
     );
   }
+  return doc;
+}
+
+/**
+ * The owner of a grant's key checks it before recording it: a member cannot mint coins by sending
+ * a grant chunk of its own making, only the chunk an approval of a real transaction produces.
+ */
+export async function checkGrant(deps: ApprovalDeps, chunk: KeyedChunk): Promise<void> {
+  const v = chunk.value as Partial<GrantValue> | null;
+  if (typeof v !== "object" || v === null || v["@type"] !== "FlowcoinGrant") {
+    throw new InputError("forged_grant", `${FLOWCOIN_SOURCE} takes Flowcoin grants only`);
+  }
+  const doc = await verifyTransaction(deps, v.txID);
+  if (grantChunk(doc).key !== chunk.key) {
+    throw new InputError("forged_grant", "the grant does not match the transaction it names");
+  }
+}
+
+export async function approve(deps: ApprovalDeps, input: unknown): Promise<ApproveResult> {
+  const txID = (input as { txID?: unknown } | null)?.txID as string;
+  const doc = await verifyTransaction(deps, txID);
 
   const grant = grantChunk(doc);
   const already = await deps.find(grant.key);

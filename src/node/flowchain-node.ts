@@ -29,7 +29,7 @@ import type {
 import { verifyAdminCredential } from "./admin-credential.js";
 import { prepareNetwork, type NetworkState } from "./bootstrap.js";
 import { dataFiles } from "./data-dir.js";
-import { approve, countCoins, FLOWCOIN_SOURCE } from "./approval.js";
+import { approve, checkGrant, countCoins, FLOWCOIN_SOURCE, type ApprovalDeps } from "./approval.js";
 import { keyedChunk, type KeyedChunk } from "./keyed-chunk.js";
 import { LAPTOP_DEFAULTS, parseResources, reliability, type Resources } from "./reliability.js";
 import { walkRing } from "./members.js";
@@ -189,6 +189,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
         // Not an InputError: the caller's routing is stale, not its data, so it retries.
         throw Object.assign(new Error("this node does not own the key"), { code: "not_owner" });
       }
+      if (chunk.source === FLOWCOIN_SOURCE) await checkGrant(this.approvalDeps(), chunk);
       const { record } = await this.placement.storeAsOwner(chunk);
       this.puts.mark();
       return record;
@@ -456,21 +457,22 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   }
 
   async approve(input: { txID: string }): Promise<ApproveResult> {
-    return approve(
-      {
-        selfId: this.id,
-        members: () => this.members(),
-        call: (peer, method, params) => this.net.call(peer, method, params),
-        localByTx: (txID) => this.ledger.getByTxID(txID),
-        localBlock: (hash) => this.blockByHash(hash),
-        find: (key) =>
-          this.get(key).catch((err) => (err instanceof NotFoundError ? undefined : Promise.reject(err))),
-        storeGrant: (chunk) => this.route(chunk),
-        holdersOf: async (key) => this.replicasOf((await this.chord.lookup(key)).owner),
-        emitVerified: (e) => this.emit("verified", e),
-      },
-      input,
-    );
+    return approve(this.approvalDeps(), input);
+  }
+
+  private approvalDeps(): ApprovalDeps {
+    return {
+      selfId: this.id,
+      members: () => this.members(),
+      call: (peer, method, params) => this.net.call(peer, method, params),
+      localByTx: (txID) => this.ledger.getByTxID(txID),
+      localBlock: (hash) => this.blockByHash(hash),
+      find: (key) =>
+        this.get(key).catch((err) => (err instanceof NotFoundError ? undefined : Promise.reject(err))),
+      storeGrant: (chunk) => this.route(chunk),
+      holdersOf: async (key) => this.replicasOf((await this.chord.lookup(key)).owner),
+      emitVerified: (e) => this.emit("verified", e),
+    };
   }
 
   private async blockByHash(hash: string): Promise<Block | undefined> {
