@@ -486,7 +486,7 @@ export class Ledger extends EventEmitter {
       throw new InputError("bad_record", "replica rejected: it is our own record");
     const prev = await this.db.get(K.replica(doc.key));
     if (prev !== undefined) return;
-    await this.enqueueWrite([{ type: "put", key: K.replica(doc.key), value: JSON.stringify(doc) }]);
+    await this.storeReplicas([doc]);
   }
 
   /**
@@ -506,10 +506,21 @@ export class Ledger extends EventEmitter {
     for (const doc of docs) {
       if (seen.has(doc.key) || doc.miner === this.identity.id) continue;
       seen.add(doc.key);
-      ops.push({ type: "put", key: K.replica(doc.key), value: JSON.stringify(doc) });
+      ops.push(
+        { type: "put", key: K.replica(doc.key), value: JSON.stringify(doc) },
+        { type: "put", key: K.replicaTx(doc.txID), value: doc.key },
+      );
     }
     if (ops.length > 0) await this.enqueueWrite(ops);
-    return { stored: ops.length };
+    return { stored: ops.length / 2 };
+  }
+
+  /** A replica by its txID: lets the network verify a transaction while its owner is down. */
+  async getReplicaByTxID(txID: string): Promise<RecordDoc | undefined> {
+    if (typeof txID !== "string") return undefined;
+    const key = await this.db.get(K.replicaTx(txID));
+    const doc = key === undefined ? undefined : await this.getReplica(key);
+    return doc?.txID === txID ? doc : undefined;
   }
 
   async getReplica(key: string): Promise<RecordDoc | undefined> {

@@ -10,6 +10,7 @@
 //   H!<height10>                 -> block hash       this node's branch, genesis first
 //   I!<hash>                     -> reason           invalidated blocks
 //   R!<key>                      -> record JSON      replicas signed by other nodes
+//   X!<txID>                     -> <key>            replicas by txID (approval while the owner is down)
 //   m!meta                       -> {network, nodeId, publicKey}
 //   m!state                      -> "open" | "clean" (unclean shutdown detection)
 //   m!records                    -> count of own records
@@ -31,6 +32,7 @@ export const K = {
   height: (h: number) => `H!${pad(h, 10)}`,
   invalid: (hash: string) => `I!${hash}`,
   replica: (key: string) => `R!${key}`,
+  replicaTx: (txID: string) => `X!${txID}`,
   meta: "m!meta",
   state: "m!state",
   records: "m!records",

@@ -79,14 +79,13 @@ export async function verifyTransaction(deps: ApprovalDeps, txID: unknown): Prom
   const bad = verifyRecord(doc);
   if (bad !== null) throw new InputError("tampered", `transaction ${txID} fails verification: ${bad}`);
   if (isGrant(doc)) throw new InputError("not_approvable", "a Flowcoin grant is not itself approved");
-  const owner = members.find((m) => m.id === doc.miner);
-  if (!owner)
-    throw new InputError("foreign", `transaction ${txID} was recorded by a node that is not a member`);
-  const block =
-    owner.id === deps.selfId
-      ? await deps.localBlock(doc.block)
-      : ((await deps.call(owner, "ledger.block", { hash: doc.block })) as Block | null);
-  if (!block) throw new InputError("not_included", `block ${doc.block} is not in the branch of ${doc.miner}`);
+  const block = await blockOf(deps, members, doc);
+  if (!block) {
+    throw new InputError(
+      "not_included",
+      `block ${doc.block} is not in the branch of ${doc.miner}, nor in any copy of it a member keeps`,
+    );
+  }
   const badBlock = verifyBlock(block);
   if (
     badBlock !== null ||
@@ -133,6 +132,31 @@ export async function approve(deps: ApprovalDeps, input: unknown): Promise<Appro
   return already
     ? { txID, verified: true, granted: false, miner: doc.miner, reason: "already approved: granted once" }
     : { txID, verified: true, granted: true, miner: doc.miner };
+}
+
+/**
+ * The block a record names, from its miner's branch: asked of the miner, or, when the miner is
+ * down (or not yet known to be), found in the copies of its branch that its successors keep
+ * (members accept copies only from the miner itself, over its authenticated connection).
+ */
+async function blockOf(deps: ApprovalDeps, members: PeerRef[], doc: RecordDoc): Promise<Block | null> {
+  const owner = members.find((m) => m.id === doc.miner);
+  if (owner?.id === deps.selfId) return (await deps.localBlock(doc.block)) ?? null;
+  if (owner) {
+    const block = (await deps
+      .call(owner, "ledger.block", { hash: doc.block })
+      .catch(() => null)) as Block | null;
+    if (block) return block;
+  }
+  for (const m of members) {
+    if (m.id === doc.miner) continue;
+    const copy = (await deps.call(m, "ledger.copy", { miner: doc.miner }).catch(() => null)) as {
+      blocks?: Block[];
+    } | null;
+    const block = copy?.blocks?.find((b) => b.hash === doc.block);
+    if (block) return block;
+  }
+  return null;
 }
 
 async function locate(deps: ApprovalDeps, members: PeerRef[], txID: string): Promise<RecordDoc | undefined> {

@@ -205,7 +205,8 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     this.serve("store.query", (params) => this.localQuery(params as QueryInput));
     this.serve("store.byTx", async (params) => {
       const txID = (params as { txID?: unknown })?.txID;
-      return typeof txID === "string" ? ((await this.ledger.getByTxID(txID)) ?? null) : null;
+      if (typeof txID !== "string") return null;
+      return (await this.ledger.getByTxID(txID)) ?? (await this.ledger.getReplicaByTxID(txID)) ?? null;
     });
     this.serve(
       "ledger.block",
