@@ -36,7 +36,8 @@ export function runScript(
     resolve: (l: Record<string, unknown>[]) => void;
     reject: (e: Error) => void;
   }[] = [];
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  // "close", not "exit": only then has all of stdout been read.
+  const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
   createInterface({ input: child.stdout! }).on("line", (line) => {
     lines.push(JSON.parse(line) as Record<string, unknown>);
     for (const w of waiters.filter((w) => lines.length >= w.n)) {
