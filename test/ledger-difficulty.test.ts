@@ -93,6 +93,25 @@ test("a miner hashing flat out still lets timers run", async (t) => {
   t.true(seen.size >= 3, `timers saw ${seen.size} distinct hash counts`);
 });
 
+test("the miner leaves at least minIntervalMs between blocks", async (t) => {
+  const found: number[] = [];
+  const m = new Miner({
+    hashesPerSecond: 1e9,
+    minIntervalMs: 100,
+    // Every hash meets this target: without the interval, a block per hash.
+    template: () => template("f".repeat(64)),
+    found: () => found.push(performance.now()),
+  });
+  const started = performance.now();
+  m.start();
+  await new Promise((r) => setTimeout(r, 350));
+  m.stop();
+  const elapsed = performance.now() - started;
+  t.true(found.length >= 1 && found.length <= elapsed / 100 + 1, `${found.length} blocks in ${elapsed} ms`);
+  for (let i = 1; i < found.length; i++)
+    t.true(found[i] - found[i - 1] >= 99, `gap ${found[i] - found[i - 1]}`);
+});
+
 test("the miner respects its hash rate", async (t) => {
   let hashes = 0;
   const m = new Miner({

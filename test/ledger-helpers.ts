@@ -29,6 +29,7 @@ export async function openLedger(
     identity,
     network: NET,
     hashesPerSecond: 200_000,
+    blockIntervalMs: 0,
     reliability: () => 0.4,
     ...opts,
   });

@@ -133,6 +133,24 @@ test("with no valid block records are queued, then recorded once a block is mine
   t.is((await blockAt(ledger, inUse.height + 1)).sealedRoot, merkleRoot(sealedByIt));
 });
 
+test("with the default miner, a node whose reliability dropped records again after an invalidation", async (t) => {
+  // The paper's case: low battery lowers reliability (a harder tier) and invalidates the block in
+  // use. Puts routed to the node wait for its next block, so that block must not take minutes.
+  let reliability = 1;
+  const ledger = await openLedger(t, {
+    hashesPerSecond: undefined,
+    blockIntervalMs: undefined,
+    reliability: () => reliability,
+  });
+  await ledger.put({ source: "s", timestamp: T0, value: "before" });
+  reliability = 0.35;
+  await ledger.invalidate("low_battery");
+  t.is((await ledger.info()).tier, 2);
+  const r = await ledger.put({ source: "s", timestamp: T0 + 1, value: "after" });
+  t.true(r.block !== null && ledger.validBlock()?.hash === r.block);
+  t.true((await blockAt(ledger, r.height)).target.startsWith("00"));
+});
+
 test("the next block seals the records of the block they were stored in (Merkle root)", async (t) => {
   const ledger = await openLedger(t);
   const recs = await ledger.putMany(

@@ -38,8 +38,13 @@ import { Db, K, LedgerMeta, TS_WIDTH, openDb, pad, primaryKey, rangeEntries } fr
 export type { Chunk, RecordDoc } from "./record.js";
 export type { Block } from "./block.js";
 
-/** Default hashing rate: at the default reliability (1.0, the easiest tier) one block a second. */
-export const DEFAULT_HASHES_PER_SECOND = 1;
+/**
+ * Default hashing rate: ~0.3% of a core, so a node whose reliability dropped still mines its next
+ * block within a second (tier 2, 256 hashes) or a few (tier 3); tier 4 takes about a minute.
+ */
+export const DEFAULT_HASHES_PER_SECOND = 1000;
+/** Default spacing of blocks: at the easiest tier, at most one block a second. */
+export const DEFAULT_BLOCK_INTERVAL_MS = 1000;
 /** Largest group commit; bigger bursts are split so one batch never holds the loop for long. */
 const MAX_GROUP = 2000;
 /** Groups being signed or written at once: enough to keep a signer thread and LevelDB busy. */
@@ -52,6 +57,8 @@ export interface LedgerOptions {
   identity: Identity;
   network: NetworkDescriptor;
   hashesPerSecond?: number;
+  /** Least time between two blocks; default DEFAULT_BLOCK_INTERVAL_MS. */
+  blockIntervalMs?: number;
   /** Reliability probability in [0, 1] for difficulty control; default 1.0 (a mains-powered laptop). */
   reliability?: () => number;
   log?: Logger;
@@ -155,6 +162,7 @@ export class Ledger extends EventEmitter {
     this.signers = threads > 0 ? new SignerPool(opts.identity, threads) : null;
     this.miner = new Miner({
       hashesPerSecond: opts.hashesPerSecond ?? DEFAULT_HASHES_PER_SECOND,
+      minIntervalMs: opts.blockIntervalMs ?? DEFAULT_BLOCK_INTERVAL_MS,
       template: () => this.template(),
       found: (h, hash) => this.blockFound(h, hash),
     });

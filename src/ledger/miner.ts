@@ -1,6 +1,10 @@
 // The paper's "timed" miner: hashes at no more than `hashesPerSecond`, in small synchronous slices
 // separated by setImmediate/setTimeout so a node's event loop (puts, RPC, the WoT server) never
 // waits more than one slice (at most SLICE_HASHES double SHA-256s, ~3 ms on this machine) for the miner.
+// Two limits, because they answer different needs: the hash rate bounds the energy a device spends
+// (and so how long a harder tier takes), and `minIntervalMs` bounds how many blocks an easy tier
+// makes. With the rate alone, a rate low enough to keep the easy tier at a block a second leaves
+// a node with no valid block for minutes at a harder tier, and every put routed to it waits.
 import { BlockHeader, headerPrefix, headerSuffix } from "./block.js";
 import { doubleSha256Hex } from "../util/hash.js";
 import { meetsTarget } from "./difficulty.js";
@@ -12,6 +16,8 @@ export type HeaderTemplate = Omit<BlockHeader, "nonce" | "timestamp">;
 
 export interface MinerOptions {
   hashesPerSecond: number;
+  /** No block sooner than this after the previous one (default 0). */
+  minIntervalMs?: number;
   /** Returns the header to work on, or null when there is nothing worth mining right now. */
   template: () => HeaderTemplate | null;
   /** Called synchronously, inside the slice that found the header, so no record can slip between. */
@@ -28,6 +34,7 @@ export class Miner {
   private lastRefill = 0;
   private nonce = 0;
   private idle = false;
+  private lastFound = -Infinity;
   hashes = 0;
 
   constructor(opts: MinerOptions) {
@@ -72,10 +79,9 @@ export class Miner {
       this.timer = setImmediate(() => this.slice());
     } else {
       this.timerKind = "timeout";
+      // Ref'd: the miner waits only while it has something to seal, and puts may be waiting on that
+      // block; an idle miner holds no timer at all, and stop() (ledger close) clears this one.
       this.timer = setTimeout(() => this.slice(), ms);
-      // A miner waiting for tokens must not keep a process alive on its own (CLI one-shots).
-      // Immediates stay ref'd: an unref'd immediate is not run until something else wakes the loop.
-      this.timer.unref();
     }
   }
 
@@ -84,6 +90,11 @@ export class Miner {
     if (!this.running) return;
     const hps = this.opts.hashesPerSecond;
     const t = performance.now();
+    const early = this.lastFound + (this.opts.minIntervalMs ?? 0) - t;
+    if (early > 0) {
+      this.schedule(Math.ceil(early));
+      return;
+    }
     // Token bucket capped at a tenth of a second of work, so an idle spell buys no burst.
     this.tokens = Math.min(Math.max(1, hps / 10), this.tokens + ((t - this.lastRefill) / 1000) * hps);
     this.lastRefill = t;
@@ -111,6 +122,7 @@ export class Miner {
       if (meetsTarget(hash, tpl.target)) {
         this.tokens -= i + 1;
         this.nonce = 0;
+        this.lastFound = performance.now();
         this.opts.found({ ...tpl, timestamp, nonce }, hash);
         this.schedule(0);
         return;
