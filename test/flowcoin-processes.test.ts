@@ -17,27 +17,49 @@ type Td = {
   properties: Record<string, { forms: { href: string }[] }>;
 };
 
+// A call that never answers must fail the test with its name, not stall the whole run.
+const CALL_MS = 30_000;
+
+async function answered<T>(what: string, n: NodeProc, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    throw new Error(`${what} on ${n.id.slice(0, 8)}: ${String(e)}`, { cause: e });
+  }
+}
+
 async function thingOf(n: NodeProc) {
-  const td = (await (await fetch(n.td!)).json()) as Td;
+  const td = (await (await fetch(n.td!, { signal: AbortSignal.timeout(CALL_MS) })).json()) as Td;
   const http = (a: { forms: { href: string }[] }) => a.forms.find((f) => f.href.startsWith("http:"))!.href;
   const invoke = async (name: string, body?: unknown, headers: Record<string, string> = {}) => {
-    const res = await fetch(http(td.actions[name]), {
-      method: "POST",
-      headers: { "content-type": "application/json", ...headers },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const res = await answered(
+      name,
+      n,
+      fetch(http(td.actions[name]), {
+        signal: AbortSignal.timeout(CALL_MS),
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }),
+    );
     const text = await res.text();
     const json =
       res.headers.get("content-type")?.includes("json") && text ? (JSON.parse(text) as any) : undefined;
     return { status: res.status, body: json, text };
   };
-  const read = async (name: string) => (await (await fetch(http(td.properties[name]))).json()) as any;
+  const read = async (name: string) =>
+    (await (
+      await answered(name, n, fetch(http(td.properties[name]), { signal: AbortSignal.timeout(CALL_MS) }))
+    ).json()) as any;
   return { invoke, read };
 }
 
 test("approval, double and forged approval, balance from the ledger, inventory with an invalid block and a dead node", async (t) => {
   const cluster = new Cluster();
-  t.teardown(() => cluster.stop());
+  t.teardown(async () => {
+    if (!t.passed) for (const n of cluster.nodes) t.log(n.id.slice(0, 8), n.output().slice(-3000));
+    await cluster.stop();
+  });
   const { first: a, token } = await cluster.ring(4);
   const client = await cluster.client(token);
   const things = new Map(
@@ -171,7 +193,10 @@ test("approval, double and forged approval, balance from the ledger, inventory w
 
   // The CLI's inventory writes a merged ledger that verify checks offline.
   const out = join(a.dataDir, "merged.ndjson");
-  await promisify(execFile)(process.execPath, [CLI, "inventory", "--data", a.dataDir, "--out", out]);
-  const verified = await promisify(execFile)(process.execPath, [CLI, "verify", "--file", out]);
+  const run = promisify(execFile);
+  await run(process.execPath, [CLI, "inventory", "--data", a.dataDir, "--out", out], {
+    timeout: 2 * CALL_MS,
+  });
+  const verified = await run(process.execPath, [CLI, "verify", "--file", out], { timeout: CALL_MS });
   t.regex(verified.stdout, /^ok: merged ledger/);
 });
