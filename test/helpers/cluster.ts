@@ -10,6 +10,7 @@ import { parseJoinToken } from "../../src/net/membership.js";
 import type { RingInfo } from "../../src/node/api.js";
 import { eventually } from "./eventually.js";
 
+const READY_MS = 60_000;
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.js");
 
 export interface NodeProc {
@@ -38,6 +39,8 @@ export class Cluster {
   readonly nodes: NodeProc[] = [];
   private readonly dirs: string[] = [];
   private readonly clients: PeerNetwork[] = [];
+  /** Every child, ready or not: one that never got ready is stopped too. */
+  private readonly children: ChildProcess[] = [];
   private ringClient: Promise<PeerNetwork> | undefined;
 
   async tempDir(): Promise<string> {
@@ -57,20 +60,30 @@ export class Cluster {
       env: { ...process.env, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
+    this.children.push(child);
     let out = "";
     let err = "";
     child.stdout!.setEncoding("utf8").on("data", (d: string) => (out += d));
     child.stderr!.setEncoding("utf8").on("data", (d: string) => (err += d));
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     await new Promise<void>((resolve, reject) => {
+      // A deadline for failing with the node's output, not a wait: start-up takes about a second.
+      const deadline = setTimeout(
+        () => reject(new Error(`node not ready after ${READY_MS} ms:\n${out}\n${err}`)),
+        READY_MS,
+      );
       const onData = () => {
         if (/^ready$/m.test(out)) {
           child.stdout!.off("data", onData);
+          clearTimeout(deadline);
           resolve();
         }
       };
       child.stdout!.on("data", onData);
-      void exited.then((code) => reject(new Error(`node exited (${code}) before ready:\n${out}\n${err}`)));
+      void exited.then((code) => {
+        clearTimeout(deadline);
+        reject(new Error(`node exited (${code}) before ready:\n${out}\n${err}`));
+      });
     });
     const field = (name: string) => new RegExp(`^${name}\\s+(\\S+)`, "m").exec(out)?.[1];
     const proc: NodeProc = {
@@ -144,6 +157,7 @@ export class Cluster {
   async stop(): Promise<void> {
     await Promise.all(this.clients.map((c) => c.close().catch(() => undefined)));
     await Promise.all(this.nodes.map((n) => this.kill(n, "SIGKILL")));
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
     await Promise.all(this.dirs.map((d) => rm(d, { recursive: true, force: true })));
   }
 }
