@@ -611,6 +611,12 @@ export class Ledger extends EventEmitter {
     }
   }
 
+  /** A block of this node's branch by its hash (only its own blocks are stored under B!). */
+  async block(hash: string): Promise<Block | undefined> {
+    const b = await this.db.get(K.block(hash));
+    return b === undefined ? undefined : (JSON.parse(b) as Block);
+  }
+
   async isInvalid(hash: string): Promise<string | undefined> {
     return this.db.get(K.invalid(hash));
   }

@@ -43,6 +43,22 @@ export function isGrant(doc: RecordDoc): doc is RecordDoc & { value: GrantValue 
   );
 }
 
+/**
+ * True when a grant record pays for a real, verified transaction of the node it names. A signed
+ * grant alone proves only that some member recorded it: a member that ground a grant's timestamp
+ * until its key fell in its own range could record one naming any transaction, or none.
+ */
+export async function grantHolds(deps: ApprovalDeps, grant: RecordDoc): Promise<boolean> {
+  if (!isGrant(grant) || verifyRecord(grant) !== null) return false;
+  try {
+    const { source, timestamp, value, key } = grant;
+    await checkGrant(deps, { source, timestamp, value, key });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Coins of `nodeId`: distinct approved transactions among valid grant records. */
 export function countCoins(grants: Iterable<RecordDoc>, nodeId: string): number {
   const approved = new Set<string>();

@@ -29,7 +29,15 @@ import type {
 import { verifyAdminCredential } from "./admin-credential.js";
 import { prepareNetwork, type NetworkState } from "./bootstrap.js";
 import { dataFiles } from "./data-dir.js";
-import { approve, checkGrant, countCoins, FLOWCOIN_SOURCE, type ApprovalDeps } from "./approval.js";
+import {
+  approve,
+  checkGrant,
+  countCoins,
+  FLOWCOIN_SOURCE,
+  grantHolds,
+  isGrant,
+  type ApprovalDeps,
+} from "./approval.js";
 import { keyedChunk, type KeyedChunk } from "./keyed-chunk.js";
 import { LAPTOP_DEFAULTS, parseResources, reliability, type Resources } from "./reliability.js";
 import { walkRing } from "./members.js";
@@ -73,6 +81,8 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   private readonly local = new Map<string, Handler>();
   /** TD URLs of peers, learnt from their node.info, for `peers` and discovery. */
   private readonly thingUrls = new Map<string, string>();
+  /** Keys of grants to this node whose transaction checked out (see refreshCoins). */
+  private readonly checkedGrants = new Set<string>();
   private stopped = false;
 
   private constructor(
@@ -478,11 +488,14 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
 
   private async blockByHash(hash: string): Promise<Block | undefined> {
     if (!/^[0-9a-f]{64}$/.test(hash)) return undefined;
-    for await (const b of this.ledger.blocks()) if (b.hash === hash) return b;
-    return undefined;
+    return this.ledger.block(hash);
   }
 
-  /** Recounts this node's coins from the grant records in the network. */
+  /**
+   * Recounts this node's coins from the grant records in the network, counting a grant only once
+   * the transaction it pays for has checked out (its own records, so the check is local and done
+   * once per grant). A grant that does not check out now is tried again at the next count.
+   */
   private async refreshCoins(): Promise<number> {
     const grants = await this.query({
       from: 0,
@@ -490,7 +503,16 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       source: FLOWCOIN_SOURCE,
       limit: QUERY_MAX,
     });
-    this.standing.coins = countCoins(grants, this.id);
+    const mine = grants.filter((g) => isGrant(g) && g.value.to === this.id);
+    for (const g of mine) {
+      if (!this.checkedGrants.has(g.key) && (await grantHolds(this.approvalDeps(), g))) {
+        this.checkedGrants.add(g.key);
+      }
+    }
+    this.standing.coins = countCoins(
+      mine.filter((g) => this.checkedGrants.has(g.key)),
+      this.id,
+    );
     return this.standing.coins;
   }
 
