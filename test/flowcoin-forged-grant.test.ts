@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { Identity } from "../src/ledger/identity.js";
 import { Ledger, type RecordDoc } from "../src/ledger/ledger.js";
 import { FLOWCOIN_SOURCE } from "../src/node/approval.js";
-import { keyedChunk } from "../src/node/keyed-chunk.js";
 import type { PutResult } from "../src/node/api.js";
 import { Cluster } from "./helpers/cluster.js";
+import { chunkOwnedBy } from "./helpers/owned-chunk.js";
 
 test("a grant a node recorded for itself without an approved transaction earns nothing", async (t) => {
   const cluster = new Cluster();
@@ -22,13 +22,11 @@ test("a grant a node recorded for itself without an approved transaction earns n
   // Offline, with its own key: a grant to itself for a transaction that never happened, its
   // timestamp ground until its key falls in the cheat's own range, as a cheat would.
   await cluster.kill(cheat, "SIGTERM");
-  const ids = cluster.nodes.map((n) => n.id).sort();
-  const ownerOf = (key: string) => ids.find((id) => id >= key) ?? ids[0];
-  let forged = keyedChunk({ source: FLOWCOIN_SOURCE, timestamp: 1, value: null });
-  for (let ts = Date.now(); ownerOf(forged.key) !== cheat.id; ts++) {
-    const value = { "@type": "FlowcoinGrant", to: cheat.id, txID: "cd".repeat(32), amount: 1 };
-    forged = keyedChunk({ source: FLOWCOIN_SOURCE, timestamp: ts, value });
-  }
+  const ids = cluster.nodes.map((n) => n.id);
+  const forged = chunkOwnedBy(ids, cheat.id, () => ({
+    source: FLOWCOIN_SOURCE,
+    value: { "@type": "FlowcoinGrant", to: cheat.id, txID: "cd".repeat(32), amount: 1 },
+  }));
   const descriptor = JSON.parse(await readFile(join(cheat.dataDir, "network.json"), "utf8"));
   const ledger = await Ledger.open({
     dir: join(cheat.dataDir, "ledger"),
@@ -55,15 +53,13 @@ test("a grant a node recorded for itself without an approved transaction earns n
   t.is(await client.call({ addr: back.peer }, "node.balance", {}), 0);
 
   // A real approval of one of its transactions still pays it, once.
-  let tx: PutResult | undefined;
-  for (let i = 0; i < 200 && !tx; i++) {
-    const r = (await client.call({ addr: first.peer }, "node.put", {
-      value: { i },
-      source: "urn:dev:m",
-    })) as PutResult;
-    if (r.owner === back.id) tx = r;
-  }
-  if (!tx) return t.fail("no record landed on the cheat");
+  const real = chunkOwnedBy(ids, back.id, (ts) => ({ source: "urn:dev:m", value: { ts } }));
+  const tx = (await client.call({ addr: first.peer }, "node.put", {
+    source: real.source,
+    timestamp: real.timestamp,
+    value: real.value,
+  })) as PutResult;
+  t.is(tx.owner, back.id);
   await client.call({ addr: others[0].peer }, "node.approve", { txID: tx.txID });
   t.is(await client.call({ addr: back.peer }, "node.balance", {}), 1);
 });

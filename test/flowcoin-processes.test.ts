@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import type { RingInfo } from "../src/node/api.js";
 import { Cluster, type NodeProc } from "./helpers/cluster.js";
 import { eventually } from "./helpers/eventually.js";
+import { chunkOwnedBy } from "./helpers/owned-chunk.js";
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "src", "cli.js");
 type Td = {
@@ -133,12 +134,15 @@ test("approval, double and forged approval, balance from the ledger, inventory w
   );
   // A transaction recorded by the node about to die, approved while it is down: the record comes
   // from a replica and the block from the copy of its branch that a successor keeps.
-  let orphan: { txID: string; owner: string } | undefined;
-  for (let n = 0; n < 60 && !orphan; n++) {
-    const r = await thing(a).invoke("put", { value: { n }, source: "urn:dev:orphan" });
-    if (r.body.owner === dead.id) orphan = r.body;
-  }
-  if (!orphan) return t.fail("no record landed on the node to be killed");
+  const ids = cluster.nodes.filter((n) => n !== other).map((n) => n.id);
+  const { source, timestamp, value } = chunkOwnedBy(ids, dead.id, (ts) => ({
+    source: "urn:dev:orphan",
+    value: { ts },
+  }));
+  const landed = await thing(a).invoke("put", { value, source, timestamp });
+  t.is(landed.status, 200, landed.text);
+  t.is(landed.body.owner, dead.id);
+  const orphan = landed.body as { txID: string; owner: string; block: string };
   // Its branch copy must hold the block the record is in, which is mined after the record lands.
   await eventually(async () => {
     const copies = await Promise.all(
@@ -146,7 +150,7 @@ test("approval, double and forged approval, balance from the ledger, inventory w
         .filter((n) => n !== dead)
         .map((n) => client.call({ addr: n.peer }, "ledger.copy", { miner: dead.id }) as Promise<any>),
     );
-    return copies.some((c) => c?.blocks?.some((b: any) => b.hash === (orphan as any).block)) || undefined;
+    return copies.some((c) => c?.blocks?.some((b: any) => b.hash === orphan.block)) || undefined;
   }, "a copy of the dead node's block");
   t.is((await thing(invalidOn).invoke("report", { battery: 2 })).status, 400);
   t.is((await thing(invalidOn).invoke("report", { condition: "bored" })).status, 400);
