@@ -5,6 +5,7 @@ import { parseArgs } from "node:util";
 import { createWriteStream, existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { createLogger, isLogLevel, type LogLevel } from "./log.js";
+import { errorText } from "./util/errors.js";
 
 const USAGE = `Usage:
   flowchain start [--data DIR] [--host HOST] [--port 8000] [--join HOST:PORT --token TOKEN]
@@ -110,7 +111,7 @@ async function start(v: Values): Promise<void> {
   process.on("SIGINT", () => void shutdown("SIGINT"));
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   // A node serves many peers: one failed request must not take the others down with it.
-  process.on("unhandledRejection", (err) => log.error("unhandled rejection", { error: String(err) }));
+  process.on("unhandledRejection", (err) => log.error("unhandled rejection", { err: errorText(err) }));
 }
 
 /** A node's data directory keeps its ledger in ledger/; a bare ledger directory works too. */

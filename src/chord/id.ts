@@ -2,14 +2,15 @@
 // comparison goes through BigInt so that wrap-around (the interval (a, b) with a > b) and the
 // degenerate one-node ring (a === b) follow Zave's definitions instead of ad-hoc string tricks.
 
+import { isHex64 } from "../util/hex.js";
+
 export const ID_BITS = 256;
 export const ID_HEX_LENGTH = ID_BITS / 4;
 const RING = 1n << BigInt(ID_BITS);
-const ID_RE = /^[0-9a-f]{64}$/;
 
 /** True for exactly 64 lowercase hex chars: the only id form accepted from anywhere. */
 export function isId(v: unknown): v is string {
-  return typeof v === "string" && ID_RE.test(v);
+  return isHex64(v);
 }
 
 // Routing converts the same few hundred ids over and over; parsing (and validating) each once

@@ -7,7 +7,7 @@
 // No sockets here: everything goes through ChordTransport.
 import { EventEmitter } from "node:events";
 import { silentLogger, type Logger } from "../log.js";
-import { InputError } from "../util/errors.js";
+import { InputError, errorText } from "../util/errors.js";
 import { ID_BITS, addPow2, between, betweenRightIncl, distance, fromBig, isId, toBig } from "./id.js";
 import type { ChordMethod, ChordTransport, PeerRef } from "./transport.js";
 import {
@@ -293,7 +293,7 @@ export class ChordNode extends EventEmitter {
       if (this.ticking) return;
       this.ticking = true;
       this.tick()
-        .catch((err: unknown) => this.log.warn("tick failed", { err: String(err) }))
+        .catch((err: unknown) => this.log.warn("tick failed", { err: errorText(err) }))
         .finally(() => {
           this.ticking = false;
         });
@@ -432,7 +432,7 @@ export class ChordNode extends EventEmitter {
           try {
             f = (await this.lookup(addPow2(this.self.id, i))).owner;
           } catch (err) {
-            this.log.debug("finger lookup failed", { i, err: String(err) });
+            this.log.debug("finger lookup failed", { i, err: errorText(err) });
             continue;
           }
           if (f.id === this.self.id) f = null;
@@ -457,7 +457,7 @@ export class ChordNode extends EventEmitter {
         this.log.info("rejoined", { via: p.id });
         return;
       } catch (err) {
-        this.log.debug("rejoin attempt failed", { via: p.id, err: String(err) });
+        this.log.debug("rejoin attempt failed", { via: p.id, err: errorText(err) });
         this.failure(p);
       }
     }

@@ -5,6 +5,7 @@ import { canonicalJsonTrusted } from "./canonical.js";
 import { LEDGER_CONTEXT_URL } from "./context.js";
 import { meetsTarget } from "./difficulty.js";
 import { Identity, nodeIdOf } from "./identity.js";
+import { HEX64 } from "../util/hex.js";
 
 export interface NetworkDescriptor {
   name: string;
@@ -34,7 +35,6 @@ export interface Block extends BlockHeader {
 }
 
 export const ZERO_HASH = "0".repeat(64);
-const HEX64 = /^[0-9a-f]{64}$/;
 
 export function headerOf(b: BlockHeader): BlockHeader {
   const h: BlockHeader = {

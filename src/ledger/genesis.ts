@@ -5,6 +5,7 @@ import { Block, NetworkDescriptor, ZERO_HASH, hashHeader, headerOf, makeBlock } 
 import { canonicalJsonTrusted } from "./canonical.js";
 import { InputError } from "../util/errors.js";
 import { nodeIdOf } from "./identity.js";
+import { HEX64 } from "../util/hex.js";
 
 export type { NetworkDescriptor } from "./block.js";
 
@@ -14,7 +15,7 @@ export function checkDescriptor(desc: NetworkDescriptor): void {
   if (typeof desc.name !== "string" || desc.name.length === 0 || desc.name.length > 128) {
     throw new InputError("bad_network", "network name must be a non-empty string of at most 128 chars");
   }
-  if (typeof desc.adminPublicKey !== "string" || !/^[0-9a-f]{64}$/.test(desc.adminPublicKey)) {
+  if (typeof desc.adminPublicKey !== "string" || !HEX64.test(desc.adminPublicKey)) {
     throw new InputError("bad_network", "adminPublicKey must be a raw Ed25519 public key in lowercase hex");
   }
 }

@@ -13,7 +13,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { AbstractBatchOperation, AbstractChainedBatch } from "abstract-level";
-import { InputError } from "../util/errors.js";
+import { InputError, errorText } from "../util/errors.js";
 import { doubleSha256Hex } from "../util/hash.js";
 import { Logger, silentLogger } from "../log.js";
 import { Block, BlockHeader, makeBlock } from "./block.js";
@@ -274,7 +274,7 @@ export class Ledger extends EventEmitter {
     this.flushing = true;
     // Let the current tick's puts join the group.
     setImmediate(() => {
-      this.flushLoop().catch((e) => this.log.error("flush loop failed", { err: String(e) }));
+      this.flushLoop().catch((e) => this.log.error("flush loop failed", { err: errorText(e) }));
     });
   }
 
@@ -294,7 +294,7 @@ export class Ledger extends EventEmitter {
         writing.push(
           written.catch(async (e) => {
             for (const p of group) p.reject(e);
-            this.log.error("group commit failed", { err: String(e) });
+            this.log.error("group commit failed", { err: errorText(e) });
             // The block in use may now seal records that never reached the disk.
             await this.invalidate(`store write failed: ${String(e)}`).catch(() => {});
           }),
@@ -387,7 +387,7 @@ export class Ledger extends EventEmitter {
     try {
       f(doc);
     } catch (e) {
-      this.log.error("onSigned threw", { err: String(e) });
+      this.log.error("onSigned threw", { err: errorText(e) });
     }
   }
 
@@ -396,7 +396,7 @@ export class Ledger extends EventEmitter {
     try {
       this.emit(event, arg);
     } catch (e) {
-      this.log.error("event listener threw", { event, err: String(e) });
+      this.log.error("event listener threw", { event, err: errorText(e) });
     }
   }
 
@@ -572,7 +572,7 @@ export class Ledger extends EventEmitter {
     ]);
     write.then(
       () => this.safeEmit("block", block),
-      (e) => this.log.error("block write failed", { err: String(e) }),
+      (e) => this.log.error("block write failed", { err: errorText(e) }),
     );
     if (this.waiting.length > 0) {
       this.incoming.unshift(...this.waiting);

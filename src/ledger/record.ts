@@ -8,6 +8,7 @@ import { InputError } from "../util/errors.js";
 import { assertJson, canonicalJsonTrusted } from "./canonical.js";
 import { LEDGER_CONTEXT_URL } from "./context.js";
 import { Identity, nodeIdOf } from "./identity.js";
+import { HEX64 } from "../util/hex.js";
 
 /**
  * Largest accepted chunk: 64 KiB of canonical JSON. A record is signed, stored in four indexes and
@@ -56,7 +57,6 @@ export type RecordDoc = {
 // Date-only, or date-time with an explicit zone: a zone-less time would be read in the local zone
 // of whichever node parses it, giving the same reading different keys on different nodes.
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
-const HEX64 = /^[0-9a-f]{64}$/;
 
 export function normaliseTimestamp(ts: unknown, now = Date.now()): number {
   let ms: number;

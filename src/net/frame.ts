@@ -1,6 +1,15 @@
 // Wire format: one JSON object per WebSocket text message. Decoding is strict because every
 // frame may come from a hostile or broken peer; a frame that fails here closes the connection.
-import { AuthError, InputError, NotFoundError } from "../util/errors.js";
+import {
+  AuthError,
+  ConflictError,
+  FlowchainError,
+  InputError,
+  NotFoundError,
+  UnavailableError,
+  type ErrorKind,
+} from "../util/errors.js";
+import { HEX64, HEX128 } from "../util/hex.js";
 
 export interface HelloFrame {
   t: "hello";
@@ -33,7 +42,16 @@ export interface ResponseFrame {
   r: unknown;
 }
 /** kind lets the caller rebuild the same error class the remote handler threw. */
-export type WireErrorKind = "input" | "auth" | "not_found" | "net" | "internal";
+export type WireErrorKind = ErrorKind | "net" | "internal";
+const WIRE_ERROR_KINDS: readonly WireErrorKind[] = [
+  "input",
+  "auth",
+  "not_found",
+  "unavailable",
+  "conflict",
+  "net",
+  "internal",
+];
 export interface WireError {
   code: string;
   message: string;
@@ -60,8 +78,6 @@ export class NetError extends Error {
 const MAX_METHOD_LENGTH = 128;
 const MAX_CODE_LENGTH = 64;
 const MAX_MESSAGE_LENGTH = 1024;
-const HEX64 = /^[0-9a-f]{64}$/;
-const HEX128 = /^[0-9a-f]{128}$/;
 const ADDR = /^\S{1,255}:\d{1,5}$/;
 
 const badFrame = (why: string) => new InputError("bad_frame", why);
@@ -117,7 +133,7 @@ export function decodeFrame(text: string): Frame {
       if (o.id !== null && !isRequestId(o.id)) throw badFrame("error id must be an integer or null");
       const e = o.e as Record<string, unknown> | null;
       if (typeof e !== "object" || e === null) throw badFrame("error frame without e");
-      const kind = (["input", "auth", "not_found", "net", "internal"] as const).find((k) => k === e.kind);
+      const kind = WIRE_ERROR_KINDS.find((k) => k === e.kind);
       return {
         t: "err",
         id: o.id,
@@ -136,9 +152,8 @@ export function decodeFrame(text: string): Frame {
 /** What a handler's exception looks like on the wire. Unknown exceptions keep their message for debugging. */
 export function toWireError(err: unknown): WireError {
   const message = (err instanceof Error ? err.message : String(err)).slice(0, MAX_MESSAGE_LENGTH);
-  if (err instanceof InputError) return { code: err.code, message, kind: "input" };
-  if (err instanceof AuthError) return { code: err.code, message, kind: "auth" };
-  if (err instanceof NotFoundError) return { code: err.code, message, kind: "not_found" };
+  if (err instanceof FlowchainError)
+    return { code: err.code.slice(0, MAX_CODE_LENGTH), message, kind: err.kind };
   if (err instanceof NetError) return { code: err.code, message, kind: "net" };
   const code = (err as { code?: unknown })?.code;
   return {
@@ -156,7 +171,11 @@ export function fromWireError(e: WireError): Error {
     case "auth":
       return new AuthError(e.code, e.message);
     case "not_found":
-      return new NotFoundError(e.message);
+      return new NotFoundError(e.message, e.code);
+    case "unavailable":
+      return new UnavailableError(e.code, e.message);
+    case "conflict":
+      return new ConflictError(e.code, e.message);
     default:
       return new NetError(e.code, e.message);
   }

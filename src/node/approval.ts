@@ -14,9 +14,9 @@ import { verifyRecord, type RecordDoc } from "../ledger/record.js";
 import { InputError, NotFoundError } from "../util/errors.js";
 import type { ApproveResult } from "./api.js";
 import { keyedChunk, type KeyedChunk } from "./keyed-chunk.js";
+import { HEX64 } from "../util/hex.js";
 
 export const FLOWCOIN_SOURCE = "urn:flowchain:flowcoin";
-const HEX64 = /^[0-9a-f]{64}$/;
 
 export interface GrantValue {
   "@type": "FlowcoinGrant";

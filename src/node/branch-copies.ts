@@ -6,8 +6,7 @@ import { join } from "node:path";
 import { verifyBlock, type Block } from "../ledger/block.js";
 import type { BranchReport } from "../ledger/inventory.js";
 import { InputError } from "../util/errors.js";
-
-const HEX64 = /^[0-9a-f]{64}$/;
+import { HEX64 } from "../util/hex.js";
 
 type Entry = { block: Block } | { invalid: { hash: string; reason: string } };
 

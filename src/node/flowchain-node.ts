@@ -12,7 +12,7 @@ import { Ledger } from "../ledger/ledger.js";
 import type { RecordDoc } from "../ledger/record.js";
 import { PeerNetwork, type Handler } from "../net/peer-network.js";
 import { createLogger, type Logger } from "../log.js";
-import { InputError, NotFoundError } from "../util/errors.js";
+import { ConflictError, errorText, InputError, NotFoundError, UnavailableError } from "../util/errors.js";
 import type {
   ApproveResult,
   ChainInfo,
@@ -47,6 +47,7 @@ import { BranchCopies } from "./branch-copies.js";
 import { BRANCH_PAGE, runInventory, type BranchPage } from "./inventory.js";
 import { verifyCheckpoint, type Checkpoint } from "../ledger/inventory.js";
 import { RateMeter } from "./rate-meter.js";
+import { HEX64 } from "../util/hex.js";
 
 export interface NodeOptions {
   dataDir: string;
@@ -197,7 +198,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       const chunk = keyedChunk(params);
       if (!this.chord.isResponsibleFor(chunk.key)) {
         // Not an InputError: the caller's routing is stale, not its data, so it retries.
-        throw Object.assign(new Error("this node does not own the key"), { code: "not_owner" });
+        throw new ConflictError("not_owner", "this node does not own the key");
       }
       if (chunk.source === FLOWCOIN_SOURCE) await checkGrant(this.approvalDeps(), chunk);
       const { record } = await this.placement.storeAsOwner(chunk);
@@ -310,7 +311,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
         joined = true;
         break;
       } catch (err) {
-        this.log.warn("join attempt failed", { via: addr, error: String(err) });
+        this.log.warn("join attempt failed", { via: addr, err: errorText(err) });
       }
     }
     if (!joined) {
@@ -379,16 +380,17 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
       } catch (err) {
         if (err instanceof InputError) throw err;
         lastError = err;
-        this.log.debug("put retry", { attempt, error: String(err) });
+        this.log.debug("put retry", { attempt, err: errorText(err) });
       }
     }
-    throw Object.assign(new Error(`put failed after ${PUT_ATTEMPTS} attempts: ${String(lastError)}`), {
-      code: "unavailable",
-    });
+    throw new UnavailableError(
+      "unavailable",
+      `put failed after ${PUT_ATTEMPTS} attempts: ${errorText(lastError)}`,
+    );
   }
 
   async get(key: string): Promise<RecordDoc> {
-    if (typeof key !== "string" || !/^[0-9a-f]{64}$/.test(key)) {
+    if (typeof key !== "string" || !HEX64.test(key)) {
       throw new InputError("bad_key", "key must be 64 lowercase hex characters");
     }
     const local = await this.placement.find(key);
@@ -487,7 +489,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
   }
 
   private async blockByHash(hash: string): Promise<Block | undefined> {
-    if (!/^[0-9a-f]{64}$/.test(hash)) return undefined;
+    if (!HEX64.test(hash)) return undefined;
     return this.ledger.block(hash);
   }
 
@@ -581,7 +583,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     for (const t of targets) {
       this.net
         .call(t, method, params)
-        .catch((err) => this.log.debug("branch copy failed", { peer: t.id, error: String(err) }));
+        .catch((err) => this.log.debug("branch copy failed", { peer: t.id, err: errorText(err) }));
     }
   }
 

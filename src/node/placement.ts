@@ -10,8 +10,9 @@ import type { KeyedChunk } from "./keyed-chunk.js";
 import type { RecordDoc } from "../ledger/record.js";
 import type { PeerNetwork } from "../net/peer-network.js";
 import type { Logger } from "../log.js";
-import { InputError } from "../util/errors.js";
+import { errorText, InputError, UnavailableError } from "../util/errors.js";
 import { ReplicaBatcher } from "./replica-batcher.js";
+import { HEX64 } from "../util/hex.js";
 
 const KEY_BATCH = 500;
 
@@ -50,15 +51,13 @@ export class Placement {
     );
     const copies = 1 + (await (early ?? this.replicate(targets, record, needed)));
     if (copies - 1 < needed) {
-      throw Object.assign(new Error(`only ${copies} of ${needed + 1} copies are durable`), {
-        code: "replication_failed",
-      });
+      throw new UnavailableError("replication_failed", `only ${copies} of ${needed + 1} copies are durable`);
     }
     return { record, copies };
   }
 
   async find(key: string): Promise<RecordDoc | undefined> {
-    if (!/^[0-9a-f]{64}$/.test(key)) return undefined;
+    if (!HEX64.test(key)) return undefined;
     return (await this.ledger.getByKey(key)) ?? (await this.ledger.getReplica(key));
   }
 
@@ -156,7 +155,7 @@ export class Placement {
         pushed += records.length;
       }
     } catch (err) {
-      this.opts.log.debug("sync failed", { peer: target.id, error: String(err) });
+      this.opts.log.debug("sync failed", { peer: target.id, err: errorText(err) });
     }
     return pushed;
   }
@@ -177,7 +176,7 @@ export class Placement {
           .then(() => {
             ok++;
           })
-          .catch((err) => this.opts.log.debug("replica failed", { peer: t.id, error: String(err) }))
+          .catch((err) => this.opts.log.debug("replica failed", { peer: t.id, err: errorText(err) }))
           .finally(() => {
             settled++;
             if (!done && (ok >= needed || settled === targets.length)) {

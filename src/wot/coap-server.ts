@@ -19,6 +19,7 @@ import wotCore from "@node-wot/core";
 import type { Content, ExposedThing, ProtocolServer, Servient } from "@node-wot/core";
 import { Ajv, type ValidateFunction } from "ajv";
 import { silentLogger, type Logger } from "../log.js";
+import { errorText } from "../util/errors.js";
 import {
   CoapType,
   CoapOption,
@@ -617,7 +618,7 @@ export class FlowchainCoapServer implements ProtocolServer {
       }
       const e = err as Error;
       const code = mapErrorToCode(e);
-      if (code === "5.00") this.log.warn("coap handler failed", { url: req.url, err: e?.message });
+      if (code === "5.00") this.log.warn("coap handler failed", { url: req.url, err: errorText(err) });
       this.replyError(res, code, code === "5.00" ? "internal error" : (e?.message ?? String(err)));
     });
   }

@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log.js";
 import { MAX_INPUT_BYTES } from "./interactions.js";
 import { requestContext, type RequestContext } from "./request-context.js";
+import { errorText } from "../util/errors.js";
 
 export const TD_CONTENT_TYPE = "application/td+json";
 export const WELL_KNOWN_PATH = "/.well-known/wot";
@@ -61,7 +62,7 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
         )) as typeof res.writeHead;
       requestContext.run(ctx, next);
     } catch (err) {
-      o.log.warn("http front failed", { err: String(err), url: req.url });
+      o.log.warn("http front failed", { err: errorText(err), url: req.url });
       if (!res.headersSent) sendText(res, 500, "internal error");
       else res.destroy();
     }

@@ -3,7 +3,7 @@
 import type { ExposedThing } from "@node-wot/core";
 import type { FlowchainNodeApi, PutInput, QueryInput, ReportInput } from "../node/api.js";
 import type { Logger } from "../log.js";
-import { AuthError, InputError } from "../util/errors.js";
+import { AuthError, InputError, errorText } from "../util/errors.js";
 import { httpStatusFor } from "./error-status.js";
 import type { InputCheck } from "./input-validation.js";
 import { requestContext } from "./request-context.js";
@@ -40,7 +40,7 @@ export function attachInteractions(
       } catch (err) {
         const ctx = requestContext.getStore();
         if (ctx) ctx.errorStatus = httpStatusFor(err);
-        if (httpStatusFor(err) === 500) log.warn("action failed", { action: name, err: String(err) });
+        if (httpStatusFor(err) === 500) log.warn("action failed", { action: name, err: errorText(err) });
         throw err;
       }
     });
@@ -66,7 +66,7 @@ export function attachInteractions(
     try {
       thing.emitEvent(event, data as WoT.InteractionInput);
     } catch (err) {
-      log.warn("event not delivered", { event, err: String(err) });
+      log.warn("event not delivered", { event, err: errorText(err) });
     }
   };
   const onBlock = forward("block");
@@ -76,7 +76,7 @@ export function attachInteractions(
   const changed = (property: string) => () => {
     thing
       .emitPropertyChange(property)
-      .catch((err: unknown) => log.warn("property change", { property, err: String(err) }));
+      .catch((err: unknown) => log.warn("property change", { property, err: errorText(err) }));
   };
   const onChainChange = changed("chain");
   const onMembers = changed("peers");
