@@ -7,12 +7,14 @@
 // its key is fixed: approving twice routes the same chunk to the same owner, which stores it once.
 // The grant record is also the durable "verified" mark (it is replicated like any record), and a
 // balance is recomputed by counting valid grants, never kept as a counter.
+import { z } from "zod";
 import type { PeerRef } from "../chord/transport.js";
 import type { Block } from "../ledger/block.js";
 import { verifyBlock } from "../ledger/block.js";
 import { verifyRecord, type RecordDoc } from "../ledger/record.js";
 import { InputError, NotFoundError } from "../util/errors.js";
 import type { ApproveResult } from "./api.js";
+import type { PeerClient } from "./protocol/peer-client.js";
 import { keyedChunk, type KeyedChunk } from "./keyed-chunk.js";
 import { HEX64 } from "../util/hex.js";
 
@@ -30,17 +32,17 @@ export function grantChunk(doc: RecordDoc): KeyedChunk {
   return keyedChunk({ source: FLOWCOIN_SOURCE, timestamp: doc.timestamp, value });
 }
 
+const GRANT = z.object({
+  "@type": z.literal("FlowcoinGrant"),
+  to: z.string(),
+  txID: z.string(),
+  amount: z.literal(1),
+});
+/** Enough of a grant to name the transaction it pays for; the rest is checked against that transaction. */
+const GRANT_CLAIM = z.looseObject({ "@type": z.literal("FlowcoinGrant"), txID: z.unknown() });
+
 export function isGrant(doc: RecordDoc): doc is RecordDoc & { value: GrantValue } {
-  const v = doc.value as Partial<GrantValue> | null;
-  return (
-    doc.source === FLOWCOIN_SOURCE &&
-    typeof v === "object" &&
-    v !== null &&
-    v["@type"] === "FlowcoinGrant" &&
-    typeof v.to === "string" &&
-    typeof v.txID === "string" &&
-    v.amount === 1
-  );
+  return doc.source === FLOWCOIN_SOURCE && GRANT.safeParse(doc.value).success;
 }
 
 /**
@@ -71,7 +73,7 @@ export function countCoins(grants: Iterable<RecordDoc>, nodeId: string): number 
 export interface ApprovalDeps {
   members(): Promise<PeerRef[]>;
   selfId: string;
-  call(peer: PeerRef, method: string, params: unknown): Promise<unknown>;
+  client: Pick<PeerClient, "call" | "tryCall">;
   localByTx(txID: string): Promise<RecordDoc | undefined>;
   localBlock(hash: string): Promise<Block | undefined>;
   find(key: string): Promise<RecordDoc | undefined>;
@@ -122,18 +124,15 @@ export async function verifyTransaction(deps: ApprovalDeps, txID: unknown): Prom
  * a grant chunk of its own making, only the chunk an approval of a real transaction produces.
  */
 export async function checkGrant(deps: ApprovalDeps, chunk: KeyedChunk): Promise<void> {
-  const v = chunk.value as Partial<GrantValue> | null;
-  if (typeof v !== "object" || v === null || v["@type"] !== "FlowcoinGrant") {
-    throw new InputError("forged_grant", `${FLOWCOIN_SOURCE} takes Flowcoin grants only`);
-  }
-  const doc = await verifyTransaction(deps, v.txID);
+  const claim = GRANT_CLAIM.safeParse(chunk.value);
+  if (!claim.success) throw new InputError("forged_grant", `${FLOWCOIN_SOURCE} takes Flowcoin grants only`);
+  const doc = await verifyTransaction(deps, claim.data.txID);
   if (grantChunk(doc).key !== chunk.key) {
     throw new InputError("forged_grant", "the grant does not match the transaction it names");
   }
 }
 
-export async function approve(deps: ApprovalDeps, input: unknown): Promise<ApproveResult> {
-  const txID = (input as { txID?: unknown } | null)?.txID as string;
+export async function approve(deps: ApprovalDeps, txID: string): Promise<ApproveResult> {
   const doc = await verifyTransaction(deps, txID);
 
   const grant = grantChunk(doc);
@@ -143,7 +142,7 @@ export async function approve(deps: ApprovalDeps, input: unknown): Promise<Appro
   deps.emitVerified(verified);
   // Holders of the record learn it is verified; the grant record is the durable mark.
   for (const h of await deps.holdersOf(doc.key)) {
-    if (h.id !== deps.selfId) deps.call(h, "flowcoin.verified", verified).catch(() => undefined);
+    if (h.id !== deps.selfId) void deps.client.tryCall(h, "flowcoin.verified", verified, null);
   }
   return already
     ? { txID, verified: true, granted: false, miner: doc.miner, reason: "already approved: granted once" }
@@ -159,17 +158,13 @@ async function blockOf(deps: ApprovalDeps, members: PeerRef[], doc: RecordDoc): 
   const owner = members.find((m) => m.id === doc.miner);
   if (owner?.id === deps.selfId) return (await deps.localBlock(doc.block)) ?? null;
   if (owner) {
-    const block = (await deps
-      .call(owner, "ledger.block", { hash: doc.block })
-      .catch(() => null)) as Block | null;
+    const block = await deps.client.tryCall(owner, "ledger.block", { hash: doc.block }, null);
     if (block) return block;
   }
   for (const m of members) {
     if (m.id === doc.miner) continue;
-    const copy = (await deps.call(m, "ledger.copy", { miner: doc.miner }).catch(() => null)) as {
-      blocks?: Block[];
-    } | null;
-    const block = copy?.blocks?.find((b) => b.hash === doc.block);
+    const copy = await deps.client.tryCall(m, "ledger.copy", { miner: doc.miner }, null);
+    const block = copy?.blocks.find((b) => b.hash === doc.block);
     if (block) return block;
   }
   return null;
@@ -181,7 +176,7 @@ async function locate(deps: ApprovalDeps, members: PeerRef[], txID: string): Pro
   const found = await Promise.all(
     members
       .filter((m) => m.id !== deps.selfId)
-      .map((m) => (deps.call(m, "store.byTx", { txID }) as Promise<RecordDoc | null>).catch(() => null)),
+      .map((m) => deps.client.tryCall(m, "store.byTx", { txID }, null)),
   );
-  return found.find((d): d is RecordDoc => d !== null && typeof d === "object" && d.txID === txID);
+  return found.find((d): d is RecordDoc => d !== null && d.txID === txID);
 }

@@ -4,13 +4,13 @@
 import { readFile } from "node:fs/promises";
 import { Identity } from "../ledger/identity.js";
 import type { NetworkDescriptor } from "../ledger/genesis.js";
-import { peerList } from "../chord/wire.js";
 import { createKeyPairSigner, PeerNetwork } from "../net/index.js";
 import { networkId } from "../ledger/genesis.js";
 import { InputError } from "../util/errors.js";
 import { dataFiles } from "./data-dir.js";
 import { runInventory, type InventoryDeps } from "./inventory.js";
 import { walkRing } from "./members.js";
+import { PeerClient } from "./protocol/peer-client.js";
 import type { PeerRef } from "../chord/transport.js";
 
 export async function inventoryFromDataDir(
@@ -44,15 +44,18 @@ export async function inventoryFromDataDir(
   });
   await net.listen();
   try {
-    const info = (await net.call({ addr: start }, "node.info", {})) as PeerRef;
-    const list = async (p: PeerRef) =>
-      peerList(
-        ((await net.call(p, "chord.getSuccessorList", {})) as { successors?: unknown })?.successors,
-        "successors",
-      );
+    // A tool outside the ring: it serves nothing, so it has no handlers of its own to call.
+    const client = new PeerClient({
+      transport: net,
+      selfId: "",
+      selfAddr: () => net.addr,
+      local: () => new Map(),
+    });
+    const info = await client.call({ addr: start }, "node.info", {});
+    const list = (p: PeerRef) => client.successorList(p);
     const deps: InventoryDeps = {
       members: async () => walkRing({ id: info.id, addr: info.addr }, await list(info), list),
-      call: (peer, method, params) => net.call(peer, method, params),
+      client,
       progress,
     };
     return { desc, ...(await runInventory(deps, admin, desc)) };

@@ -3,7 +3,6 @@
 // on), stands in copies kept by successors for members that are down, merges, signs with the
 // admin key and stores the checkpoint on every member.
 import type { PeerRef } from "../chord/transport.js";
-import type { Block } from "../ledger/block.js";
 import type { Identity } from "../ledger/identity.js";
 import {
   mergeBranches,
@@ -13,13 +12,17 @@ import {
   type Merged,
 } from "../ledger/inventory.js";
 import type { NetworkDescriptor } from "../ledger/genesis.js";
+import { NetError } from "../net/index.js";
 import type { InventoryResult } from "./api.js";
+import type { PeerClient } from "./protocol/peer-client.js";
+import { BRANCH_PAGE, type Result } from "./protocol/table.js";
 
-export const BRANCH_PAGE = 500;
+/** More blocks than any branch here will have in years (a block a second): a peer that always says "more" stops here. */
+const MAX_BRANCH_BLOCKS = 50_000_000;
 
 export interface InventoryDeps {
   members(): Promise<PeerRef[]>;
-  call(peer: PeerRef, method: string, params: unknown): Promise<unknown>;
+  client: Pick<PeerClient, "call" | "tryCall">;
   progress?(e: {
     phase: "members" | "branch" | "merge" | "checkpoint";
     done: number;
@@ -28,19 +31,25 @@ export interface InventoryDeps {
   }): void;
 }
 
-export interface BranchPage {
-  blocks: Block[];
-  invalid: { hash: string; reason: string }[];
-  more: boolean;
-}
+export type BranchPage = Result<"ledger.branch">;
 
+/**
+ * A member's branch, a page at a time. The caller bounds the walk: every page must move past the
+ * last height seen, so a peer that always answers `more: true` cannot keep the loop going.
+ */
 async function fetchBranch(deps: InventoryDeps, peer: PeerRef): Promise<BranchReport> {
   const report: BranchReport = { miner: peer.id, blocks: [], invalid: [] };
-  for (let from = 1; ; from += BRANCH_PAGE) {
-    const page = (await deps.call(peer, "ledger.branch", { from, limit: BRANCH_PAGE })) as BranchPage;
+  let from = 1;
+  for (;;) {
+    const page = await deps.client.call(peer, "ledger.branch", { from, limit: BRANCH_PAGE });
     report.blocks.push(...page.blocks);
     report.invalid.push(...page.invalid);
     if (!page.more) return report;
+    const top = Math.max(...page.blocks.map((b) => b.height));
+    if (page.blocks.length === 0 || top < from || top >= MAX_BRANCH_BLOCKS) {
+      throw new NetError("bad_result", `ledger.branch from ${peer.id} does not move forward`);
+    }
+    from = top + 1;
   }
 }
 
@@ -71,13 +80,11 @@ export async function runInventory(
     members
       .filter((m) => live.has(m.id))
       .map(async (m) => {
-        const list = (await deps.call(m, "ledger.copies", {}).catch(() => [])) as string[];
+        const list = await deps.client.tryCall(m, "ledger.copies", {}, []);
         for (const miner of list) {
           if (live.has(miner)) continue;
           down.add(miner);
-          const copy = (await deps
-            .call(m, "ledger.copy", { miner })
-            .catch(() => null)) as BranchReport | null;
+          const copy = await deps.client.tryCall(m, "ledger.copy", { miner }, null);
           const best = copies.get(miner);
           if (copy && (!best || copy.blocks.length > best.blocks.length)) copies.set(miner, copy);
         }
@@ -90,7 +97,7 @@ export async function runInventory(
   let stored = 0;
   await Promise.all(
     members.map(async (m) => {
-      await deps.call(m, "ledger.checkpoint", { checkpoint }).catch(() => undefined);
+      await deps.client.tryCall(m, "ledger.checkpoint", { checkpoint }, null);
       deps.progress?.({ phase: "checkpoint", done: ++stored, total: members.length, peer: m.id });
     }),
   );

@@ -1,6 +1,9 @@
-// Finds every ring member by walking successor lists: O(N / r) requests, no global state, and it
-// tolerates dead entries because each list names r successors.
+// Who is in the ring, as seen from this node: every member by walking successor lists (O(N / r)
+// requests, no global state, tolerant of dead entries because each list names r successors), and
+// the nodes that hold a key (its owner and the owner's successors).
+import type { ChordNode } from "../chord/node.js";
 import type { PeerRef } from "../chord/transport.js";
+import type { PeerClient } from "./protocol/peer-client.js";
 
 export async function walkRing(
   self: PeerRef,
@@ -28,4 +31,31 @@ export async function walkRing(
     frontier = next;
   }
   return [...seen.values()];
+}
+
+export class RingMembers {
+  constructor(private readonly components: { chord: ChordNode; client: PeerClient }) {}
+
+  /** Every member reachable by walking successor lists, this node included. */
+  all(): Promise<PeerRef[]> {
+    const { chord, client } = this.components;
+    return walkRing(chord.self, chord.successors(), async (p) =>
+      p.id === chord.self.id ? chord.successors() : client.successorList(p),
+    );
+  }
+
+  /** The owner of a key and the successors that keep its replicas. */
+  async holders(owner: PeerRef): Promise<PeerRef[]> {
+    const { chord, client } = this.components;
+    const out = [owner];
+    try {
+      out.push(
+        ...(owner.id === chord.self.id ? chord.successors() : await client.successorList(owner)).slice(0, 4),
+      );
+    } catch {
+      // the owner is down: its successor list from our side of the ring is the best guess
+      out.push(...chord.successors().slice(0, 4));
+    }
+    return out;
+  }
 }

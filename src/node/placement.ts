@@ -8,13 +8,12 @@ import type { PeerRef } from "../chord/transport.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { KeyedChunk } from "./keyed-chunk.js";
 import type { RecordDoc } from "../ledger/record.js";
-import type { PeerNetwork } from "../net/peer-network.js";
+import type { PeerClient } from "./protocol/peer-client.js";
+import { KEY_BATCH } from "./protocol/table.js";
 import type { Logger } from "../log.js";
-import { errorText, InputError, UnavailableError } from "../util/errors.js";
+import { errorText, UnavailableError } from "../util/errors.js";
 import { ReplicaBatcher } from "./replica-batcher.js";
 import { HEX64 } from "../util/hex.js";
-
-const KEY_BATCH = 500;
 
 export interface PlacementOptions {
   replicas: number;
@@ -28,13 +27,18 @@ export class Placement {
   private readonly batcher: ReplicaBatcher;
 
   constructor(
-    private readonly ledger: Ledger,
-    private readonly net: PeerNetwork,
-    private readonly chord: ChordNode,
+    private readonly components: { ledger: Ledger; client: PeerClient; chord: ChordNode },
     private readonly opts: PlacementOptions,
   ) {
-    this.batcher = new ReplicaBatcher((to, records) => this.net.call(to, "store.replica", { records }));
+    this.ledger = components.ledger;
+    this.chord = components.chord;
+    this.batcher = new ReplicaBatcher((to, records) =>
+      components.client.call(to, "store.replica", { records }),
+    );
   }
+
+  private readonly ledger: Ledger;
+  private readonly chord: ChordNode;
 
   /** Records a chunk this node owns and waits for the write quorum. */
   async storeAsOwner(chunk: KeyedChunk): Promise<{ record: RecordDoc; copies: number }> {
@@ -61,22 +65,13 @@ export class Placement {
     return (await this.ledger.getByKey(key)) ?? (await this.ledger.getReplica(key));
   }
 
-  async acceptReplicas(records: unknown): Promise<{ stored: number }> {
-    if (!Array.isArray(records) || records.length > KEY_BATCH) {
-      throw new InputError("bad_params", `records must be an array of at most ${KEY_BATCH}`);
-    }
-    if (!records.every((d) => typeof d === "object" && d !== null && !Array.isArray(d))) {
-      throw new InputError("bad_params", "every record must be an object");
-    }
-    return this.ledger.storeReplicas(records as RecordDoc[]);
+  acceptReplicas(records: RecordDoc[]): Promise<{ stored: number }> {
+    return this.ledger.storeReplicas(records);
   }
 
-  async missing(keys: unknown): Promise<{ missing: string[] }> {
-    if (!Array.isArray(keys) || keys.length > KEY_BATCH || !keys.every((k) => typeof k === "string")) {
-      throw new InputError("bad_params", `keys must be an array of at most ${KEY_BATCH} strings`);
-    }
+  async missing(keys: string[]): Promise<{ missing: string[] }> {
     const missing: string[] = [];
-    for (const k of keys as string[]) if (!(await this.find(k))) missing.push(k);
+    for (const k of keys) if (!(await this.find(k))) missing.push(k);
     return { missing };
   }
 
@@ -140,18 +135,16 @@ export class Placement {
     let pushed = 0;
     try {
       for (let i = 0; i < keys.length; i += KEY_BATCH) {
-        const { missing } = (await this.net.call(target, "store.have", {
+        const { missing } = await this.components.client.call(target, "store.have", {
           keys: keys.slice(i, i + KEY_BATCH),
-        })) as {
-          missing: string[];
-        };
+        });
         if (!missing.length) continue;
         const records: RecordDoc[] = [];
         for (const k of missing) {
           const r = await this.find(k);
           if (r) records.push(r);
         }
-        await this.net.call(target, "store.replica", { records });
+        await this.components.client.call(target, "store.replica", { records });
         pushed += records.length;
       }
     } catch (err) {

@@ -1,0 +1,96 @@
+// Flowcoin on one node: approvals it runs for endpoints, the check an owner makes before recording
+// a grant, and this node's balance, recounted from the grants in the network.
+import type { PeerRef } from "../chord/transport.js";
+import type { Block } from "../ledger/block.js";
+import type { Ledger } from "../ledger/ledger.js";
+import type { RecordDoc } from "../ledger/record.js";
+import type { ApproveResult } from "./api.js";
+import {
+  approve,
+  checkGrant,
+  countCoins,
+  FLOWCOIN_SOURCE,
+  grantHolds,
+  isGrant,
+  type ApprovalDeps,
+} from "./approval.js";
+import type { KeyedChunk } from "./keyed-chunk.js";
+import type { RingMembers } from "./members.js";
+import type { PeerClient } from "./protocol/peer-client.js";
+import { QUERY_MAX } from "./protocol/table.js";
+import type { Router } from "./router.js";
+
+export interface FlowcoinComponents {
+  selfId: string;
+  ledger: Ledger;
+  client: PeerClient;
+  members: RingMembers;
+  router: Router;
+  lookupOwner: (key: string) => Promise<PeerRef>;
+  /** Where the balance lands, for the reliability the miner asks for. */
+  standing: { coins: number };
+  emitVerified: (e: { txID: string; miner: string; by?: string }) => void;
+  now: () => number;
+}
+
+export class Flowcoin {
+  /** Keys of grants to this node whose transaction checked out (see refresh). */
+  private readonly checkedGrants = new Set<string>();
+  private readonly deps: ApprovalDeps;
+
+  constructor(private readonly c: FlowcoinComponents) {
+    this.deps = {
+      selfId: c.selfId,
+      members: () => c.members.all(),
+      client: c.client,
+      localByTx: (txID) => c.ledger.getByTxID(txID),
+      localBlock: (hash) => this.block(hash),
+      find: (key) => c.router.find(key),
+      storeGrant: (chunk) => c.router.route(chunk),
+      holdersOf: async (key) => c.members.holders(await c.lookupOwner(key)),
+      emitVerified: (e) => c.emitVerified(e),
+    };
+  }
+
+  approve(txID: string): Promise<ApproveResult> {
+    return approve(this.deps, txID);
+  }
+
+  /** The owner of a grant's key checks it before recording it (store.put of the Flowcoin source). */
+  async checkIfGrant(chunk: KeyedChunk): Promise<void> {
+    if (chunk.source === FLOWCOIN_SOURCE) await checkGrant(this.deps, chunk);
+  }
+
+  /** A holder of the record learns an approval verified it. */
+  onVerified(e: { txID: string; miner: string }, by: string): void {
+    this.c.emitVerified({ ...e, by });
+    if (e.miner === this.c.selfId) void this.refresh().catch(() => undefined);
+  }
+
+  block(hash: string): Promise<Block | undefined> {
+    return this.c.ledger.block(hash);
+  }
+
+  /**
+   * Recounts this node's coins from the grant records in the network, counting a grant only once
+   * the transaction it pays for has checked out (its own records, so the check is local and done
+   * once per grant). A grant that does not check out now is tried again at the next count.
+   */
+  async refresh(): Promise<number> {
+    const grants: RecordDoc[] = await this.c.router.query({
+      from: 0,
+      to: this.c.now() + 86_400_000,
+      source: FLOWCOIN_SOURCE,
+      limit: QUERY_MAX,
+    });
+    const mine = grants.filter((g) => isGrant(g) && g.value.to === this.c.selfId);
+    for (const g of mine) {
+      if (!this.checkedGrants.has(g.key) && (await grantHolds(this.deps, g))) this.checkedGrants.add(g.key);
+    }
+    this.c.standing.coins = countCoins(
+      mine.filter((g) => this.checkedGrants.has(g.key)),
+      this.c.selfId,
+    );
+    return this.c.standing.coins;
+  }
+}

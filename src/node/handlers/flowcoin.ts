@@ -1,0 +1,12 @@
+// flowcoin.*: holders of a record learn that an approval verified it.
+import type { Handlers } from "../protocol/serve.js";
+import type { NodeParts } from "./parts.js";
+
+export function flowcoinHandlers(p: NodeParts): Pick<Handlers, "flowcoin.verified"> {
+  return {
+    "flowcoin.verified": (e, from) => {
+      p.flowcoin.onVerified(e, from.id);
+      return true as const;
+    },
+  };
+}

@@ -1,0 +1,38 @@
+// ledger.*: this node's branch (blocks, pages), copies of its predecessors' branches, checkpoints.
+import type { Handlers } from "../protocol/serve.js";
+import type { NodeParts } from "./parts.js";
+
+type LedgerHandlers = Pick<
+  Handlers,
+  | "ledger.block"
+  | "ledger.branch"
+  | "ledger.blockCopy"
+  | "ledger.invalidCopy"
+  | "ledger.branchCopy"
+  | "ledger.copies"
+  | "ledger.copy"
+  | "ledger.checkpoint"
+>;
+
+export function ledgerHandlers(p: NodeParts): LedgerHandlers {
+  return {
+    "ledger.block": async ({ hash }) => (await p.ledger.block(hash)) ?? null,
+    "ledger.branch": ({ from, limit }) => p.branchSync.page(from, limit),
+    "ledger.blockCopy": async ({ block }, from) => {
+      await p.copies.addBlock(from.id, block);
+      return null;
+    },
+    "ledger.invalidCopy": async ({ invalid }, from) => {
+      await p.copies.addInvalid(from.id, invalid);
+      return null;
+    },
+    "ledger.branchCopy": async ({ blocks, invalid }, from) => {
+      for (const b of blocks) await p.copies.addBlock(from.id, b);
+      for (const i of invalid) await p.copies.addInvalid(from.id, i);
+      return true as const;
+    },
+    "ledger.copies": () => p.copies.miners(),
+    "ledger.copy": ({ miner }) => p.copies.branch(miner),
+    "ledger.checkpoint": ({ checkpoint }) => p.checkpoints.store(checkpoint),
+  };
+}

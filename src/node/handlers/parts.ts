@@ -1,0 +1,28 @@
+// What the peer handlers reach into: the node's modules, passed in so each handler file can be
+// built alone in a test.
+import type { ChordNode } from "../../chord/node.js";
+import type { Ledger } from "../../ledger/ledger.js";
+import type { FlowchainNodeApi } from "../api.js";
+import type { BranchCopies } from "../branch-copies.js";
+import type { BranchSync } from "../branch-sync.js";
+import type { CheckpointStore } from "../checkpoints.js";
+import type { DeviceReport } from "../device-report.js";
+import type { Flowcoin } from "../flowcoin.js";
+import type { Placement } from "../placement.js";
+import type { Router } from "../router.js";
+import type { ThingDirectory } from "../thing-directory.js";
+
+export interface NodeParts {
+  api: Pick<FlowchainNodeApi, "id" | "put" | "ring" | "balance" | "inventory">;
+  addr: () => string;
+  chord: ChordNode;
+  ledger: Ledger;
+  router: Router;
+  placement: Placement;
+  flowcoin: Flowcoin;
+  branchSync: BranchSync;
+  copies: BranchCopies;
+  checkpoints: CheckpointStore;
+  things: ThingDirectory;
+  device: DeviceReport;
+}

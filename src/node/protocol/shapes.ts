@@ -1,0 +1,152 @@
+// The shapes that cross the peer boundary, as zod schemas: what a member sends is parsed against
+// these before any handler runs, and what a member answers is parsed before any caller sees it.
+// Objects are `z.object` (unknown keys stripped), so junk a peer attaches never travels further.
+import { z } from "zod";
+import { HEX128, HEX64 } from "../../util/hex.js";
+
+export const hex64 = z.string().regex(HEX64, "64 lowercase hex characters");
+export const hex128 = z.string().regex(HEX128, "128 lowercase hex characters");
+
+/** Far more than a ring message needs; keeps one answer from naming the world. */
+export const MAX_PEERS = 4096;
+const MAX_ADDR = 256;
+const MAX_REASON = 500;
+
+export const peerRef = z.object({ id: hex64, addr: z.string().min(1).max(MAX_ADDR) });
+
+/** Methods without arguments accept null, nothing or {} so callers in other languages need not care. */
+export const noParams = z
+  .strictObject({})
+  .nullish()
+  .transform(() => ({}));
+
+/** A reading or value as JSON carried it: anything but absent (the transport is JSON, so nothing else arrives). */
+export const jsonValue = z.unknown().refine((v): boolean => v !== undefined, "required");
+
+export const millis = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+/** A time bound as the Thing takes it: ms since the epoch or an ISO 8601 string (parsed by the ledger). */
+export const timeBound = z.union([millis, z.string().max(64)]);
+
+export const recordDoc = z.object({
+  "@context": z.string().max(MAX_ADDR),
+  "@type": z.literal("Transaction"),
+  txID: hex64,
+  key: hex64,
+  block: hex64,
+  height: z.number().int().positive(),
+  index: z.number().int().nonnegative(),
+  miner: hex64,
+  minerKey: hex64,
+  source: z.string().min(1).max(256),
+  timestamp: millis,
+  value: jsonValue,
+  signature: hex128,
+});
+
+export const block = z.object({
+  "@context": z.string().max(MAX_ADDR),
+  "@type": z.literal("Block"),
+  hash: hex64,
+  height: z.number().int().nonnegative(),
+  prev: hex64,
+  timestamp: millis,
+  miner: hex64,
+  target: hex64,
+  nonce: z.number().int().nonnegative(),
+  sealedRoot: hex64,
+  // "" for genesis, which nobody mines; checked as a signature by verifyBlock.
+  signature: z.string().max(128),
+  minerKey: hex64,
+  network: z.object({ name: z.string().max(MAX_ADDR), adminPublicKey: hex64 }).optional(),
+});
+
+export const invalidNote = z.object({
+  hash: hex64,
+  reason: z
+    .string()
+    .max(4096)
+    .transform((r) => r.slice(0, MAX_REASON)),
+});
+
+/** A chunk on its way to its owner; the owner recomputes the key, so sending it is optional. */
+export const chunk = z.object({
+  source: z.string().min(1).max(256),
+  timestamp: millis,
+  value: jsonValue,
+  key: hex64.optional(),
+});
+
+export const putInput = z.object({
+  value: jsonValue,
+  source: z.string().max(256).optional(),
+  timestamp: timeBound.optional(),
+});
+
+export const putResult = z.object({
+  key: hex64,
+  txID: hex64,
+  owner: hex64,
+  block: hex64,
+  hops: z.number().int().nonnegative(),
+});
+
+export const queryInput = z.object({
+  from: timeBound,
+  to: timeBound,
+  source: z.string().max(256).optional(),
+  limit: z.number().int().positive().optional(),
+});
+
+export const branchReport = z.object({
+  miner: hex64,
+  blocks: z.array(block).max(100_000),
+  invalid: z.array(invalidNote).max(100_000),
+});
+
+export const ringInfo = z.object({
+  id: hex64,
+  predecessor: peerRef.nullable(),
+  successors: z.array(peerRef).max(MAX_PEERS),
+  fingers: z.object({
+    distinct: z.number().int().nonnegative(),
+    entries: z.array(z.object({ start: z.number().int().nonnegative(), id: hex64 })).max(1024),
+  }),
+});
+
+export const approveResult = z.object({
+  txID: hex64,
+  verified: z.boolean(),
+  granted: z.boolean(),
+  miner: hex64,
+  reason: z.string().max(1024).optional(),
+});
+
+const height = z.number().int().nonnegative();
+/** A block the inventory left out, and why. */
+const invalidBlock = z.object({ miner: hex64, height, hash: hex64, reason: z.string().max(MAX_REASON) });
+
+export const inventoryResult = z.object({
+  checkpoint: z.record(z.string(), z.unknown()),
+  branches: z
+    .array(z.object({ miner: hex64, blocks: z.number().int().nonnegative(), head: hex64 }))
+    .max(MAX_PEERS),
+  invalidBlocks: z.array(invalidBlock).max(100_000),
+  unreachable: z.array(hex64).max(MAX_PEERS),
+});
+
+/** A TD as a member hands it out: any JSON object (the directory serves it as is). */
+export const thingDescription = z.record(z.string(), z.unknown());
+
+export const checkpoint = z.object({
+  "@context": z.string().max(MAX_ADDR),
+  "@type": z.literal("Checkpoint"),
+  network: hex64,
+  time: millis,
+  heads: z.array(z.object({ miner: hex64, height, head: hex64 })).max(MAX_PEERS),
+  root: hex64,
+  blocks: z.number().int().nonnegative(),
+  invalid: z.array(invalidBlock).max(100_000),
+  unreachable: z.array(hex64).max(MAX_PEERS),
+  adminKey: hex64,
+  signature: hex128,
+});

@@ -1,0 +1,150 @@
+// The node-level peer protocol in one table: for every method, what its params and its result
+// must look like and who may call it. The server side (serve.ts) parses params before a handler
+// runs; the client side (peer-client.ts) parses results before a caller sees them. Handlers live
+// in ../handlers/, one file per namespace.
+import { z } from "zod";
+import {
+  approveResult,
+  block,
+  branchReport,
+  checkpoint,
+  chunk,
+  hex64,
+  inventoryResult,
+  invalidNote,
+  MAX_PEERS,
+  noParams,
+  peerRef,
+  putInput,
+  putResult,
+  queryInput,
+  recordDoc,
+  ringInfo,
+  thingDescription,
+} from "./shapes.js";
+
+/** Keys or records in one replica/have message; a repair pass sends as many messages as it needs. */
+export const KEY_BATCH = 500;
+/** Blocks in one branch page. */
+export const BRANCH_PAGE = 500;
+/** Records one query answers at most. */
+export const QUERY_MAX = 10_000;
+
+/**
+ * Who may call a method. Every caller is an authenticated member (the transport refuses anyone
+ * else); "miner" methods also take only objects the caller itself mined, checked by serve.ts with
+ * `minedBy`.
+ */
+export type Access = "member" | "miner";
+
+export interface MethodSpec<P extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
+  params: P;
+  result: R;
+  access: Access;
+  /** For "miner" methods: the miners of everything the params carry; each must be the caller. */
+  minedBy?: (params: z.output<P>) => string[];
+}
+
+const spec = <P extends z.ZodType, R extends z.ZodType>(s: MethodSpec<P, R>) => s;
+
+const ok = z.literal(true);
+const branchPage = z.object({
+  blocks: z.array(block).max(BRANCH_PAGE),
+  invalid: z.array(invalidNote).max(BRANCH_PAGE),
+  more: z.boolean(),
+});
+
+export const PROTOCOL = {
+  "node.info": spec({
+    params: noParams,
+    result: z.object({ id: hex64, addr: peerRef.shape.addr, td: thingDescription.nullable() }),
+    access: "member",
+  }),
+  // Members (and admitted tools) may ask any node to route for them, as an endpoint would.
+  "node.put": spec({ params: putInput, result: putResult, access: "member" }),
+  "node.get": spec({ params: z.object({ key: hex64 }), result: recordDoc, access: "member" }),
+  "node.ring": spec({ params: noParams, result: ringInfo, access: "member" }),
+  "node.approve": spec({ params: z.object({ txID: hex64 }), result: approveResult, access: "member" }),
+  "node.balance": spec({ params: noParams, result: z.number().int().nonnegative(), access: "member" }),
+  "node.inventory": spec({ params: noParams, result: inventoryResult, access: "member" }),
+  "node.condition": spec({
+    params: z.object({ kind: z.string().max(64), detail: z.string().max(1024).optional() }),
+    result: ok,
+    access: "member",
+  }),
+
+  // The owner of a key records it; it checks on arrival that the key is its own.
+  "store.put": spec({ params: chunk, result: recordDoc, access: "member" }),
+  "store.replica": spec({
+    params: z.object({ records: z.array(recordDoc).max(KEY_BATCH) }),
+    result: z.object({ stored: z.number().int().nonnegative() }),
+    access: "member",
+  }),
+  "store.have": spec({
+    params: z.object({ keys: z.array(hex64).max(KEY_BATCH) }),
+    result: z.object({ missing: z.array(hex64).max(KEY_BATCH) }),
+    access: "member",
+  }),
+  "store.get": spec({ params: z.object({ key: hex64 }), result: recordDoc.nullable(), access: "member" }),
+  "store.query": spec({ params: queryInput, result: z.array(recordDoc).max(QUERY_MAX), access: "member" }),
+  "store.byTx": spec({ params: z.object({ txID: hex64 }), result: recordDoc.nullable(), access: "member" }),
+
+  "ledger.block": spec({ params: z.object({ hash: hex64 }), result: block.nullable(), access: "member" }),
+  "ledger.branch": spec({
+    params: z.object({
+      from: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+      limit: z.number().int().positive().optional(),
+    }),
+    result: branchPage,
+    access: "member",
+  }),
+  // Successors keep copies of a member's branch, taken only from that member itself.
+  "ledger.blockCopy": spec({
+    params: z.object({ block }),
+    result: z.null(),
+    access: "miner",
+    minedBy: (p) => [p.block.miner],
+  }),
+  "ledger.invalidCopy": spec({
+    params: z.object({ invalid: invalidNote }),
+    result: z.null(),
+    access: "miner",
+  }),
+  "ledger.branchCopy": spec({
+    params: z.object({
+      blocks: z.array(block).max(BRANCH_PAGE),
+      invalid: z.array(invalidNote).max(BRANCH_PAGE),
+    }),
+    result: ok,
+    access: "miner",
+    minedBy: (p) => p.blocks.map((b) => b.miner),
+  }),
+  "ledger.copies": spec({ params: noParams, result: z.array(hex64).max(MAX_PEERS), access: "member" }),
+  "ledger.copy": spec({
+    params: z.object({ miner: hex64 }),
+    result: branchReport.nullable(),
+    access: "member",
+  }),
+  // Checked against the admin key by the handler: members store only what the admin signed.
+  "ledger.checkpoint": spec({
+    params: z.object({ checkpoint }),
+    result: z.object({ stored: z.string().max(256) }),
+    access: "member",
+  }),
+
+  // Holders of a record learn that an endpoint's approval verified it.
+  "flowcoin.verified": spec({
+    params: z.object({ txID: hex64, miner: hex64 }),
+    result: ok,
+    access: "member",
+  }),
+} as const;
+
+export type Method = keyof typeof PROTOCOL;
+/** What a caller passes (before parsing). */
+export type ParamsIn<M extends Method> = z.input<(typeof PROTOCOL)[M]["params"]>;
+/** What a handler receives (after parsing). */
+export type Params<M extends Method> = z.output<(typeof PROTOCOL)[M]["params"]>;
+export type Result<M extends Method> = z.output<(typeof PROTOCOL)[M]["result"]>;
+
+export const METHODS = Object.keys(PROTOCOL) as Method[];
