@@ -22,6 +22,7 @@ import {
   type LocalIdentity,
   type Role,
 } from "./handshake.js";
+import type { PeerInfo } from "./peer-transport.js";
 
 /** Close codes (4000-4999 are the application range of RFC 6455). */
 export const CloseCode = {
@@ -33,11 +34,7 @@ export const CloseCode = {
   tooManyConnections: 4003,
 } as const;
 
-export interface PeerInfo {
-  id: string;
-  addr: string;
-  publicKeyHex: string;
-}
+export type { PeerInfo };
 
 export interface ConnectionOptions {
   self: LocalIdentity;

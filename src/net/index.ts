@@ -1,11 +1,15 @@
 // The peer layer's public surface, so src/node imports one module.
-export {
-  PeerNetwork,
-  type PeerNetworkOptions,
-  type Handler,
-  type CallTarget,
-  type PeerInfo,
-} from "./peer-network.js";
+export { PeerNetwork, type PeerNetworkOptions, type PeerNetworkEvents } from "./peer-network.js";
+export type {
+  PeerTransport,
+  PeerTransportEvents,
+  PeerTransportEvent,
+  Handler,
+  CallTarget,
+  CallOptions,
+  PeerInfo,
+} from "./peer-transport.js";
+export { MemoryPeerHub, MemoryPeerNetwork, type MemoryPeerNetworkOptions } from "./memory-peer-network.js";
 export { NetError } from "./frame.js";
 export {
   createJoinToken,

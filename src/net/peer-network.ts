@@ -6,13 +6,22 @@ import type { IncomingMessage } from "node:http";
 import { WebSocket, WebSocketServer } from "ws";
 import { silentLogger, type Logger } from "../log.js";
 import { AuthError, InputError } from "../util/errors.js";
-import { CloseCode, Connection, type ConnectionOptions, type PeerInfo } from "./connection.js";
-import { fromWireError, NetError, toWireError } from "./frame.js";
+import { CloseCode, Connection, type ConnectionOptions } from "./connection.js";
+import { NetError } from "./frame.js";
 import type { LocalIdentity, Role } from "./handshake.js";
 import { verifyJoinToken } from "./membership.js";
+import {
+  HandlerTable,
+  type CallOptions,
+  type CallTarget,
+  type Handler,
+  type PeerInfo,
+  type PeerTransport,
+  type PeerTransportEvents,
+} from "./peer-transport.js";
 import type { NodeSigner } from "./signer.js";
 
-export type { PeerInfo } from "./connection.js";
+export type { CallTarget, Handler, PeerInfo } from "./peer-transport.js";
 
 export interface PeerNetworkOptions {
   signer: NodeSigner;
@@ -44,22 +53,15 @@ export interface PeerNetworkOptions {
   log?: Logger;
 }
 
-export type Handler = (params: unknown, from: { id: string; addr: string }) => Promise<unknown>;
+/** PeerNetwork emits exactly the events of a PeerTransport. */
+export type PeerNetworkEvents = PeerTransportEvents;
 
-export interface CallTarget {
-  addr: string;
-  /** When given, the authenticated peer must have this id. */
-  id?: string;
-}
-
-const METHOD_NAME = /^[A-Za-z0-9_.:/-]{1,128}$/;
-
-export class PeerNetwork extends EventEmitter {
+export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements PeerTransport {
   private readonly opts: Required<Omit<PeerNetworkOptions, "advertisedAddr" | "log">> & {
     advertisedAddr?: string;
   };
   private readonly log: Logger;
-  private readonly handlers = new Map<string, Handler>();
+  private readonly handlers = new HandlerTable();
   private server: WebSocketServer | undefined;
   private advertised: string | undefined;
   private closed = false;
@@ -136,7 +138,6 @@ export class PeerNetwork extends EventEmitter {
   }
 
   handle(method: string, handler: Handler): void {
-    if (!METHOD_NAME.test(method)) throw new InputError("bad_method", `invalid method name: ${method}`);
     this.handlers.set(method, handler);
   }
 
@@ -182,16 +183,11 @@ export class PeerNetwork extends EventEmitter {
     return out;
   }
 
-  async call(
-    to: CallTarget,
-    method: string,
-    params: unknown,
-    opts?: { timeoutMs?: number },
-  ): Promise<unknown> {
+  async call(to: CallTarget, method: string, params: unknown, opts?: CallOptions): Promise<unknown> {
     if (this.closed) throw new NetError("closed", "peer network is closed");
     const timeoutMs = opts?.timeoutMs ?? this.opts.requestTimeoutMs;
     if (to.id === this.id || (to.id === undefined && to.addr === this.advertisedOrUndefined())) {
-      return this.callSelf(method, params);
+      return this.handlers.callSelf(method, params, this.selfInfo());
     }
     const deadline = Date.now() + timeoutMs;
     let conn = to.id ? this.openConnectionTo(to.id) : undefined;
@@ -280,7 +276,7 @@ export class PeerNetwork extends EventEmitter {
       maxInflight: this.opts.maxInflight,
       highWaterBytes: this.opts.highWaterBytes,
       log: this.log,
-      dispatch: (m, p, from) => this.dispatch(m, p, from),
+      dispatch: (m, p, from) => this.handlers.dispatch(m, p, from),
     };
     const conn = new Connection(ws, remote, copts);
     this.all.add(conn);
@@ -299,7 +295,7 @@ export class PeerNetwork extends EventEmitter {
       const set = id ? this.byId.get(id) : undefined;
       if (id && set?.delete(c) && set.size === 0) {
         this.byId.delete(id);
-        this.emitSafe("peer-closed", c.peer);
+        this.emitSafe("peer-closed", c.peer!);
       }
     };
     conn.ready.then(
@@ -317,31 +313,14 @@ export class PeerNetwork extends EventEmitter {
     return conn;
   }
 
-  private dispatch(method: string, params: unknown, from: PeerInfo): Promise<unknown> {
-    const h = this.handlers.get(method);
-    if (!h) return Promise.reject(new NetError("unknown_method", `unknown method: ${method.slice(0, 128)}`));
-    return h(params, { id: from.id, addr: from.addr });
-  }
-
-  /** A node calling itself (a one-node ring) skips the socket but keeps the wire's JSON semantics. */
-  private async callSelf(method: string, params: unknown): Promise<unknown> {
-    const p = JSON.parse(JSON.stringify(params ?? null)) as unknown;
-    try {
-      const r = await this.dispatch(method, p, {
-        id: this.id,
-        addr: this.addr,
-        publicKeyHex: this.opts.signer.publicKeyHex,
-      });
-      return JSON.parse(JSON.stringify(r ?? null)) as unknown;
-    } catch (err) {
-      throw fromWireError(toWireError(err));
-    }
+  private selfInfo(): PeerInfo {
+    return { id: this.id, addr: this.addr, publicKeyHex: this.opts.signer.publicKeyHex };
   }
 
   /** A throwing "peer" listener is the listener's bug; it must not break the connection that emitted it. */
-  private emitSafe(event: string, payload: unknown): void {
+  private emitSafe(event: keyof PeerNetworkEvents, peer: PeerInfo): void {
     try {
-      this.emit(event, payload);
+      this.emit(event, peer);
     } catch (err) {
       this.log.error(`${event} listener threw`, { err: (err as Error).message });
     }
