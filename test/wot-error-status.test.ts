@@ -1,4 +1,5 @@
-// One error table for both protocols: every row is the same status over HTTP and CoAP.
+// One error table for both protocols: every row is the same status over HTTP and CoAP, and a
+// handler error of each kind gets that pair from a real Thing over both bindings.
 import test from "ava";
 import { AuthError, ConflictError, InputError, NotFoundError, UnavailableError } from "../src/util/errors.js";
 import { fromWireError, toWireError } from "../src/net/frame.js";
@@ -8,6 +9,8 @@ import {
   INTERNAL_MESSAGE,
   type StatusRow,
 } from "../src/wot/error-status.js";
+import { coapRequest } from "./helpers/coap-request.js";
+import { startFakeThing } from "./helpers/running-thing.js";
 
 /** An error of each row's kind (and code, where the row names one). */
 function errorFor(row: StatusRow): Error {
@@ -70,4 +73,37 @@ test("errors map by kind: class instances, look-alikes by name, and errors rebui
   t.is(errorStatus(new UnavailableError("no_replicas", "later", 2.5)).retryAfterSeconds, 3);
   t.is(errorStatus(new InputError("x", "y")).retryAfterSeconds, undefined);
   t.is(errorStatus(new Error("secret")).message, INTERNAL_MESSAGE);
+});
+
+test("a failing action answers the table's status over HTTP and CoAP alike", async (t) => {
+  const { node, href } = await startFakeThing(t);
+  let failure: Error = new Error("unset");
+  node.get = async () => {
+    throw failure;
+  };
+  for (const row of ERROR_STATUS_TABLE) {
+    failure = errorFor(row);
+    const name = rowName(row);
+    const http = await fetch(href("actions", "get", "http"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ key: "k" }),
+    });
+    const httpText = await http.text();
+    const coap = await coapRequest(href("actions", "get", "coap"), "POST", { key: "k" });
+    t.is(http.status, row.http, name);
+    t.is(coap.code, row.coap, name);
+    if (row.kind === "unavailable") {
+      t.is(http.headers.get("retry-after"), "7", name);
+      t.is(coap.maxAge, 7, name);
+    } else {
+      t.is(http.headers.get("retry-after"), null, name);
+    }
+    if (row.kind === "internal") {
+      t.notRegex(httpText, /secret detail/, name);
+      t.notRegex(coap.text, /secret detail/, name);
+    } else {
+      t.regex(coap.text, new RegExp(failure.message), name);
+    }
+  }
 });
