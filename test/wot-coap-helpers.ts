@@ -16,7 +16,7 @@ import {
   uintOption,
   type WireMessage,
   type WireOption,
-} from "../src/wot/coap-wire.js";
+} from "./helpers/coap-messages.js";
 
 const { Servient } = wotCore;
 

@@ -6,7 +6,7 @@ import {
   codeString,
   encodeMessage,
   readUint,
-} from "../src/wot/coap-wire.js";
+} from "./helpers/coap-messages.js";
 import {
   ADMIN_TOKEN,
   RawCoapClient,

@@ -1,9 +1,71 @@
-// One mapping from the project's error types to HTTP statuses. By name, not instanceof: errors that
-// crossed the peer RPC are rebuilt by name, and the CoAP server maps the same names to 4.xx codes.
-export function httpStatusFor(err: unknown): number {
-  const name = err instanceof Error ? err.name : "";
-  if (name === "InputError") return 400;
-  if (name === "NotFoundError") return 404;
-  if (name === "AuthError") return (err as { code?: string }).code === "unauthenticated" ? 401 : 403;
-  return 500;
+// One table from the project's errors to what both protocols answer, so HTTP and CoAP cannot drift
+// apart (they did: a refused peer was HTTP 403 but CoAP 4.01). Rows are keyed by the error's kind,
+// read from its `kind` field or else its class name, not by instanceof: errors that crossed the
+// peer RPC are rebuilt, and handlers in other packages throw look-alikes.
+import type { ErrorKind } from "../util/errors.js";
+
+export type StatusKind = ErrorKind | "internal";
+
+export interface StatusRow {
+  kind: StatusKind;
+  /** The row applies only to errors with this code; a row without one takes the kind's other codes. */
+  code?: string;
+  http: number;
+  coap: string;
+}
+
+/** First matching row wins, so a row with a code precedes its kind's catch-all row. */
+export const ERROR_STATUS_TABLE: readonly StatusRow[] = [
+  { kind: "input", http: 400, coap: "4.00" },
+  { kind: "auth", code: "unauthenticated", http: 401, coap: "4.01" },
+  { kind: "auth", http: 403, coap: "4.03" },
+  { kind: "not_found", http: 404, coap: "4.04" },
+  { kind: "conflict", http: 409, coap: "4.09" },
+  // Retry-After (HTTP) and Max-Age (CoAP, RFC 7252 §5.9.3.4) tell the caller when to try again.
+  { kind: "unavailable", http: 503, coap: "5.03" },
+  { kind: "internal", http: 500, coap: "5.00" },
+];
+
+export interface ErrorStatus extends StatusRow {
+  /** What the caller is told: the error's message, except for internal errors, whose message may
+   * expose internals and is for the log only. */
+  message: string;
+  /** Seconds before a retry may succeed; set for unavailable errors only. */
+  retryAfterSeconds?: number;
+}
+
+const KIND_BY_NAME: Readonly<Record<string, ErrorKind>> = {
+  InputError: "input",
+  AuthError: "auth",
+  NotFoundError: "not_found",
+  UnavailableError: "unavailable",
+  ConflictError: "conflict",
+};
+const KINDS = new Set<string>(Object.values(KIND_BY_NAME));
+
+export const INTERNAL_MESSAGE = "internal error";
+
+export function errorStatus(err: unknown): ErrorStatus {
+  const e = (typeof err === "object" && err !== null ? err : {}) as Record<string, unknown>;
+  const kind = kindOf(e);
+  // An auth error that names no code has not said a credential was refused: ask for one.
+  const code = typeof e.code === "string" ? e.code : kind === "auth" ? "unauthenticated" : undefined;
+  const row = ERROR_STATUS_TABLE.find((r) => r.kind === kind && (r.code === undefined || r.code === code))!;
+  const status: ErrorStatus = {
+    ...row,
+    message: kind === "internal" ? INTERNAL_MESSAGE : typeof e.message === "string" ? e.message : String(err),
+  };
+  if (kind === "unavailable") status.retryAfterSeconds = retryAfter(e.retryAfterSeconds);
+  return status;
+}
+
+function kindOf(e: Record<string, unknown>): StatusKind {
+  if (typeof e.kind === "string" && KINDS.has(e.kind)) return e.kind as ErrorKind;
+  if (typeof e.name === "string" && Object.hasOwn(KIND_BY_NAME, e.name)) return KIND_BY_NAME[e.name]!;
+  return "internal";
+}
+
+// Both headers carry whole seconds; an error that gave none gets UnavailableError's default.
+function retryAfter(seconds: unknown): number {
+  return typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : 1;
 }

@@ -1,12 +1,14 @@
 // Sits in front of node-wot's HTTP server (its `middleware` option) for what node-wot does not do:
 // WoT discovery (/.well-known/wot with HEAD, the paginated /things directory), the admin bearer check
 // for inventory (handlers cannot see headers), a body size limit, and mapping handler errors to
-// 4xx instead of node-wot's blanket 500 (via the request context the handlers write into).
+// the error table's statuses instead of node-wot's blanket 500 (via the request context the
+// handlers write into).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log.js";
 import { MAX_INPUT_BYTES } from "./interactions.js";
 import { requestContext, type RequestContext } from "./request-context.js";
-import { errorText } from "../util/errors.js";
+import { AuthError, InputError, UnavailableError, errorText } from "../util/errors.js";
+import { errorStatus, type ErrorStatus } from "./error-status.js";
 
 export const TD_CONTENT_TYPE = "application/td+json";
 export const WELL_KNOWN_PATH = "/.well-known/wot";
@@ -46,25 +48,30 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
           const token = bearerToken(req.headers.authorization);
           if (token === undefined) {
             res.setHeader("WWW-Authenticate", `Bearer realm="${o.realm}"`);
-            return sendText(res, 401, `${action} requires 'Authorization: Bearer <admin token>'`);
+            throw new AuthError(
+              "unauthenticated",
+              `${action} requires 'Authorization: Bearer <admin token>'`,
+            );
           }
           if (!o.isAdmin(token))
-            return sendText(res, 403, `the bearer token is not this network's admin token`);
+            throw new AuthError("forbidden", "the bearer token is not this network's admin token");
           ctx.admin = true;
         }
       }
-      // node-wot writes 500 for any handler error; the handler has recorded the right status.
+      // node-wot writes 500 for any handler error; the handler has recorded what its error maps to.
       const writeHead = res.writeHead.bind(res) as (status: number, ...rest: unknown[]) => ServerResponse;
-      res.writeHead = ((status: number, ...rest: unknown[]) =>
-        writeHead(
-          status === 500 && ctx.errorStatus !== undefined ? ctx.errorStatus : status,
-          ...rest,
-        )) as typeof res.writeHead;
+      res.writeHead = ((status: number, ...rest: unknown[]) => {
+        if (status !== 500 || ctx.error === undefined) return writeHead(status, ...rest);
+        setRetryAfter(res, ctx.error);
+        return writeHead(ctx.error.http, ...rest);
+      }) as typeof res.writeHead;
       requestContext.run(ctx, next);
     } catch (err) {
-      o.log.warn("http front failed", { err: errorText(err), url: req.url });
-      if (!res.headersSent) sendText(res, 500, "internal error");
-      else res.destroy();
+      const status = errorStatus(err);
+      if (status.kind === "internal") o.log.warn("http front failed", { err: errorText(err), url: req.url });
+      if (res.headersSent) return void res.destroy();
+      setRetryAfter(res, status);
+      sendText(res, status.http, status.message);
     }
   };
 }
@@ -72,6 +79,10 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
 function bearerToken(header: string | undefined): string | undefined {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "");
   return m?.[1];
+}
+
+function setRetryAfter(res: ServerResponse, status: ErrorStatus): void {
+  if (status.retryAfterSeconds !== undefined) res.setHeader("Retry-After", String(status.retryAfterSeconds));
 }
 
 function sendText(res: ServerResponse, status: number, text: string): void {
@@ -102,7 +113,7 @@ function allowGetHead(method: string, res: ServerResponse): boolean {
 
 function serveTd(method: string, res: ServerResponse, td: Record<string, unknown> | undefined): void {
   if (!allowGetHead(method, res)) return;
-  if (td === undefined) return sendText(res, 503, "the Thing is not exposed yet");
+  if (td === undefined) throw new UnavailableError("not_exposed", "the Thing is not exposed yet");
   sendJson(method, res, 200, TD_CONTENT_TYPE, td);
 }
 
@@ -121,7 +132,7 @@ async function serveDirectory(
   const offset = intParam(url, "offset", 0);
   const limit = intParam(url, "limit", DEFAULT_PAGE);
   if (offset === undefined || limit === undefined || limit < 1 || limit > MAX_PAGE) {
-    return sendText(res, 400, `offset must be an integer >= 0 and limit an integer in 1..${MAX_PAGE}`);
+    throw new InputError("bad_page", `offset must be an integer >= 0 and limit an integer in 1..${MAX_PAGE}`);
   }
   const all = await o.directory();
   // A stable order, so pages do not overlap or skip while the ring is unchanged.

@@ -4,7 +4,7 @@ import type { ExposedThing } from "@node-wot/core";
 import type { FlowchainNodeApi, PutInput, QueryInput, ReportInput } from "../node/api.js";
 import type { Logger } from "../log.js";
 import { AuthError, InputError, errorText } from "../util/errors.js";
-import { httpStatusFor } from "./error-status.js";
+import { errorStatus } from "./error-status.js";
 import type { InputCheck } from "./input-validation.js";
 import { requestContext } from "./request-context.js";
 
@@ -38,10 +38,13 @@ export function attachInteractions(
         // node-wot serializes the result with the TD's output schema.
         return (await run(input as T)) as WoT.InteractionInput;
       } catch (err) {
+        const status = errorStatus(err);
         const ctx = requestContext.getStore();
-        if (ctx) ctx.errorStatus = httpStatusFor(err);
-        if (httpStatusFor(err) === 500) log.warn("action failed", { action: name, err: errorText(err) });
-        throw err;
+        if (ctx) ctx.error = status;
+        if (status.kind !== "internal") throw err;
+        // node-wot's HTTP server writes the message into the reply; this one is for the log only.
+        log.warn("action failed", { action: name, err: errorText(err) });
+        throw new Error(status.message);
       }
     });
   };

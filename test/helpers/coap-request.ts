@@ -4,6 +4,8 @@ import * as coap from "coap";
 export interface CoapReply {
   code: string;
   text: string;
+  /** The Max-Age option, when the reply carries one. */
+  maxAge?: number;
 }
 
 export function coapRequest(href: string, method: "GET" | "POST", body?: unknown): Promise<CoapReply> {
@@ -21,7 +23,11 @@ export function coapRequest(href: string, method: "GET" | "POST", body?: unknown
       req.write(typeof body === "string" ? body : JSON.stringify(body));
     }
     req.on("response", (res: coap.IncomingMessage) =>
-      resolve({ code: res.code, text: res.payload.toString("utf8") }),
+      resolve({
+        code: res.code,
+        text: res.payload.toString("utf8"),
+        maxAge: res.headers["Max-Age"] as number | undefined,
+      }),
     );
     req.on("error", reject);
     req.end();

@@ -1,0 +1,267 @@
+// The RFC 7641 observe engine: relations, notification sequence numbers, CON/NON notifications,
+// retransmission, and the ways a relation ends (deregistration, RST, retransmission timeout).
+// Notifications are sent here rather than through node-coap so that every one's message id is
+// known: the client's ACK, its RST and a retransmission timeout can then be matched to the observer.
+// The registration's own 2.05 goes out through node-coap (see coap-routes.ts).
+import { randomInt } from "node:crypto";
+import { generate, type ParsedPacket } from "coap-packet";
+import { UnavailableError } from "../util/errors.js";
+import type { Logger } from "../log.js";
+import { contentFormatId, uintOption } from "./coap-options.js";
+
+export interface ObserveComponents {
+  /** Sends one datagram; a failure is the sender's to log, a lost one is what retransmission is for. */
+  send(buf: Buffer, port: number, address: string): void;
+  logger: Logger;
+}
+
+export interface ObserveInit {
+  /** Send CON notifications to CON registrations, so an observer that vanished without
+   * deregistering is found by the retransmission timeout. */
+  confirmable: boolean;
+  /** RFC 7252 ACK_TIMEOUT, doubled over MAX_RETRANSMIT retries. */
+  ackTimeoutMs: number;
+  /** Notifications queued per CON observer while one is in flight; beyond it the oldest is dropped. */
+  maxBacklog: number;
+  /** Relations kept at most over all resources; more registrations are refused as unavailable. */
+  maxObservers: number;
+}
+
+/** Where a registration came from: notifications go back there with its token. */
+export interface Endpoint {
+  address: string;
+  port: number;
+  token: Buffer;
+  confirmable: boolean;
+}
+
+/** The relations on one observable resource; every notification goes to all of them. */
+export interface ObservedResource {
+  readonly id: string;
+  readonly observers: Map<string, Observer>;
+  /** Oversized notifications are reported once per resource, not per event. */
+  warnedLarge: boolean;
+  /** Called once the last relation has ended, so the resource can stop listening. */
+  readonly onIdle: () => void;
+}
+
+interface Observer extends Endpoint {
+  key: string;
+  /** Last Observe sequence number sent (24 bit, RFC 7641 §4.4). */
+  seq: number;
+  /** A CON notification awaits its ACK; later ones wait in backlog. */
+  inFlight: boolean;
+  backlog: Array<{ payload: Buffer; cf: number | undefined }>;
+  resource: ObservedResource;
+}
+
+interface PendingNotification {
+  observer: Observer;
+  timer: NodeJS.Timeout;
+}
+
+// RFC 7252 §4.8 transmission parameters.
+export const ACK_TIMEOUT_MS = 2000;
+const ACK_RANDOM_FACTOR = 1.5;
+const MAX_RETRANSMIT = 4;
+// How long a NON notification's message id is remembered so a RST to it still finds the observer.
+const NON_MEMORY_MS = 30_000;
+const OBSERVE_MAX = 0xffffff;
+// RFC 7252 §4.6: 1152-byte messages, about 1024 bytes of payload.
+const MAX_NOTIFICATION_PAYLOAD = 1024;
+// Notifications are sent whole (no Block2); only what UDP cannot carry at all is refused.
+const MAX_DATAGRAM = 65_507;
+
+export function observerKey(address: string, port: number, token: Buffer): string {
+  return `${address}:${port}/${token.toString("hex")}`;
+}
+
+export class CoapObserveEngine {
+  private readonly send: ObserveComponents["send"];
+  private readonly log: Logger;
+  private readonly init: ObserveInit;
+  private readonly pending = new Map<string, PendingNotification>();
+  private messageId = randomInt(0, 0x10000);
+  private relations = 0;
+  private sent = 0;
+  private dropped = 0;
+
+  constructor(components: ObserveComponents, init: ObserveInit) {
+    this.send = components.send;
+    this.log = components.logger;
+    this.init = init;
+  }
+
+  resource(id: string, onIdle: () => void): ObservedResource {
+    return { id, observers: new Map(), warnedLarge: false, onIdle };
+  }
+
+  /** Live relations over all resources. */
+  observerCount(): number {
+    return this.relations;
+  }
+
+  /** Notifications sent (retransmissions not counted). */
+  notificationCount(): number {
+    return this.sent;
+  }
+
+  /** Notifications discarded because an observer's backlog was full. */
+  droppedNotificationCount(): number {
+    return this.dropped;
+  }
+
+  register(resource: ObservedResource, from: Endpoint): void {
+    const key = observerKey(from.address, from.port, from.token);
+    const existing = resource.observers.get(key);
+    if (existing === undefined && this.relations >= this.init.maxObservers) {
+      if (resource.observers.size === 0) resource.onIdle();
+      throw new UnavailableError("too_many_observers", "too many observers");
+    }
+    // RFC 7641 §4.1: a repeated registration from the same endpoint and token replaces the old one.
+    if (existing !== undefined) this.detach(existing);
+    this.attach({
+      ...from,
+      token: Buffer.from(from.token),
+      confirmable: this.init.confirmable && from.confirmable,
+      key,
+      seq: existing?.seq ?? 1,
+      inFlight: false,
+      backlog: [],
+      resource,
+    });
+  }
+
+  deregister(resource: ObservedResource, from: Omit<Endpoint, "confirmable">): void {
+    const observer = resource.observers.get(observerKey(from.address, from.port, from.token));
+    if (observer !== undefined) this.remove(observer, "deregistered");
+  }
+
+  /** Ends every relation on the resource without calling its onIdle: the caller is closing it. */
+  close(resource: ObservedResource): void {
+    for (const observer of [...resource.observers.values()]) this.detach(observer);
+  }
+
+  stop(): void {
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    this.pending.clear();
+  }
+
+  /** Matches an empty ACK or RST to the notification it answers; false when it answers none of ours. */
+  answer(packet: ParsedPacket, address: string, port: number): boolean {
+    if (packet.code !== "0.00" || !(packet.ack || packet.reset)) return false;
+    const key = pendingKey(address, port, packet.messageId);
+    const pending = this.pending.get(key);
+    if (pending === undefined) return false;
+    clearTimeout(pending.timer);
+    this.pending.delete(key);
+    // RFC 7641 §3.6: a RST in reply to a notification cancels the observation.
+    if (packet.reset) this.remove(pending.observer, "reset");
+    else if (pending.observer.confirmable) this.acknowledged(pending.observer);
+    return true;
+  }
+
+  notify(resource: ObservedResource, payload: Buffer, mediaType: string): void {
+    if (payload.length > MAX_NOTIFICATION_PAYLOAD && !resource.warnedLarge) {
+      resource.warnedLarge = true;
+      // Constrained clients may drop what exceeds one RFC 7252 datagram.
+      this.log.warn("coap notification larger than one datagram", {
+        resource: resource.id,
+        bytes: payload.length,
+      });
+    }
+    const cf = contentFormatId(mediaType);
+    for (const observer of [...resource.observers.values()]) {
+      // Congestion control (RFC 7641 §4.5.1, NSTART=1): one CON notification in flight per
+      // observer, the rest wait for its ACK. Unpaced bursts overflow the client's UDP buffer,
+      // and a retransmitted older notification is then discarded as stale, so events were lost.
+      if (observer.confirmable && observer.inFlight) {
+        if (observer.backlog.length >= this.init.maxBacklog) {
+          observer.backlog.shift();
+          this.dropped += 1;
+        }
+        observer.backlog.push({ payload, cf });
+      } else {
+        this.transmit(observer, payload, cf);
+      }
+    }
+  }
+
+  private attach(observer: Observer): void {
+    observer.resource.observers.set(observer.key, observer);
+    this.relations += 1;
+  }
+
+  private detach(observer: Observer): void {
+    if (observer.resource.observers.get(observer.key) !== observer) return;
+    observer.resource.observers.delete(observer.key);
+    this.relations -= 1;
+    for (const [key, p] of this.pending) {
+      if (p.observer === observer) {
+        clearTimeout(p.timer);
+        this.pending.delete(key);
+      }
+    }
+  }
+
+  private remove(observer: Observer, why: string): void {
+    const resource = observer.resource;
+    if (resource.observers.get(observer.key) !== observer) return;
+    this.detach(observer);
+    this.log.debug("coap observer removed", { resource: resource.id, why });
+    if (resource.observers.size === 0) resource.onIdle();
+  }
+
+  private transmit(observer: Observer, payload: Buffer, cf: number | undefined): void {
+    const seq = (observer.seq + 1) & OBSERVE_MAX;
+    const messageId = (this.messageId + 1) & 0xffff;
+    const options = [{ name: "Observe", value: uintOption(seq) }];
+    if (cf !== undefined) options.push({ name: "Content-Format", value: uintOption(cf) });
+    // Encoded before any state changes, so a notification too large for UDP leaves none behind.
+    const buf = generate(
+      { code: "2.05", confirmable: observer.confirmable, messageId, token: observer.token, options, payload },
+      MAX_DATAGRAM,
+    );
+    observer.seq = seq;
+    this.messageId = messageId;
+    this.sent += 1;
+    const key = pendingKey(observer.address, observer.port, messageId);
+    const send = (): void => this.send(buf, observer.port, observer.address);
+    send();
+    if (!observer.confirmable) {
+      const timer = setTimeout(() => this.pending.delete(key), NON_MEMORY_MS).unref();
+      this.pending.set(key, { observer, timer });
+      return;
+    }
+    observer.inFlight = true;
+    let attempt = 0;
+    let timeout = this.init.ackTimeoutMs * (1 + Math.random() * (ACK_RANDOM_FACTOR - 1));
+    const retransmit = (): void => {
+      const p = this.pending.get(key);
+      if (p === undefined) return;
+      if (attempt >= MAX_RETRANSMIT) {
+        // RFC 7641 §4.5: an unacknowledged CON notification ends the relation.
+        this.pending.delete(key);
+        this.remove(observer, "timeout");
+        return;
+      }
+      attempt += 1;
+      timeout *= 2;
+      send();
+      p.timer = setTimeout(retransmit, timeout).unref();
+    };
+    this.pending.set(key, { observer, timer: setTimeout(retransmit, timeout).unref() });
+  }
+
+  /** The observer's CON notification was acknowledged: send the next one waiting, if any. */
+  private acknowledged(observer: Observer): void {
+    observer.inFlight = false;
+    if (observer.resource.observers.get(observer.key) !== observer) return;
+    const next = observer.backlog.shift();
+    if (next !== undefined) this.transmit(observer, next.payload, next.cf);
+  }
+}
+
+function pendingKey(address: string, port: number, messageId: number): string {
+  return `${address}:${port}/${messageId}`;
+}

@@ -1,0 +1,197 @@
+// Request routing: maps a CoAP request's path and method onto the exposed Thing's interactions
+// (/<thing> is its TD, /<thing>/{properties,actions,events}/<name> its affordances), and starts or
+// ends observations through the observe engine.
+import { Readable } from "node:stream";
+import type * as coap from "coap";
+import wotCore from "@node-wot/core";
+import type { Logger } from "../log.js";
+import { formIndex, type ThingEntry } from "./coap-forms.js";
+import type { CoapInputCheck } from "./coap-input.js";
+import { linkFormat, WELL_KNOWN_CORE } from "./coap-link-format.js";
+import type { CoapObserveEngine, Endpoint } from "./coap-observe.js";
+import type { ObserveHubs } from "./coap-observe-hubs.js";
+import { CoapReplyError, reply, replyFailure, replyObserve, type CoapResponse } from "./coap-replies.js";
+
+const { Content: ContentClass } = wotCore;
+
+export type AuthorizeResult = "ok" | "unauthenticated" | "forbidden";
+export type Authorize = (thingName: string, actionName: string, token: string | undefined) => AuthorizeResult;
+
+export interface CoapRoutesComponents {
+  /** The exposed Things by path; owned by the server, read here. */
+  things: ReadonlyMap<string, ThingEntry>;
+  engine: CoapObserveEngine;
+  hubs: ObserveHubs;
+  input: CoapInputCheck;
+  /** Decides admin-only actions; without it they are refused. */
+  authorize?: Authorize;
+  logger: Logger;
+}
+
+export interface CoapRoutesInit {
+  /** URI query parameter that carries the bearer token. */
+  tokenQueryName: string;
+}
+
+type CoapRequest = coap.IncomingMessage;
+
+export class CoapRoutes {
+  private readonly c: CoapRoutesComponents;
+  private readonly tokenQueryName: string;
+
+  constructor(components: CoapRoutesComponents, init: CoapRoutesInit) {
+    this.c = components;
+    this.tokenQueryName = init.tokenQueryName;
+  }
+
+  /** node-coap's request handler; every failure becomes a reply, never an exception. */
+  handle(req: CoapRequest, res: CoapResponse): void {
+    // node-coap emits 'error' on a response whose packet cannot be generated or whose CON
+    // retransmission timed out; an unhandled 'error' event would crash the process.
+    res.on("error", (err: Error) => this.c.logger.debug("coap response error", { err: err.message }));
+    this.route(req, res).catch((err: unknown) => replyFailure(res, err, req.url, this.c.logger));
+  }
+
+  private async route(req: CoapRequest, res: CoapResponse): Promise<void> {
+    let url: URL;
+    let segments: string[];
+    try {
+      url = new URL(req.url, "coap://localhost");
+      segments = url.pathname
+        .split("/")
+        .filter((s) => s.length > 0)
+        .map((s) => decodeURIComponent(s));
+    } catch {
+      throw new CoapReplyError("4.00", "malformed URI path");
+    }
+    const method = req.method;
+    if (segments.length === 2 && segments.every((s, i) => s === WELL_KNOWN_CORE[i])) {
+      if (method !== "GET") throw new CoapReplyError("4.05", "only GET is allowed on /.well-known/core");
+      reply(res, "2.05", Buffer.from(linkFormat(this.c.things.values())), "application/link-format");
+      return;
+    }
+    const entry = segments.length > 0 ? this.c.things.get(segments[0]!) : undefined;
+    if (entry === undefined) throw new CoapReplyError("4.04", `no resource at ${url.pathname}`);
+    if (segments.length === 1) {
+      if (method !== "GET") throw new CoapReplyError("4.05", "only GET is allowed on a Thing Description");
+      return this.serveTd(entry, req, res);
+    }
+    if (segments.length !== 3) throw new CoapReplyError("4.04", `no resource at ${url.pathname}`);
+    const [, dir, name] = segments as [string, string, string];
+    switch (dir) {
+      case "properties":
+        return this.handleProperty(entry, name, req, res);
+      case "actions":
+        return this.handleAction(entry, name, url, req, res);
+      case "events":
+        return this.handleEvent(entry, name, req, res);
+      default:
+        throw new CoapReplyError("4.04", `no resource at ${url.pathname}`);
+    }
+  }
+
+  private serveTd(entry: ThingEntry, req: CoapRequest, res: CoapResponse): void {
+    const accept = req.headers.Accept;
+    let mediaType = "application/td+json";
+    if (accept === "application/json" || accept === 50) mediaType = "application/json";
+    else if (accept !== undefined && accept !== "application/td+json" && accept !== 432) {
+      throw new CoapReplyError(
+        "4.06",
+        "the TD is available as application/td+json (432) or application/json (50)",
+      );
+    }
+    reply(res, "2.05", Buffer.from(JSON.stringify(entry.thing.getThingDescription())), mediaType);
+  }
+
+  private async handleProperty(entry: ThingEntry, name: string, req: CoapRequest, res: CoapResponse) {
+    const property = entry.thing.properties[name];
+    if (property === undefined) throw new CoapReplyError("4.04", `no property ${name}`);
+    const index = formIndex(entry, "property", name);
+    if (req.method === "GET") {
+      if (property.writeOnly === true) throw new CoapReplyError("4.05", `property ${name} is write-only`);
+      const observe = req.headers.Observe;
+      const from = endpointOf(req);
+      if (observe === 1) this.deregister(entry, "property", name, from);
+      const content = await entry.thing.handleReadProperty(name, { formIndex: index });
+      const payload = await content.toBuffer();
+      if (observe === 0 && property.observable === true) {
+        this.c.engine.register(await this.c.hubs.resourceFor(entry, "property", name), from);
+        replyObserve(res as coap.ObserveWriteStream, payload, content.type);
+        return;
+      }
+      reply(res, "2.05", payload, content.type);
+      return;
+    }
+    if (req.method === "PUT") {
+      if (property.readOnly === true) throw new CoapReplyError("4.05", `property ${name} is read-only`);
+      const { mediaType } = this.c.input.decode(req, property as WoT.DataSchema, `property ${name}`, true);
+      const content = new ContentClass(mediaType, Readable.from([req.payload]));
+      await entry.thing.handleWriteProperty(name, content, { formIndex: index });
+      reply(res, "2.04");
+      return;
+    }
+    throw new CoapReplyError("4.05", `use GET or PUT on property ${name}`);
+  }
+
+  private async handleAction(entry: ThingEntry, name: string, url: URL, req: CoapRequest, res: CoapResponse) {
+    const action = entry.thing.actions[name];
+    if (action === undefined) throw new CoapReplyError("4.04", `no action ${name}`);
+    if (req.method !== "POST") throw new CoapReplyError("4.05", `use POST to invoke action ${name}`);
+    if (entry.adminActions.has(name)) {
+      const token = url.searchParams.get(this.tokenQueryName) ?? undefined;
+      const verdict = this.c.authorize?.(entry.thing.title, name, token) ?? "unauthenticated";
+      if (verdict === "unauthenticated") {
+        throw new CoapReplyError("4.01", `action ${name} needs the admin token in ?${this.tokenQueryName}=`);
+      }
+      if (verdict === "forbidden")
+        throw new CoapReplyError("4.03", `this token may not invoke action ${name}`);
+    }
+    const schema = action.input as WoT.DataSchema | undefined;
+    const { mediaType } = this.c.input.decode(req, schema, `action ${name}`, false);
+    const output = await entry.thing.handleInvokeAction(
+      name,
+      new ContentClass(mediaType, Readable.from([req.payload])),
+      { formIndex: formIndex(entry, "action", name) },
+    );
+    if (output === undefined || output === null) {
+      reply(res, "2.04");
+      return;
+    }
+    reply(res, "2.05", await output.toBuffer(), output.type);
+  }
+
+  private async handleEvent(entry: ThingEntry, name: string, req: CoapRequest, res: CoapResponse) {
+    if (entry.thing.events[name] === undefined) throw new CoapReplyError("4.04", `no event ${name}`);
+    if (req.method !== "GET")
+      throw new CoapReplyError("4.05", `use GET with Observe to subscribe to event ${name}`);
+    const observe = req.headers.Observe;
+    const from = endpointOf(req);
+    if (observe === 0) {
+      this.c.engine.register(await this.c.hubs.resourceFor(entry, "event", name), from);
+      // Events have no current state: the registration is confirmed by an empty 2.05 carrying the
+      // Observe option; every emitted event then follows as one notification.
+      replyObserve(res as coap.ObserveWriteStream, Buffer.alloc(0), undefined);
+      return;
+    }
+    if (observe === 1) {
+      this.deregister(entry, "event", name, from);
+      reply(res, "2.05");
+      return;
+    }
+    throw new CoapReplyError("4.00", `event ${name} is observed: send GET with Observe 0`);
+  }
+
+  private deregister(entry: ThingEntry, kind: "property" | "event", name: string, from: Endpoint): void {
+    const resource = this.c.hubs.existing(entry, kind, name);
+    if (resource !== undefined) this.c.engine.deregister(resource, from);
+  }
+}
+
+function endpointOf(req: CoapRequest): Endpoint {
+  return {
+    address: req.rsinfo.address,
+    port: req.rsinfo.port,
+    token: req._packet.token ?? Buffer.alloc(0),
+    confirmable: req._packet.confirmable === true,
+  };
+}

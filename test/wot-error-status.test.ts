@@ -1,0 +1,109 @@
+// One error table for both protocols: every row is the same status over HTTP and CoAP, and a
+// handler error of each kind gets that pair from a real Thing over both bindings.
+import test from "ava";
+import { AuthError, ConflictError, InputError, NotFoundError, UnavailableError } from "../src/util/errors.js";
+import { fromWireError, toWireError } from "../src/net/frame.js";
+import {
+  ERROR_STATUS_TABLE,
+  errorStatus,
+  INTERNAL_MESSAGE,
+  type StatusRow,
+} from "../src/wot/error-status.js";
+import { coapRequest } from "./helpers/coap-request.js";
+import { startFakeThing } from "./helpers/running-thing.js";
+
+/** An error of each row's kind (and code, where the row names one). */
+function errorFor(row: StatusRow): Error {
+  switch (row.kind) {
+    case "input":
+      return new InputError("invalid_input", "bad input");
+    case "auth":
+      return new AuthError(row.code ?? "peer_mismatch", "who are you");
+    case "not_found":
+      return new NotFoundError("no such record");
+    case "conflict":
+      return new ConflictError("not_owner", "ask the owner");
+    case "unavailable":
+      return new UnavailableError("no_replicas", "try later", 7);
+    case "internal":
+      return new Error("secret detail of a bug");
+  }
+}
+
+const rowName = (row: StatusRow): string => `${row.kind}${row.code === undefined ? "" : `/${row.code}`}`;
+
+test("every row of the error table is the same status in HTTP and CoAP", (t) => {
+  for (const row of ERROR_STATUS_TABLE) {
+    t.is(row.coap, `${Math.floor(row.http / 100)}.${String(row.http % 100).padStart(2, "0")}`, rowName(row));
+  }
+  t.deepEqual(
+    ERROR_STATUS_TABLE.map((r) => [rowName(r), r.http, r.coap]),
+    [
+      ["input", 400, "4.00"],
+      ["auth/unauthenticated", 401, "4.01"],
+      ["auth", 403, "4.03"],
+      ["not_found", 404, "4.04"],
+      ["conflict", 409, "4.09"],
+      ["unavailable", 503, "5.03"],
+      ["internal", 500, "5.00"],
+    ],
+  );
+});
+
+test("errors map by kind: class instances, look-alikes by name, and errors rebuilt from the peer RPC", (t) => {
+  for (const row of ERROR_STATUS_TABLE) {
+    const err = errorFor(row);
+    const lookAlike = Object.assign(new Error(err.message), {
+      name: err.name,
+      code: (err as AuthError).code,
+    });
+    const rebuilt = fromWireError(toWireError(err));
+    for (const [how, e] of [
+      ["instance", err],
+      ["by name", lookAlike],
+      ["rebuilt", rebuilt],
+    ] as const) {
+      if (row.kind === "internal" && how === "rebuilt") continue; // a remote bug is a NetError
+      const s = errorStatus(e);
+      t.deepEqual([s.http, s.coap], [row.http, row.coap], `${rowName(row)} ${how}`);
+    }
+  }
+  const peer = errorStatus(new AuthError("peer_mismatch", "signed by another peer"));
+  t.deepEqual([peer.http, peer.coap], [403, "4.03"]);
+  t.is(errorStatus(new UnavailableError("no_replicas", "later", 2.5)).retryAfterSeconds, 3);
+  t.is(errorStatus(new InputError("x", "y")).retryAfterSeconds, undefined);
+  t.is(errorStatus(new Error("secret")).message, INTERNAL_MESSAGE);
+});
+
+test("a failing action answers the table's status over HTTP and CoAP alike", async (t) => {
+  const { node, href } = await startFakeThing(t);
+  let failure: Error = new Error("unset");
+  node.get = async () => {
+    throw failure;
+  };
+  for (const row of ERROR_STATUS_TABLE) {
+    failure = errorFor(row);
+    const name = rowName(row);
+    const http = await fetch(href("actions", "get", "http"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ key: "k" }),
+    });
+    const httpText = await http.text();
+    const coap = await coapRequest(href("actions", "get", "coap"), "POST", { key: "k" });
+    t.is(http.status, row.http, name);
+    t.is(coap.code, row.coap, name);
+    if (row.kind === "unavailable") {
+      t.is(http.headers.get("retry-after"), "7", name);
+      t.is(coap.maxAge, 7, name);
+    } else {
+      t.is(http.headers.get("retry-after"), null, name);
+    }
+    if (row.kind === "internal") {
+      t.notRegex(httpText, /secret detail/, name);
+      t.notRegex(coap.text, /secret detail/, name);
+    } else {
+      t.regex(coap.text, new RegExp(failure.message), name);
+    }
+  }
+});
