@@ -304,11 +304,11 @@ test("delay: each message on the link waits, so a round trip takes twice the del
   await timesOut(t, b.call({ addr: a.addr }, "id", null, { timeoutMs: 30 }), 30);
   const t1 = Date.now();
   t.is(await a.call({ addr: c.addr }, "id", null), c.id);
-  t.true(Date.now() - t1 < 40, "other links are not delayed");
+  t.true(Date.now() - t1 < 80, "other links are not delayed (a delayed round trip takes 80 ms)");
   hub.delay(a.addr, b.addr, 0);
   const t2 = Date.now();
   t.is(await a.call({ addr: b.addr }, "id", null), b.id);
-  t.true(Date.now() - t2 < 40, "delay removed");
+  t.true(Date.now() - t2 < 80, "delay removed");
 });
 
 test("crash: the node stops answering without a close, its own calls fail, and it can restart on its address", async (t) => {

@@ -6,7 +6,8 @@ import { isHex64 } from "../util/hex.js";
 
 export const ID_BITS = 256;
 export const ID_HEX_LENGTH = ID_BITS / 4;
-const RING = 1n << BigInt(ID_BITS);
+/** 2^256: the size of the circle. */
+export const RING = 1n << BigInt(ID_BITS);
 
 /** True for exactly 64 lowercase hex chars: the only id form accepted from anywhere. */
 export function isId(v: unknown): v is string {
@@ -36,7 +37,12 @@ export function fromBig(n: bigint): string {
 
 /** Clockwise distance from a to b: how far b lies after a (0 when equal). */
 export function distance(a: string, b: string): bigint {
-  return (((toBig(b) - toBig(a)) % RING) + RING) % RING;
+  return offset(toBig(a), toBig(b));
+}
+
+/** distance() for ids already in BigInt: routing's hot loops parse each id once. */
+export function offset(a: bigint, b: bigint): bigint {
+  return (((b - a) % RING) + RING) % RING;
 }
 
 /**

@@ -1,7 +1,11 @@
 // One WebSocket to one peer: runs the handshake, then carries requests both ways. It owns the ws
 // from the first byte so that no frame can slip past the state machine, and every failure path
 // ends in exactly one close() that rejects what is pending.
-import type { Socket } from "node:net";
+// The handshake and the request/response multiplexing stay together on purpose: they are one
+// state machine over one socket (a request frame is legal only in state "open", a handshake
+// frame only before it), and both end in the same closeLocal(); cut apart, each half would need
+// the other's state and close path. Flow control, which only decides when bytes may be written,
+// is send-gate.ts; the handshake's messages and signatures are handshake.ts.
 import type { WebSocket, RawData } from "ws";
 import type { Logger } from "../log.js";
 import { AuthError } from "../util/errors.js";
@@ -23,6 +27,7 @@ import {
   type Role,
 } from "./handshake.js";
 import type { PeerInfo } from "./peer-transport.js";
+import { SendGate } from "./send-gate.js";
 
 /** Close codes (4000-4999 are the application range of RFC 6455). */
 export const CloseCode = {
@@ -80,9 +85,7 @@ export class Connection {
   private readyResolve!: (p: PeerInfo) => void;
   private readyReject!: (e: Error) => void;
   private handshakeTimer: NodeJS.Timeout | undefined;
-  private drainWaiters: Array<() => void> = [];
-  private corked = false;
-  private waitingBytes = 0;
+  private readonly gate: SendGate;
   private heardSinceTick = true;
 
   constructor(ws: WebSocket, remote: string, opts: ConnectionOptions) {
@@ -91,6 +94,10 @@ export class Connection {
     this.opts = opts;
     this.role = opts.role;
     this.log = opts.log;
+    this.gate = new SendGate(
+      { ws, log: opts.log, isOpen: () => this.state === "open" },
+      { highWaterBytes: opts.highWaterBytes, remote },
+    );
     this.ready = new Promise<PeerInfo>((resolve, reject) => {
       this.readyResolve = resolve;
       this.readyReject = reject;
@@ -183,12 +190,7 @@ export class Connection {
 
   /** Diagnostics: what this connection holds right now. */
   stats(): { pending: number; inflight: number; bufferedBytes: number; blockedSends: number } {
-    return {
-      pending: this.pending.size,
-      inflight: this.inflight,
-      bufferedBytes: this.ws.bufferedAmount,
-      blockedSends: this.drainWaiters.length,
-    };
+    return { pending: this.pending.size, inflight: this.inflight, ...this.gate.stats() };
   }
 
   /** Sends one request; resolves with the result or rejects with the remote error, "timeout" or "closed". */
@@ -214,7 +216,7 @@ export class Connection {
         reject(new NetError("timeout", `${method} to ${this.remote} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
-      this.sendText(text).catch((err: Error) => {
+      this.gate.sendRequest(text).catch((err: Error) => {
         const p = this.pending.get(id);
         if (!p) return;
         this.pending.delete(id);
@@ -390,7 +392,7 @@ export class Connection {
       p.reject(err instanceof AuthError ? err : new NetError("closed", err.message));
     }
     this.pending.clear();
-    for (const w of this.drainWaiters.splice(0)) w();
+    this.gate.wakeAll();
     try {
       this.onClose?.(this);
     } catch (e) {
@@ -402,7 +404,7 @@ export class Connection {
     if (this.inflight >= this.opts.maxInflight) {
       // Every handler slot is taken and our answers are not being read: the peer is flooding
       // without reading, so even "busy" replies would pile up. Drop it.
-      if (this.ws.bufferedAmount > this.opts.highWaterBytes) {
+      if (this.gate.overloaded()) {
         this.log.warn("peer overloads the connection", { remote: this.remote, peer: this.peer?.id });
         this.fail(
           CloseCode.protocolError,
@@ -434,24 +436,26 @@ export class Connection {
   }
 
   /** Stringified only once the socket can take it, so a stalled peer holds results, not copies of them. */
-  private async replyResult(id: number, result: unknown): Promise<void> {
-    while (this.blocked()) await this.drained();
-    let text: string;
-    try {
-      text = JSON.stringify({ t: "res", id, r: result ?? null });
-    } catch (err) {
-      return this.reply({ t: "err", id, e: toWireError(new NetError("bad_result", (err as Error).message)) });
-    }
-    if (Buffer.byteLength(text) > this.opts.maxFrameBytes) {
+  private replyResult(id: number, result: unknown): Promise<void> {
+    return this.gate.send(() => {
+      let text: string;
+      try {
+        text = JSON.stringify({ t: "res", id, r: result ?? null });
+      } catch (err) {
+        return JSON.stringify({
+          t: "err",
+          id,
+          e: toWireError(new NetError("bad_result", (err as Error).message)),
+        });
+      }
+      if (Buffer.byteLength(text) <= this.opts.maxFrameBytes) return text;
       const e: WireError = { code: "too_large", message: "result exceeds the frame size limit", kind: "net" };
-      return this.reply({ t: "err", id, e });
-    }
-    this.write(text);
+      return JSON.stringify({ t: "err", id, e });
+    });
   }
 
-  private async reply(frame: Frame): Promise<void> {
-    while (this.blocked()) await this.drained();
-    this.write(JSON.stringify(frame));
+  private reply(frame: Frame): Promise<void> {
+    return this.gate.send(() => JSON.stringify(frame));
   }
 
   private settle(id: number, result: unknown, error: WireError | undefined): void {
@@ -471,73 +475,6 @@ export class Connection {
       if (err) this.log.debug("send failed", { remote: this.remote, err: err.message });
     });
   }
-
-  /**
-   * Holds this tick's frames in the socket and writes them with one writev on the next tick:
-   * pipelined calls and their answers then cost one syscall per batch instead of one per frame.
-   */
-  private cork(): void {
-    if (this.corked) return;
-    const socket = socketOf(this.ws);
-    if (!socket || socket.destroyed) return;
-    this.corked = true;
-    socket.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      socket.uncork();
-    });
-  }
-
-  /**
-   * Sends one request frame, waiting first if the send buffer is full (see blocked()).
-   */
-  private async sendText(text: string): Promise<void> {
-    if (this.ws.bufferedAmount <= this.opts.highWaterBytes) return this.write(text);
-    // Requests waiting for the drain are memory too: beyond a few high-water marks, refuse.
-    const bytes = Buffer.byteLength(text);
-    if (this.waitingBytes + bytes > 4 * this.opts.highWaterBytes) {
-      throw new NetError("busy", `send buffer to ${this.remote} is full`);
-    }
-    this.waitingBytes += bytes;
-    try {
-      while (this.blocked()) await this.drained();
-    } finally {
-      this.waitingBytes -= bytes;
-    }
-    this.write(text);
-  }
-
-  /**
-   * True while the send buffer is above the high-water mark, so a peer that stops reading slows
-   * its callers down instead of growing our memory; throws once the connection is closed.
-   * Callers loop `while (this.blocked()) await this.drained();` and write in the same turn as
-   * the last check: with an await in between, a burst of writers would all pass the check.
-   */
-  private blocked(): boolean {
-    if (this.state !== "open") throw new NetError("closed", `connection to ${this.remote} is closed`);
-    return this.ws.bufferedAmount > this.opts.highWaterBytes;
-  }
-
-  private drained(): Promise<void> {
-    return new Promise<void>((resolve) => this.drainWaiters.push(resolve));
-  }
-
-  private write(text: string): void {
-    if (this.state !== "open") throw new NetError("closed", `connection to ${this.remote} is closed`);
-    this.cork();
-    this.ws.send(text, (err) => {
-      if (err) this.log.debug("send failed", { remote: this.remote, err: err.message });
-      // ws calls back once the bytes reach the kernel: the right moment to let writers resume.
-      if (this.drainWaiters.length > 0 && this.ws.bufferedAmount <= this.opts.highWaterBytes / 2) {
-        for (const w of this.drainWaiters.splice(0)) w();
-      }
-    });
-  }
-}
-
-function socketOf(ws: WebSocket): Socket | undefined {
-  // ws keeps its net.Socket private; corking it is the only way to batch frames into one write.
-  return (ws as unknown as { _socket?: Socket })._socket;
 }
 
 function rawToString(data: RawData): string {
