@@ -429,6 +429,7 @@ export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
     this.stopped = true;
     if (this.repairTimer) clearInterval(this.repairTimer);
     this.chord.stop();
+    await this.placement.close();
     await this.net.close().catch(() => undefined);
     await this.ledger.close();
   }

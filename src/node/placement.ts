@@ -80,21 +80,45 @@ export class Placement {
    * ring around this node changes (and on a slow timer as a safety net): a full pass costs a key
    * exchange per record, so it must not run on every stabilization round.
    */
-  async repair(): Promise<number> {
+  repair(): Promise<number> {
+    if (this.closed) return Promise.resolve(0);
     if (this.repairing) {
       this.repairAgain = true;
-      return 0;
+      return Promise.resolve(0);
     }
+    const run = this.repairPass().catch((err: unknown) => {
+      // A pass cut short (a peer went away, the node is stopping) is redone at the next change.
+      this.opts.log.debug("repair failed", { err: errorText(err) });
+      return 0;
+    });
+    this.running = run;
+    return run;
+  }
+
+  /** Stops repairing and handing off, and waits for a pass under way, before the ledger closes. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.running;
+    await this.handingOff;
+  }
+
+  private closed = false;
+  private running: Promise<number> | undefined;
+  private handingOff: Promise<unknown> | undefined;
+
+  private async repairPass(): Promise<number> {
     this.repairing = true;
     let pushed = 0;
     try {
       do {
+        if (this.closed) break;
         this.repairAgain = false;
         const pred = this.chord.predecessor();
         if (!pred) break;
         const self = this.chord.self.id;
+        if (this.pendingHandoff?.id === pred.id) pushed += await this.handoffPass(pred, null);
         const keys = await this.heldKeys((k) => betweenRightIncl(pred.id, k, self));
-        for (const target of this.replicaTargets()) pushed += await this.sync(target, keys);
+        for (const target of this.replicaTargets()) pushed += (await this.sync(target, keys)).pushed;
       } while (this.repairAgain);
       return pushed;
     } finally {
@@ -102,14 +126,33 @@ export class Placement {
     }
   }
 
-  /** A node joined between the old predecessor and us: the keys it now owns move to it. */
-  async handoff(newPred: PeerRef, oldPred: PeerRef | null): Promise<number> {
+  /**
+   * A node joined between the old predecessor and us: the keys it now owns move to it. A handoff
+   * that fails part-way (the new node was slow or briefly unreachable) is tried again at the next
+   * repair, for as long as that node is still our predecessor.
+   */
+  handoff(newPred: PeerRef, oldPred: PeerRef | null): Promise<number> {
+    if (this.closed) return Promise.resolve(0);
+    const run = this.handoffPass(newPred, oldPred).catch((err: unknown) => {
+      this.opts.log.debug("handoff failed", { peer: newPred.id, err: errorText(err) });
+      return 0;
+    });
+    this.handingOff = run;
+    return run;
+  }
+
+  private async handoffPass(newPred: PeerRef, oldPred: PeerRef | null): Promise<number> {
     const self = this.chord.self.id;
     if (newPred.id === self) return 0;
     if (oldPred && !betweenRightIncl(oldPred.id, newPred.id, self)) return 0;
+    this.pendingHandoff = newPred;
     const keys = await this.heldKeys((k) => !betweenRightIncl(newPred.id, k, self));
-    return this.sync(newPred, keys);
+    const { pushed, complete } = await this.sync(newPred, keys);
+    if (complete && this.pendingHandoff?.id === newPred.id) this.pendingHandoff = undefined;
+    return pushed;
   }
+
+  private pendingHandoff: PeerRef | undefined;
 
   private replicaTargets(): PeerRef[] {
     const self = this.chord.self.id;
@@ -131,7 +174,8 @@ export class Placement {
     return keys;
   }
 
-  private async sync(target: PeerRef, keys: string[]): Promise<number> {
+  /** Pushes the keys `target` lacks; `complete` is false when a request failed part-way. */
+  private async sync(target: PeerRef, keys: string[]): Promise<{ pushed: number; complete: boolean }> {
     let pushed = 0;
     try {
       for (let i = 0; i < keys.length; i += KEY_BATCH) {
@@ -149,8 +193,9 @@ export class Placement {
       }
     } catch (err) {
       this.opts.log.debug("sync failed", { peer: target.id, err: errorText(err) });
+      return { pushed, complete: false };
     }
-    return pushed;
+    return { pushed, complete: true };
   }
 
   /** Sends records to every target; resolves once `needed` acknowledged (or all settled). */

@@ -2,6 +2,7 @@
 // these before any handler runs, and what a member answers is parsed before any caller sees it.
 // Objects are `z.object` (unknown keys stripped), so junk a peer attaches never travels further.
 import { z } from "zod";
+import { MAX_CHUNK_BYTES } from "../../ledger/record.js";
 import { HEX128, HEX64 } from "../../util/hex.js";
 
 export const hex64 = z.string().regex(HEX64, "64 lowercase hex characters");
@@ -22,6 +23,12 @@ export const noParams = z
 
 /** A reading or value as JSON carried it: anything but absent (the transport is JSON, so nothing else arrives). */
 export const jsonValue = z.unknown().refine((v): boolean => v !== undefined, "required");
+
+/** A reading's value: JSON of at most the ledger's chunk size, refused before any work is done. */
+const readingValue = jsonValue.refine(
+  (v): boolean => (JSON.stringify(v) ?? "").length <= MAX_CHUNK_BYTES,
+  `value over ${MAX_CHUNK_BYTES} bytes of JSON`,
+);
 
 export const millis = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
 /** A time bound as the Thing takes it: ms since the epoch or an ISO 8601 string (parsed by the ledger). */
@@ -72,12 +79,12 @@ export const invalidNote = z.object({
 export const chunk = z.object({
   source: z.string().min(1).max(256),
   timestamp: millis,
-  value: jsonValue,
+  value: readingValue,
   key: hex64.optional(),
 });
 
 export const putInput = z.object({
-  value: jsonValue,
+  value: readingValue,
   source: z.string().max(256).optional(),
   timestamp: timeBound.optional(),
 });

@@ -45,6 +45,7 @@ export interface MethodSpec<P extends z.ZodType = z.ZodType, R extends z.ZodType
   minedBy?: (params: z.output<P>) => string[];
 }
 
+// Params are strict objects: a key the method does not take is an error, not silently dropped.
 const spec = <P extends z.ZodType, R extends z.ZodType>(s: MethodSpec<P, R>) => s;
 
 const ok = z.literal(true);
@@ -61,37 +62,53 @@ export const PROTOCOL = {
     access: "member",
   }),
   // Members (and admitted tools) may ask any node to route for them, as an endpoint would.
-  "node.put": spec({ params: putInput, result: putResult, access: "member" }),
-  "node.get": spec({ params: z.object({ key: hex64 }), result: recordDoc, access: "member" }),
+  "node.put": spec({ params: z.strictObject(putInput.shape), result: putResult, access: "member" }),
+  "node.get": spec({ params: z.strictObject({ key: hex64 }), result: recordDoc, access: "member" }),
   "node.ring": spec({ params: noParams, result: ringInfo, access: "member" }),
-  "node.approve": spec({ params: z.object({ txID: hex64 }), result: approveResult, access: "member" }),
+  "node.approve": spec({ params: z.strictObject({ txID: hex64 }), result: approveResult, access: "member" }),
   "node.balance": spec({ params: noParams, result: z.number().int().nonnegative(), access: "member" }),
   "node.inventory": spec({ params: noParams, result: inventoryResult, access: "member" }),
   "node.condition": spec({
-    params: z.object({ kind: z.string().max(64), detail: z.string().max(1024).optional() }),
+    params: z.strictObject({ kind: z.string().max(64), detail: z.string().max(1024).optional() }),
     result: ok,
     access: "member",
   }),
 
   // The owner of a key records it; it checks on arrival that the key is its own.
-  "store.put": spec({ params: chunk, result: recordDoc, access: "member" }),
+  "store.put": spec({ params: z.strictObject(chunk.shape), result: recordDoc, access: "member" }),
   "store.replica": spec({
-    params: z.object({ records: z.array(recordDoc).max(KEY_BATCH) }),
+    params: z.strictObject({ records: z.array(recordDoc).max(KEY_BATCH) }),
     result: z.object({ stored: z.number().int().nonnegative() }),
     access: "member",
   }),
   "store.have": spec({
-    params: z.object({ keys: z.array(hex64).max(KEY_BATCH) }),
+    params: z.strictObject({ keys: z.array(hex64).max(KEY_BATCH) }),
     result: z.object({ missing: z.array(hex64).max(KEY_BATCH) }),
     access: "member",
   }),
-  "store.get": spec({ params: z.object({ key: hex64 }), result: recordDoc.nullable(), access: "member" }),
-  "store.query": spec({ params: queryInput, result: z.array(recordDoc).max(QUERY_MAX), access: "member" }),
-  "store.byTx": spec({ params: z.object({ txID: hex64 }), result: recordDoc.nullable(), access: "member" }),
+  "store.get": spec({
+    params: z.strictObject({ key: hex64 }),
+    result: recordDoc.nullable(),
+    access: "member",
+  }),
+  "store.query": spec({
+    params: z.strictObject(queryInput.shape),
+    result: z.array(recordDoc).max(QUERY_MAX),
+    access: "member",
+  }),
+  "store.byTx": spec({
+    params: z.strictObject({ txID: hex64 }),
+    result: recordDoc.nullable(),
+    access: "member",
+  }),
 
-  "ledger.block": spec({ params: z.object({ hash: hex64 }), result: block.nullable(), access: "member" }),
+  "ledger.block": spec({
+    params: z.strictObject({ hash: hex64 }),
+    result: block.nullable(),
+    access: "member",
+  }),
   "ledger.branch": spec({
-    params: z.object({
+    params: z.strictObject({
       from: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
       limit: z.number().int().positive().optional(),
     }),
@@ -100,18 +117,18 @@ export const PROTOCOL = {
   }),
   // Successors keep copies of a member's branch, taken only from that member itself.
   "ledger.blockCopy": spec({
-    params: z.object({ block }),
+    params: z.strictObject({ block }),
     result: z.null(),
     access: "miner",
     minedBy: (p) => [p.block.miner],
   }),
   "ledger.invalidCopy": spec({
-    params: z.object({ invalid: invalidNote }),
+    params: z.strictObject({ invalid: invalidNote }),
     result: z.null(),
     access: "miner",
   }),
   "ledger.branchCopy": spec({
-    params: z.object({
+    params: z.strictObject({
       blocks: z.array(block).max(BRANCH_PAGE),
       invalid: z.array(invalidNote).max(BRANCH_PAGE),
     }),
@@ -121,20 +138,20 @@ export const PROTOCOL = {
   }),
   "ledger.copies": spec({ params: noParams, result: z.array(hex64).max(MAX_PEERS), access: "member" }),
   "ledger.copy": spec({
-    params: z.object({ miner: hex64 }),
+    params: z.strictObject({ miner: hex64 }),
     result: branchReport.nullable(),
     access: "member",
   }),
   // Checked against the admin key by the handler: members store only what the admin signed.
   "ledger.checkpoint": spec({
-    params: z.object({ checkpoint }),
+    params: z.strictObject({ checkpoint }),
     result: z.object({ stored: z.string().max(256) }),
     access: "member",
   }),
 
   // Holders of a record learn that an endpoint's approval verified it.
   "flowcoin.verified": spec({
-    params: z.object({ txID: hex64, miner: hex64 }),
+    params: z.strictObject({ txID: hex64, miner: hex64 }),
     result: ok,
     access: "member",
   }),
