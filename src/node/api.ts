@@ -86,10 +86,17 @@ export interface InventoryResult {
   unreachable: string[];
 }
 
-/**
- * Events: "block" (BlockEvent), "transaction" (RecordDoc), "verified" ({txID, miner}),
- * "members" (PeerRef[]: ring membership changed).
- */
+/** What a node emits, with payloads: the WoT layer turns the first three into the Thing's events. */
+export interface NodeEvents {
+  block: [BlockEvent];
+  transaction: [RecordDoc];
+  /** An approval verified a transaction; `by` is the member that relayed it, when one did. */
+  verified: [{ txID: string; miner: string; by?: string }];
+  /** Ring membership around this node changed (its successor list). */
+  members: [{ id: string; addr: string }[]];
+}
+
+/** Events: see NodeEvents. */
 export interface FlowchainNodeApi extends EventEmitter {
   readonly id: string;
   readonly networkId: string;

@@ -18,6 +18,7 @@ import type {
   ChainInfo,
   FlowchainNodeApi,
   InventoryResult,
+  NodeEvents,
   NodeStats,
   PutInput,
   PutResult,
@@ -84,7 +85,7 @@ interface Parts {
   standing: Standing;
 }
 
-export class FlowchainNode extends EventEmitter implements FlowchainNodeApi {
+export class FlowchainNode extends EventEmitter<NodeEvents> implements FlowchainNodeApi {
   readonly identity: Identity;
   readonly network: NetworkState;
   readonly ledger: Ledger;
