@@ -10,7 +10,6 @@
 // batch is being written go out together in the next one.
 import { EventEmitter } from "node:events";
 import { mkdir, writeFile } from "node:fs/promises";
-import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { AbstractBatchOperation, AbstractChainedBatch } from "abstract-level";
 import { InputError, errorText } from "../util/errors.js";
@@ -22,7 +21,8 @@ import { checkDescriptor, genesisBlock, NetworkDescriptor } from "./genesis.js";
 import { Identity } from "./identity.js";
 import { MerkleAccumulator } from "./merkle.js";
 import { Miner, HeaderTemplate } from "./miner.js";
-import { SignerPool } from "./signer-pool.js";
+import { Signer, createCryptoPool, defaultSignerThreads } from "./signing.js";
+import { ownPool, type WorkerPool } from "./worker-pool.js";
 import { PagedIterator } from "./paged-iterator.js";
 import {
   unsignedRecord,
@@ -37,6 +37,8 @@ import { Db, K, LedgerMeta, TS_WIDTH, openDb, pad, primaryKey, rangeEntries } fr
 
 export type { Chunk, RecordDoc } from "./record.js";
 export type { Block } from "./block.js";
+export type { WorkerPool } from "./worker-pool.js";
+export { createCryptoPool } from "./signing.js";
 
 /**
  * Default hashing rate: ~0.3% of a core, so a node whose reliability dropped still mines its next
@@ -49,8 +51,6 @@ export const DEFAULT_BLOCK_INTERVAL_MS = 1000;
 const MAX_GROUP = 2000;
 /** Groups being signed or written at once: enough to keep a signer thread and LevelDB busy. */
 const MAX_IN_FLIGHT = 2;
-/** Below this a group is signed inline: a round trip to a signer thread costs more. */
-const SIGNER_MIN_GROUP = 32;
 
 export interface LedgerOptions {
   dir: string;
@@ -66,8 +66,12 @@ export interface LedgerOptions {
   sync?: boolean;
   /** Start the miner (default true). */
   mine?: boolean;
-  /** Signer threads for group commits; default 1 when the machine has a spare core, else 0. */
-  signerThreads?: number;
+  /**
+   * Threads that sign group commits: a count, 0 to sign on the main thread (many ledgers in one
+   * process), or a pool from createCryptoPool shared by several ledgers (not closed by this one).
+   * Default 1 when the machine has a spare core, else 0.
+   */
+  workers?: number | WorkerPool;
 }
 
 export interface QueryOptions {
@@ -136,7 +140,8 @@ export class Ledger extends EventEmitter {
   private flushing = false;
   private writeChain: Promise<void> = Promise.resolve();
   private closed = false;
-  private readonly signers: SignerPool | null;
+  private readonly signer: Signer;
+  private readonly closePool: () => Promise<void>;
 
   private constructor(
     opts: LedgerOptions,
@@ -158,8 +163,11 @@ export class Ledger extends EventEmitter {
     this.valid = valid;
     this.headAcc = acc;
     this.recordCount = count;
-    const threads = opts.signerThreads ?? (availableParallelism() > 1 ? 1 : 0);
-    this.signers = threads > 0 ? new SignerPool(opts.identity, threads) : null;
+    const { pool, owned } = ownPool(opts.workers ?? defaultSignerThreads(), (n) =>
+      createCryptoPool(n, this.log),
+    );
+    this.closePool = async () => (owned ? pool?.destroy() : undefined);
+    this.signer = new Signer({ identity: opts.identity, pool, log: this.log });
     this.miner = new Miner({
       hashesPerSecond: opts.hashesPerSecond ?? DEFAULT_HASHES_PER_SECOND,
       minIntervalMs: opts.blockIntervalMs ?? DEFAULT_BLOCK_INTERVAL_MS,
@@ -372,11 +380,7 @@ export class Ledger extends EventEmitter {
       });
       return batch.put(K.records, String(count));
     };
-    const ready =
-      this.signers && toSign.length >= SIGNER_MIN_GROUP
-        ? this.signers.sign(toSign).then(fill)
-        : Promise.resolve(fill(toSign.map((d) => this.identity.sign(d))));
-    const written = this.enqueueWrite(ready).then(() => {
+    const written = this.enqueueWrite(this.signer.sign(toSign).then(fill)).then(() => {
       fresh.forEach((p, i) => p.resolve(docs[i]));
       for (const d of docs) this.safeEmit("transaction", d);
     });
@@ -670,7 +674,7 @@ export class Ledger extends EventEmitter {
     this.waiting = [];
     this.incoming = [];
     await this.writeChain;
-    await this.signers?.close();
+    await this.closePool();
     await this.db.put(K.state, "clean", { sync: true });
     await this.db.close();
   }

@@ -11,8 +11,9 @@ import { Block, verifyBlock } from "./block.js";
 import { genesisBlock, isGenesisOf } from "./genesis.js";
 import { MerkleAccumulator } from "./merkle.js";
 import { RecordDoc, checkRecordBody, verifyRecord } from "./record.js";
-import { SignaturePool } from "./signature-pool.js";
+import { defaultVerifierThreads, createCryptoPool, firstBadSignature } from "./signing.js";
 import { K, LedgerMeta, blockRecords, openDb, rangeEntries } from "./store.js";
+import { ownPool, type WorkerPool } from "./worker-pool.js";
 
 export interface VerifyReport {
   ok: boolean;
@@ -39,7 +40,7 @@ const SIG_BATCH = 256;
 
 /**
  * Fed a branch in order (genesis, then each block followed by its records); throws Failure.
- * With a SignaturePool, record signatures are checked in batches on worker threads; finish() (or
+ * With a crypto pool, record signatures are checked in batches on worker threads; finish() (or
  * firstFailure() after a structural failure) waits for them so the earliest failure is reported.
  */
 export class ChainChecker {
@@ -48,7 +49,7 @@ export class ChainChecker {
   private current: Block | null = null;
   private acc = new MerkleAccumulator();
   private miner: string | null;
-  private readonly pool: SignaturePool | null;
+  private readonly pool: WorkerPool | null;
   private batch = {
     keys: [] as string[],
     data: [] as string[],
@@ -57,7 +58,7 @@ export class ChainChecker {
   };
   private inflight: SigBatch[] = [];
 
-  constructor(miner: string | null = null, pool: SignaturePool | null = null) {
+  constructor(miner: string | null = null, pool: WorkerPool | null = null) {
     this.miner = miner;
     this.pool = pool;
   }
@@ -65,7 +66,10 @@ export class ChainChecker {
   private dispatch(): void {
     const b = this.batch;
     if (b.keys.length === 0 || this.pool === null) return;
-    this.inflight.push({ result: this.pool.check(b.keys, b.data, b.sigs), where: b.where });
+    this.inflight.push({
+      result: firstBadSignature(this.pool, { keys: b.keys, data: b.data, sigs: b.sigs }),
+      where: b.where,
+    });
     this.batch = { keys: [], data: [], sigs: [], where: [] };
   }
 
@@ -177,9 +181,19 @@ async function failed(c: ChainChecker, e: unknown): Promise<VerifyReport> {
   };
 }
 
-export async function verifyDataDir(dir: string): Promise<VerifyReport> {
+export interface VerifyOptions {
+  /** Verifier threads (0: verify on this thread) or a crypto pool to share; default up to 4. */
+  workers?: number | WorkerPool;
+}
+
+function verifierPool(opts: VerifyOptions): { pool: WorkerPool | null; close: () => Promise<void> } {
+  const { pool, owned } = ownPool(opts.workers ?? defaultVerifierThreads(), createCryptoPool);
+  return { pool, close: async () => (owned ? pool?.destroy() : undefined) };
+}
+
+export async function verifyDataDir(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
   const db = await openDb(dir, false);
-  const pool = new SignaturePool();
+  const { pool, close } = verifierPool(opts);
   const c = new ChainChecker(null, pool);
   try {
     const metaJson = await db.get(K.meta);
@@ -217,14 +231,14 @@ export async function verifyDataDir(dir: string): Promise<VerifyReport> {
   } catch (e) {
     return await failed(c, e);
   } finally {
-    await pool.close();
+    await close();
     await db.close();
   }
 }
 
 /** Checks an NDJSON export (see export.ts): genesis first, then each block followed by its records. */
-export async function verifyExportFile(file: string): Promise<VerifyReport> {
-  const pool = new SignaturePool();
+export async function verifyExportFile(file: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const { pool, close } = verifierPool(opts);
   const c = new ChainChecker(null, pool);
   const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   let line = 0;
@@ -255,6 +269,6 @@ export async function verifyExportFile(file: string): Promise<VerifyReport> {
     return await failed(c, e);
   } finally {
     rl.close();
-    await pool.close();
+    await close();
   }
 }
