@@ -18,6 +18,7 @@ import { Logger, silentLogger } from "../log.js";
 import { Block, BlockHeader, makeBlock } from "./block.js";
 import { clampReliability, targetFor, tierFor } from "./difficulty.js";
 import { checkDescriptor, genesisBlock, NetworkDescriptor } from "./genesis.js";
+import type { LedgerEvents } from "./events.js";
 import { Identity } from "./identity.js";
 import { MerkleAccumulator } from "./merkle.js";
 import { Miner, HeaderTemplate } from "./miner.js";
@@ -37,6 +38,7 @@ import { Db, K, LedgerMeta, TS_WIDTH, openDb, pad, primaryKey, rangeEntries } fr
 
 export type { Chunk, RecordDoc } from "./record.js";
 export type { Block } from "./block.js";
+export type { LedgerEvents } from "./events.js";
 export type { WorkerPool } from "./worker-pool.js";
 export { createCryptoPool } from "./signing.js";
 
@@ -115,11 +117,7 @@ type Op = AbstractBatchOperation<Db, string, string>;
 type PageSource = { nextv(n: number): Promise<string[]>; close(): Promise<void> };
 type Batch = AbstractChainedBatch<Db, string, string>;
 
-/**
- * Events: "block" (Block, once durable), "transaction" (RecordDoc, once durable), "invalid"
- * ({hash, reason}), "queued" ({count}: records waiting because no valid block exists).
- */
-export class Ledger extends EventEmitter {
+export class Ledger extends EventEmitter<LedgerEvents> {
   readonly dir: string;
   readonly identity: Identity;
   readonly network: NetworkDescriptor;
@@ -396,9 +394,10 @@ export class Ledger extends EventEmitter {
   }
 
   // A throwing listener must not turn a stored record into a failed put.
-  private safeEmit(event: string, arg: unknown): void {
+  private safeEmit<K extends keyof LedgerEvents>(event: K, ...args: LedgerEvents[K]): void {
     try {
-      this.emit(event, arg);
+      // @types/node's emit cannot see that K's payload is LedgerEvents[K] while K is generic.
+      (this.emit as (e: K, ...a: LedgerEvents[K]) => boolean)(event, ...args);
     } catch (e) {
       this.log.error("event listener threw", { event, err: errorText(e) });
     }
