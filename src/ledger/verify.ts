@@ -12,7 +12,7 @@ import { genesisBlock, isGenesisOf } from "./genesis.js";
 import { MerkleAccumulator } from "./merkle.js";
 import { RecordDoc, checkRecordBody, verifyRecord } from "./record.js";
 import { defaultVerifierThreads, createCryptoPool, firstBadSignature } from "./signing.js";
-import { K, LedgerMeta, blockRecords, openDb, rangeEntries } from "./store.js";
+import { META, LedgerMeta, blockRecords, openStore, rangeEntries } from "./store.js";
 import { ownPool, type WorkerPool } from "./worker-pool.js";
 
 export interface VerifyReport {
@@ -192,20 +192,20 @@ function verifierPool(opts: VerifyOptions): { pool: WorkerPool | null; close: ()
 }
 
 export async function verifyDataDir(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
-  const db = await openDb(dir, false);
+  const store = await openStore(dir, false);
   const { pool, close } = verifierPool(opts);
   const c = new ChainChecker(null, pool);
   try {
-    const metaJson = await db.get(K.meta);
+    const metaJson = await store.meta.get(META.ledger);
     if (metaJson === undefined) throw new Failure(0, "no ledger metadata in data dir");
     const meta = JSON.parse(metaJson) as LedgerMeta;
     c.expectMiner(meta.nodeId);
     let expected = 0;
-    for await (const [k, hash] of rangeEntries(db, { gte: "H!", lt: "H!~" })) {
-      const height = Number(k.slice(2));
+    for await (const [k, hash] of rangeEntries(store.heights)) {
+      const height = Number(k);
       if (height !== expected) throw new Failure(expected, `block ${expected} missing`);
       expected++;
-      const json = await db.get(K.block(hash));
+      const json = await store.block(hash);
       if (json === undefined) throw new Failure(height, "block body missing");
       const b = JSON.parse(json) as Block;
       if (height === 0) {
@@ -217,7 +217,7 @@ export async function verifyDataDir(dir: string, opts: VerifyOptions = {}): Prom
       if (b.minerKey !== meta.publicKey)
         throw new Failure(height, "block signed with another key than the node's");
       try {
-        for await (const d of blockRecords(db, hash)) {
+        for await (const d of blockRecords(store, hash)) {
           c.record(JSON.parse(d) as RecordDoc);
           if (c.records % 1024 === 0) await c.drain();
         }
@@ -232,7 +232,7 @@ export async function verifyDataDir(dir: string, opts: VerifyOptions = {}): Prom
     return await failed(c, e);
   } finally {
     await close();
-    await db.close();
+    await store.close();
   }
 }
 
