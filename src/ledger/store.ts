@@ -7,7 +7,7 @@
 //
 // Format 1 was one flat keyspace with one-character prefixes (`r!`, `B!`...); format 2 is the
 // sublevels below. store-migration.ts moves a format-1 store over once, when it is opened.
-import type { AbstractSublevel } from "abstract-level";
+import type { AbstractChainedBatch, AbstractSublevel } from "abstract-level";
 import { Level } from "level";
 import { join } from "node:path";
 import { migrateFormat1 } from "./store-migration.js";
@@ -64,6 +64,30 @@ export interface LedgerMeta {
   publicKey: string;
 }
 
+/**
+ * A chained batch across keyspaces: classic-level copies each put straight into a native
+ * WriteBatch, about half the main-thread cost per entry of an array batch. Keys take their
+ * sublevel's prefix from the sublevel itself (prefixKey) and go into the root batch as they are:
+ * the chained batch's own `sublevel` option clones and re-checks every put, which cost a quarter
+ * of the group-commit throughput.
+ */
+export class StoreBatch {
+  private readonly batch: AbstractChainedBatch<Db, string, string>;
+
+  constructor(db: Db) {
+    this.batch = db.batch();
+  }
+
+  put(space: Space, key: string, value: string): this {
+    this.batch.put(space.prefixKey(key, "utf8") as string, value);
+    return this;
+  }
+
+  write(opts: { sync: boolean }): Promise<void> {
+    return this.batch.write(opts);
+  }
+}
+
 export class Store {
   readonly db: Db;
   /** Record JSON by primary key: the primary copy of this node's records, in time order. */
@@ -104,6 +128,10 @@ export class Store {
     this.replicas = space("replicas");
     this.replicaTxIDs = space("replica-txids");
     this.meta = space("meta");
+  }
+
+  batch(): StoreBatch {
+    return new StoreBatch(this.db);
   }
 
   /**

@@ -1,11 +1,10 @@
 // One writer: batches reach LevelDB in the order they were queued, so a block is never on disk
 // before the records it seals. A batch may take its place in the order before it is ready (a group
 // whose signatures are still being computed), which is what lets signing overlap writing.
-import type { AbstractBatchOperation, AbstractChainedBatch } from "abstract-level";
-import type { Db } from "./store.js";
+import type { AbstractBatchOperation } from "abstract-level";
+import type { Db, StoreBatch } from "./store.js";
 
 export type Op = AbstractBatchOperation<Db, string, string>;
-export type Batch = AbstractChainedBatch<Db, string, string>;
 
 export class WriteChain {
   private readonly db: Db;
@@ -18,7 +17,7 @@ export class WriteChain {
     this.sync = init.sync ?? false;
   }
 
-  write(ops: Op[] | Promise<Batch>): Promise<void> {
+  write(ops: Op[] | Promise<StoreBatch>): Promise<void> {
     const p = this.tail.then(async () =>
       Array.isArray(ops) ? this.db.batch(ops, { sync: this.sync }) : (await ops).write({ sync: this.sync }),
     );

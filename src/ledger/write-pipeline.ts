@@ -15,8 +15,17 @@ import type { Emit } from "./events.js";
 import type { Identity } from "./identity.js";
 import { normaliseChunk, unsignedRecord, type Chunk, type NormalChunk, type RecordDoc } from "./record.js";
 import type { Signer } from "./signing.js";
-import { META, blockRecordKey, primaryKey, sourceKey, timeKey, type Space, type Store } from "./store.js";
-import type { Batch, WriteChain } from "./write-chain.js";
+import {
+  META,
+  blockRecordKey,
+  primaryKey,
+  sourceKey,
+  timeKey,
+  type Space,
+  type Store,
+  type StoreBatch,
+} from "./store.js";
+import type { WriteChain } from "./write-chain.js";
 
 export interface PutOptions {
   /**
@@ -195,23 +204,21 @@ export class RecordWriter {
     branch.records += docs.length;
     const count = branch.records;
     if (wasEmpty) this.c.wakeMiner();
-    const fill = (sigs: string[]): Batch => {
-      // A chained batch: classic-level copies each put straight into a native WriteBatch, about
-      // half the main-thread cost per entry of an array batch (which clones and re-validates).
-      const batch = store.db.batch();
+    const fill = (sigs: string[]): StoreBatch => {
+      const batch = store.batch();
       docs.forEach((doc, i) => {
         doc.signature = sigs[i];
         const onSigned = fresh[i].onSigned;
         if (onSigned) this.safeCall(onSigned, doc);
         const pk = primaryKey(doc.timestamp, doc.txID);
         batch
-          .put(pk, JSON.stringify(doc), { sublevel: store.records })
-          .put(sourceKey(doc.source, pk), "", { sublevel: store.bySource })
-          .put(doc.key, pk, { sublevel: store.byKey })
-          .put(doc.txID, timeKey(doc.timestamp), { sublevel: store.byTxID })
-          .put(blockRecordKey(block.hash, doc.index), pk, { sublevel: store.blockRecords });
+          .put(store.records, pk, JSON.stringify(doc))
+          .put(store.bySource, sourceKey(doc.source, pk), "")
+          .put(store.byKey, doc.key, pk)
+          .put(store.byTxID, doc.txID, timeKey(doc.timestamp))
+          .put(store.blockRecords, blockRecordKey(block.hash, doc.index), pk);
       });
-      return batch.put(META.records, String(count), { sublevel: store.meta });
+      return batch.put(store.meta, META.records, String(count));
     };
     const written = this.c.chain.write(this.c.signer.sign(toSign).then(fill)).then(() => {
       fresh.forEach((p, i) => p.resolve(docs[i]));
