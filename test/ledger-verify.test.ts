@@ -138,10 +138,11 @@ test("verify finds a record tampered with inside the data dir", async (t) => {
   const victim = records[70];
   const db = new Level<string, string>(join(dir, "ledger"), { valueEncoding: "utf8" });
   await db.open();
-  const key = `r!${String(victim.timestamp).padStart(15, "0")}!${victim.txID}`;
-  const doc = JSON.parse((await db.get(key))!) as RecordDoc;
+  const recordSpace = db.sublevel<string, string>("records", { valueEncoding: "utf8" });
+  const key = `${String(victim.timestamp).padStart(15, "0")}!${victim.txID}`;
+  const doc = JSON.parse((await recordSpace.get(key))!) as RecordDoc;
   doc.value = "tampered";
-  await db.put(key, JSON.stringify(doc));
+  await recordSpace.put(key, JSON.stringify(doc));
   await db.close();
   const report = await verifyDataDir(dir);
   t.false(report.ok);

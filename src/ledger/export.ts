@@ -2,22 +2,22 @@
 // Merkle leaf order, one JSON-LD document per line. That order is what verifyExportFile replays.
 // Like verifyDataDir, it opens the node's LevelDB and so needs the node stopped.
 import { once } from "node:events";
-import { K, blockRecords, openDb, rangeEntries } from "./store.js";
+import { blockRecords, openStore, rangeEntries } from "./store.js";
 
 export async function exportDataDir(dir: string, out: NodeJS.WritableStream): Promise<void> {
-  const db = await openDb(dir, false);
+  const store = await openStore(dir, false);
   const write = async (line: string) => {
     // Respect backpressure: an export can be far larger than memory.
     if (!out.write(line + "\n")) await once(out, "drain");
   };
   try {
-    for await (const [, hash] of rangeEntries(db, { gte: "H!", lt: "H!~" })) {
-      const b = await db.get(K.block(hash));
+    for await (const [, hash] of rangeEntries(store.heights)) {
+      const b = await store.block(hash);
       if (b === undefined) throw new Error(`block ${hash} is listed but missing`);
       await write(b);
-      for await (const d of blockRecords(db, hash)) await write(d);
+      for await (const d of blockRecords(store, hash)) await write(d);
     }
   } finally {
-    await db.close();
+    await store.close();
   }
 }

@@ -53,7 +53,7 @@ export class Identity {
     return id;
   }
 
-  /** The private key for a signer thread of this same process (see signer-pool.ts); never written out. */
+  /** The private key for a crypto thread of this same process (see signing.ts); never written out. */
   privateKeyDer(): Buffer {
     return this.privateKey.export({ format: "der", type: "pkcs8" });
   }

@@ -11,8 +11,9 @@ import { Block, verifyBlock } from "./block.js";
 import { genesisBlock, isGenesisOf } from "./genesis.js";
 import { MerkleAccumulator } from "./merkle.js";
 import { RecordDoc, checkRecordBody, verifyRecord } from "./record.js";
-import { SignaturePool } from "./signature-pool.js";
-import { K, LedgerMeta, blockRecords, openDb, rangeEntries } from "./store.js";
+import { defaultVerifierThreads, createCryptoPool, firstBadSignature } from "./signing.js";
+import { META, LedgerMeta, blockRecords, openStore, rangeEntries } from "./store.js";
+import { ownPool, type WorkerPool } from "./worker-pool.js";
 
 export interface VerifyReport {
   ok: boolean;
@@ -39,7 +40,7 @@ const SIG_BATCH = 256;
 
 /**
  * Fed a branch in order (genesis, then each block followed by its records); throws Failure.
- * With a SignaturePool, record signatures are checked in batches on worker threads; finish() (or
+ * With a crypto pool, record signatures are checked in batches on worker threads; finish() (or
  * firstFailure() after a structural failure) waits for them so the earliest failure is reported.
  */
 export class ChainChecker {
@@ -48,7 +49,7 @@ export class ChainChecker {
   private current: Block | null = null;
   private acc = new MerkleAccumulator();
   private miner: string | null;
-  private readonly pool: SignaturePool | null;
+  private readonly pool: WorkerPool | null;
   private batch = {
     keys: [] as string[],
     data: [] as string[],
@@ -57,7 +58,7 @@ export class ChainChecker {
   };
   private inflight: SigBatch[] = [];
 
-  constructor(miner: string | null = null, pool: SignaturePool | null = null) {
+  constructor(miner: string | null = null, pool: WorkerPool | null = null) {
     this.miner = miner;
     this.pool = pool;
   }
@@ -65,7 +66,10 @@ export class ChainChecker {
   private dispatch(): void {
     const b = this.batch;
     if (b.keys.length === 0 || this.pool === null) return;
-    this.inflight.push({ result: this.pool.check(b.keys, b.data, b.sigs), where: b.where });
+    this.inflight.push({
+      result: firstBadSignature(this.pool, { keys: b.keys, data: b.data, sigs: b.sigs }),
+      where: b.where,
+    });
     this.batch = { keys: [], data: [], sigs: [], where: [] };
   }
 
@@ -177,21 +181,31 @@ async function failed(c: ChainChecker, e: unknown): Promise<VerifyReport> {
   };
 }
 
-export async function verifyDataDir(dir: string): Promise<VerifyReport> {
-  const db = await openDb(dir, false);
-  const pool = new SignaturePool();
+export interface VerifyOptions {
+  /** Verifier threads (0: verify on this thread) or a crypto pool to share; default up to 4. */
+  workers?: number | WorkerPool;
+}
+
+function verifierPool(opts: VerifyOptions): { pool: WorkerPool | null; close: () => Promise<void> } {
+  const { pool, owned } = ownPool(opts.workers ?? defaultVerifierThreads(), createCryptoPool);
+  return { pool, close: async () => (owned ? pool?.destroy() : undefined) };
+}
+
+export async function verifyDataDir(dir: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const store = await openStore(dir, false);
+  const { pool, close } = verifierPool(opts);
   const c = new ChainChecker(null, pool);
   try {
-    const metaJson = await db.get(K.meta);
+    const metaJson = await store.meta.get(META.ledger);
     if (metaJson === undefined) throw new Failure(0, "no ledger metadata in data dir");
     const meta = JSON.parse(metaJson) as LedgerMeta;
     c.expectMiner(meta.nodeId);
     let expected = 0;
-    for await (const [k, hash] of rangeEntries(db, { gte: "H!", lt: "H!~" })) {
-      const height = Number(k.slice(2));
+    for await (const [k, hash] of rangeEntries(store.heights)) {
+      const height = Number(k);
       if (height !== expected) throw new Failure(expected, `block ${expected} missing`);
       expected++;
-      const json = await db.get(K.block(hash));
+      const json = await store.block(hash);
       if (json === undefined) throw new Failure(height, "block body missing");
       const b = JSON.parse(json) as Block;
       if (height === 0) {
@@ -203,7 +217,7 @@ export async function verifyDataDir(dir: string): Promise<VerifyReport> {
       if (b.minerKey !== meta.publicKey)
         throw new Failure(height, "block signed with another key than the node's");
       try {
-        for await (const d of blockRecords(db, hash)) {
+        for await (const d of blockRecords(store, hash)) {
           c.record(JSON.parse(d) as RecordDoc);
           if (c.records % 1024 === 0) await c.drain();
         }
@@ -217,14 +231,14 @@ export async function verifyDataDir(dir: string): Promise<VerifyReport> {
   } catch (e) {
     return await failed(c, e);
   } finally {
-    await pool.close();
-    await db.close();
+    await close();
+    await store.close();
   }
 }
 
 /** Checks an NDJSON export (see export.ts): genesis first, then each block followed by its records. */
-export async function verifyExportFile(file: string): Promise<VerifyReport> {
-  const pool = new SignaturePool();
+export async function verifyExportFile(file: string, opts: VerifyOptions = {}): Promise<VerifyReport> {
+  const { pool, close } = verifierPool(opts);
   const c = new ChainChecker(null, pool);
   const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity });
   let line = 0;
@@ -255,6 +269,6 @@ export async function verifyExportFile(file: string): Promise<VerifyReport> {
     return await failed(c, e);
   } finally {
     rl.close();
-    await pool.close();
+    await close();
   }
 }
