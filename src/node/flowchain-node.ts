@@ -1,6 +1,7 @@
 // One Flowchain node: the composition root. It builds the parts (ring, peer transport, ledger,
 // placement, routing, Flowcoin, branch copies, directory), wires their events, serves the peer
-// protocol and implements FlowchainNodeApi by delegating. Logic lives in the parts.
+// protocol and implements FlowchainNodeApi by delegating. Logic lives in the parts; what is left
+// here is construction order and event wiring, which read best in one place.
 import { EventEmitter } from "node:events";
 import { readFile, writeFile } from "node:fs/promises";
 import { ChordNode } from "../chord/node.js";
@@ -12,7 +13,7 @@ import { Ledger, type LedgerOptions } from "../ledger/ledger.js";
 import type { RecordDoc } from "../ledger/record.js";
 import { PeerNetwork, type Handler } from "../net/index.js";
 import { createLogger, type Logger } from "../log.js";
-import { errorText, InputError } from "../util/errors.js";
+import { errorText } from "../util/errors.js";
 import type {
   ApproveResult,
   ChainInfo,
@@ -35,10 +36,8 @@ import { CheckpointStore } from "./checkpoints.js";
 import { dataFiles } from "./data-dir.js";
 import { DeviceReport, Standing } from "./device-report.js";
 import { Flowcoin } from "./flowcoin.js";
-import { FLOWCOIN_SOURCE } from "./approval.js";
 import { handlers } from "./handlers/index.js";
-import { runInventory } from "./inventory.js";
-import { keyedChunk } from "./keyed-chunk.js";
+import { inventoryOnAdminNode } from "./inventory.js";
 import { RingMembers } from "./members.js";
 import type { NodeTransport, TransportFactory } from "./node-transport.js";
 import { PeerChordTransport } from "./peer-chord-transport.js";
@@ -71,7 +70,7 @@ export interface NodeOptions {
 /** Collaborators a test may replace: the peer transport (in-memory twin) and ledger tuning. */
 export interface NodeComponents {
   createTransport?: TransportFactory;
-  ledger?: Partial<Pick<LedgerOptions, "signerThreads" | "blockIntervalMs" | "sync">>;
+  ledger?: Partial<Pick<LedgerOptions, "workers" | "blockIntervalMs" | "sync">>;
 }
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
@@ -325,18 +324,8 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     void this.flowcoin.refresh().catch(() => undefined);
   }
 
-  async put(input: PutInput): Promise<PutResult> {
-    if (typeof input !== "object" || input === null)
-      throw new InputError("bad_chunk", "put takes {value, source?, timestamp?}");
-    if (input.source === FLOWCOIN_SOURCE) {
-      throw new InputError("reserved_source", `${FLOWCOIN_SOURCE} is written only by approvals`);
-    }
-    const chunk = keyedChunk({
-      source: input.source ?? `urn:flowchain:node:${this.id}`,
-      timestamp: input.timestamp ?? Date.now(),
-      value: input.value,
-    });
-    return this.router.route(chunk);
+  put(input: PutInput): Promise<PutResult> {
+    return this.router.put(input);
   }
 
   get(key: string): Promise<RecordDoc> {
@@ -359,20 +348,8 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     return this.device.condition(condition);
   }
 
-  async inventory(): Promise<InventoryResult> {
-    const admin = this.network.admin;
-    if (!admin) {
-      throw new InputError(
-        "not_admin_node",
-        "this node does not hold the admin key: run inventory on the node that created the network",
-      );
-    }
-    const { result } = await runInventory(
-      { members: () => this.members.all(), client: this.client },
-      admin,
-      this.network.descriptor,
-    );
-    return result;
+  inventory(): Promise<InventoryResult> {
+    return inventoryOnAdminNode(this.network, { members: () => this.members.all(), client: this.client });
   }
 
   ring(): RingInfo {

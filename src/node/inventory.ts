@@ -13,6 +13,8 @@ import {
 } from "../ledger/inventory.js";
 import type { NetworkDescriptor } from "../ledger/genesis.js";
 import { NetError } from "../net/index.js";
+import { InputError } from "../util/errors.js";
+import type { NetworkState } from "./bootstrap.js";
 import type { InventoryResult } from "./api.js";
 import type { PeerClient } from "./protocol/peer-client.js";
 import { BRANCH_PAGE, type Result } from "./protocol/table.js";
@@ -119,4 +121,18 @@ export async function runInventory(
     merged,
     checkpoint,
   };
+}
+
+/** The `inventory` action: only the node that holds the admin key signs checkpoints. */
+export async function inventoryOnAdminNode(
+  network: NetworkState,
+  deps: InventoryDeps,
+): Promise<InventoryResult> {
+  if (!network.admin) {
+    throw new InputError(
+      "not_admin_node",
+      "this node does not hold the admin key: run inventory on the node that created the network",
+    );
+  }
+  return (await runInventory(deps, network.admin, network.descriptor)).result;
 }

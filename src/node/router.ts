@@ -6,8 +6,9 @@ import type { RecordDoc } from "../ledger/record.js";
 import type { Logger } from "../log.js";
 import { errorText, InputError, NotFoundError, UnavailableError } from "../util/errors.js";
 import { isHex64 } from "../util/hex.js";
-import type { PutResult, QueryInput } from "./api.js";
-import type { KeyedChunk } from "./keyed-chunk.js";
+import type { PutInput, PutResult, QueryInput } from "./api.js";
+import { FLOWCOIN_SOURCE } from "./approval.js";
+import { keyedChunk, type KeyedChunk } from "./keyed-chunk.js";
 import type { RingMembers } from "./members.js";
 import type { Placement } from "./placement.js";
 import type { PeerClient } from "./protocol/peer-client.js";
@@ -44,6 +45,21 @@ export class Router {
     const { record } = await this.c.placement.storeAsOwner(chunk);
     this.c.puts.mark();
     return record;
+  }
+
+  /** A reading from an endpoint: validated and keyed here, then routed to its owner. */
+  put(input: PutInput): Promise<PutResult> {
+    if (typeof input !== "object" || input === null)
+      throw new InputError("bad_chunk", "put takes {value, source?, timestamp?}");
+    if (input.source === FLOWCOIN_SOURCE) {
+      throw new InputError("reserved_source", `${FLOWCOIN_SOURCE} is written only by approvals`);
+    }
+    const chunk = keyedChunk({
+      source: input.source ?? `urn:flowchain:node:${this.selfId}`,
+      timestamp: input.timestamp ?? Date.now(),
+      value: input.value,
+    });
+    return this.route(chunk);
   }
 
   /** Sends a validated chunk to successor(key), retrying while the ring repairs. */

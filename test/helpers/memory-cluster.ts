@@ -126,7 +126,7 @@ export class MemoryCluster {
       { dataDir: slot.dir, host: "mem", port: 0, log: silentLogger, ...FAST, ...this.opts.node, ...how },
       {
         createTransport: (init) => new MemoryPeerNetwork(this.hub, { ...init, addr: slot.addr || undefined }),
-        ledger: { signerThreads: 0 },
+        ledger: { workers: 0 },
       },
     );
     slot.addr = node.addr;
