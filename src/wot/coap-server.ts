@@ -113,6 +113,7 @@ export class FlowchainCoapServer implements ProtocolServer {
     });
     // A UDP socket error (e.g. ICMP-induced on some platforms) must never take the node down.
     socket.on("error", (err) => this.log.warn("coap socket error", { err: err.message }));
+    guardSendAfterClose(socket);
     this.socket = socket;
     this.boundPort = socket.address().port;
     const server = coap.createServer({ type }, (req, res) => this.routes.handle(req, res));
@@ -135,7 +136,8 @@ export class FlowchainCoapServer implements ProtocolServer {
     this.server = undefined;
     this.socket = undefined;
     if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
-    if (socket !== undefined) await new Promise<void>((resolve) => socket.close(() => resolve()));
+    // node-coap may already have closed the socket it was given; closing it again throws "Not running".
+    if (socket !== undefined) await closeQuietly(socket);
     this.boundPort = -1;
   }
 
@@ -189,8 +191,40 @@ export class FlowchainCoapServer implements ProtocolServer {
   }
 
   private sendTo(buf: Buffer, port: number, address: string): void {
-    this.socket?.send(buf, port, address, (err) => {
-      if (err) this.log.warn("coap send failed", { err: errorText(err) });
-    });
+    try {
+      this.socket?.send(buf, port, address, (err) => {
+        if (err) this.log.warn("coap send failed", { err: errorText(err) });
+      });
+    } catch (err) {
+      // A timer that fires while the server stops finds the socket closed: nothing to send to.
+      this.log.debug("coap send skipped", { err: errorText(err) });
+    }
   }
+}
+
+function closeQuietly(socket: Socket): Promise<void> {
+  return new Promise<void>((resolve) => {
+    try {
+      socket.close(() => resolve());
+    } catch {
+      resolve();
+    }
+  });
+}
+
+/**
+ * node-coap keeps timers of its own (the separate ACK of a slow answer, retransmissions) that
+ * server.close() does not clear; one firing after stop sends on the closed socket, and dgram
+ * throws ERR_SOCKET_DGRAM_NOT_RUNNING from the timer, which would take the whole process down.
+ * After close, a send is dropped instead.
+ */
+function guardSendAfterClose(socket: Socket): void {
+  let open = true;
+  socket.once("close", () => (open = false));
+  const send = socket.send.bind(socket) as (...args: unknown[]) => void;
+  Object.defineProperty(socket, "send", {
+    value: (...args: unknown[]) => {
+      if (open) send(...args);
+    },
+  });
 }
