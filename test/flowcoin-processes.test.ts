@@ -99,8 +99,11 @@ test("approval, double and forged approval, balance from the ledger, inventory w
     limit: 100,
   });
   t.is(grants.status, 200, grants.text);
-  t.is(grants.body.filter((g: any) => g.value.to === owner.id && g.value.txID === put.body.txID).length, 1);
-  t.is(grants.body.length, 1);
+  t.is(
+    grants.body.records.filter((g: any) => g.value.to === owner.id && g.value.txID === put.body.txID).length,
+    1,
+  );
+  t.is(grants.body.records.length, 1);
   // A member that sends a grant of its own making straight to the peer protocol is refused by
   // every node: by the key's owner because no such approved transaction exists.
   const forged = {

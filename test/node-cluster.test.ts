@@ -4,6 +4,7 @@ import test from "ava";
 import type { PutResult } from "../src/node/api.js";
 import { MemoryCluster } from "./helpers/memory-cluster.js";
 import { eventually } from "./helpers/eventually.js";
+import { chunkOwnedBy } from "./helpers/owned-chunk.js";
 
 /** How many live nodes hold the key (as owner or replica). */
 async function copies(cluster: MemoryCluster, key: string): Promise<number> {
@@ -128,20 +129,122 @@ test.serial(
   },
 );
 
-test.serial("a query across the ring returns every record in time order", async (t) => {
+const ALL = { from: 0, to: 2_000_000_000_000, source: "urn:test:cluster" };
+
+test.serial("a query across the ring returns every record in time order, a page at a time", async (t) => {
   const cluster = await MemoryCluster.start(4);
   t.teardown(() => cluster.stop());
   await cluster.converged();
-  await putMany(cluster, 120, 8);
-  const docs = await cluster.nodes[2].query({
-    from: 0,
-    to: 2_000_000_000_000,
-    source: "urn:test:cluster",
-    limit: 1000,
-  });
-  t.is(docs.length, 120);
+  const acked = await putMany(cluster, 120, 8);
+  const whole = await cluster.nodes[2].query({ ...ALL, limit: 1000 });
+  t.like(whole, { complete: true, missing: [], next: null });
+  t.is(whole.records.length, 120);
   t.deepEqual(
-    docs.map((d) => d.timestamp),
-    [...docs.map((d) => d.timestamp)].sort((a, b) => a - b),
+    whole.records.map((d) => d.timestamp),
+    acked.map((_, i) => 1_700_000_000_000 + i),
   );
+  // Pages of 50 with the cursor: the same records, in the same order, nothing twice.
+  const paged: string[] = [];
+  let cursor: string | undefined;
+  for (let n = 0; n < 10; n++) {
+    const page = await cluster.nodes[0].query({ ...ALL, limit: 50, ...(cursor ? { cursor } : {}) });
+    paged.push(...page.records.map((d) => d.key));
+    if (!page.next) break;
+    cursor = page.next;
+  }
+  t.deepEqual(
+    paged,
+    whole.records.map((d) => d.key),
+  );
+  await t.throwsAsync(cluster.nodes[0].query({ ...ALL, cursor: "not-a-cursor" }), { message: /cursor/ });
+});
+
+test.serial("answers over the frame limit are paged, not dropped", async (t) => {
+  const cluster = await MemoryCluster.start(3);
+  t.teardown(() => cluster.stop());
+  await cluster.converged();
+  // 60 records of ~50 KB: one member's share is well over the 1 MiB peer frame.
+  const big = "x".repeat(50_000);
+  for (let i = 0; i < 60; i++) {
+    await cluster.nodes[i % 3].put({
+      value: { i, big },
+      source: "urn:test:cluster",
+      timestamp: 1_700_000_000_000 + i,
+    });
+  }
+  const r = await cluster.nodes[1].query({ ...ALL, limit: 100 });
+  t.like(r, { complete: true, next: null });
+  t.is(r.records.length, 60);
+});
+
+test.serial(
+  "a dead member's records come from its replicas; with no holder left the answer says what is missing",
+  async (t) => {
+    t.timeout(60_000);
+    const cluster = await MemoryCluster.start(5);
+    t.teardown(() => cluster.stop());
+    await cluster.converged();
+    const acked = await putMany(cluster, 200, 16);
+    // Crashed, not yet noticed by the ring: the query asks its successors for its range.
+    await cluster.crash(1);
+    const r = await cluster.nodes[0].query({ ...ALL, limit: 1000 });
+    t.true(r.complete);
+    t.is(r.records.length, acked.length);
+    // Three neighbours in a row gone: some ranges have no live holder, and the answer says so.
+    await cluster.converged();
+    const ring = [...cluster.nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
+    const reader = ring[0];
+    const gone = ring.slice(1, 4);
+    const goneIds = gone.map((n) => n.id);
+    for (const n of gone) cluster.hub.drop(reader.addr, n.addr);
+    const partial = await reader.query({ ...ALL, limit: 1000 });
+    t.false(partial.complete);
+    t.true(partial.missing.length > 0);
+    t.true(partial.missing.every((m) => goneIds.includes(m.to)));
+    t.true(partial.records.length < acked.length);
+  },
+);
+
+test.serial(
+  "the write promise: a node that has had peers and reaches none refuses with not_enough_replicas",
+  async (t) => {
+    t.timeout(60_000);
+    const cluster = await MemoryCluster.start(3);
+    t.teardown(() => cluster.stop());
+    await cluster.converged();
+    await cluster.stopNode(1);
+    await cluster.stopNode(2);
+    await cluster.converged();
+    const lone = cluster.node(0);
+    const err = await t.throwsAsync(lone.put({ value: 1, source: "urn:test:cluster" }));
+    t.like(err, { name: "UnavailableError", code: "not_enough_replicas" });
+    t.is((await lone.stats()).records, 0, "nothing was written");
+
+    // A network that has only ever had one node keeps working with its one copy.
+    const solo = await MemoryCluster.start(1);
+    t.teardown(() => solo.stop());
+    t.truthy((await solo.node(0).put({ value: 1, source: "urn:test:cluster" })).txID);
+  },
+);
+
+test.serial("a put retried after a lost answer is recorded once, in one branch, with w copies", async (t) => {
+  t.timeout(60_000);
+  const cluster = await MemoryCluster.start(4);
+  t.teardown(() => cluster.stop());
+  await cluster.converged();
+  const [writer, owner] = cluster.nodes;
+  const chunk = chunkOwnedBy(
+    cluster.nodes.map((n) => n.id),
+    owner.id,
+    (ts) => ({ source: "urn:test:cluster", value: { ts } }),
+  );
+  // Each way takes 0.7 s: the owner records the chunk, but its answer comes after the 1 s timeout.
+  cluster.hub.delay(writer.addr, owner.addr, 700);
+  const r = await writer.put({ source: chunk.source, timestamp: chunk.timestamp, value: chunk.value });
+  t.is(r.key, chunk.key);
+  t.is(r.owner, owner.id);
+  let branches = 0;
+  for (const n of cluster.nodes) if (await n.ledger.getByKey(chunk.key)) branches++;
+  t.is(branches, 1, "recorded in exactly one branch");
+  t.true((await copies(cluster, chunk.key)) >= 2);
 });

@@ -62,7 +62,8 @@ test("a real node's Thing: valid TD, put/get/query over HTTP, directory, the adm
     source: "probe",
   });
   t.is(q.status, 200, q.text);
-  t.is((JSON.parse(q.text) as unknown[]).length, 1);
+  t.like(JSON.parse(q.text), { complete: true, missing: [], next: null });
+  t.is((JSON.parse(q.text) as { records: unknown[] }).records.length, 1);
   t.is((await post(action("put"), { value: 1, timestamp: "not a time" })).status, 400);
 
   const dirRes = await fetch(new URL("/things", thing.tdUrl));

@@ -116,7 +116,7 @@ test("HTTP actions: put, get, query, approve reach the node and return its answe
   });
   t.is(q.status, 200);
   t.deepEqual(
-    (JSON.parse(q.text) as { key: string }[]).map((r) => r.key),
+    (JSON.parse(q.text) as { records: { key: string }[] }).records.map((r) => r.key),
     [putOut.key],
   );
 
@@ -177,6 +177,21 @@ test("CoAP: put works, invalid input is 4.00 and never reaches the node", async 
   t.is(bad.code, "4.00");
   t.regex(bad.text, /timestamp/);
   t.is(node.calls.length, 1);
+});
+
+test("a partial query is HTTP 206 with complete: false and the missing ranges; a whole one is 200", async (t) => {
+  const { node, href } = await startFakeThing(t);
+  const query = { from: 0, to: "2100-01-01T00:00:00Z" };
+  const whole = await post(href("actions", "query", "http"), query);
+  t.is(whole.status, 200, whole.text);
+  t.like(JSON.parse(whole.text), { complete: true, missing: [], next: null });
+  node.missingRanges = [{ from: "aa".repeat(32), to: "bb".repeat(32) }];
+  const partial = await post(href("actions", "query", "http"), query);
+  t.is(partial.status, 206, partial.text);
+  t.like(JSON.parse(partial.text), { complete: false, missing: node.missingRanges });
+  const coap = await coapRequest(href("actions", "query", "coap"), "POST", query);
+  t.is(coap.code, "2.05");
+  t.like(JSON.parse(coap.text), { complete: false, missing: node.missingRanges });
 });
 
 test("inventory: HTTP 401 without token, 403 with a wrong one, 200 with the admin token", async (t) => {

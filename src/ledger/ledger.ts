@@ -215,6 +215,10 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     return this.replicas.replicaKeys();
   }
 
+  replicaRecords(): AsyncIterable<RecordDoc> {
+    return this.replicas.replicaRecords();
+  }
+
   // ---- blocks --------------------------------------------------------------------------------
 
   private template(): HeaderTemplate | null {

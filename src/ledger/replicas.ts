@@ -4,7 +4,7 @@
 import { InputError } from "../util/errors.js";
 import type { Identity } from "./identity.js";
 import { verifyRecord, type RecordDoc } from "./record.js";
-import { rangeKeys, type Store } from "./store.js";
+import { rangeEntries, rangeKeys, type Store } from "./store.js";
 import type { Op, WriteChain } from "./write-chain.js";
 
 export class ReplicaStore {
@@ -71,5 +71,10 @@ export class ReplicaStore {
 
   replicaKeys(): AsyncIterable<string> {
     return rangeKeys(this.store.replicas);
+  }
+
+  /** Every replica, in key order. There is no time index of replicas: a query over them scans. */
+  async *replicaRecords(): AsyncGenerator<RecordDoc> {
+    for await (const [, v] of rangeEntries(this.store.replicas)) yield JSON.parse(v) as RecordDoc;
   }
 }

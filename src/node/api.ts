@@ -24,7 +24,22 @@ export interface QueryInput {
   from: number | string;
   to: number | string;
   source?: string;
+  /** Records in one answer; default 100, at most 10,000. */
   limit?: number;
+  /** The `next` of an earlier answer: continue after its last record. */
+  cursor?: string;
+}
+
+/**
+ * A page of a query across the ring, ordered by (timestamp, txID). `complete` is false when some
+ * key range could not be read from its owner nor from any replica; `missing` names those ranges
+ * (id intervals (from, to] on the ring). `next` continues the query; null when nothing is left.
+ */
+export interface QueryResult {
+  records: RecordDoc[];
+  complete: boolean;
+  missing: { from: string; to: string }[];
+  next: string | null;
 }
 
 export interface BlockEvent {
@@ -102,7 +117,7 @@ export interface FlowchainNodeApi extends EventEmitter {
   readonly networkId: string;
   put(input: PutInput): Promise<PutResult>;
   get(key: string): Promise<RecordDoc>;
-  query(input: QueryInput): Promise<RecordDoc[]>;
+  query(input: QueryInput): Promise<QueryResult>;
   approve(input: { txID: string }): Promise<ApproveResult>;
   inventory(): Promise<InventoryResult>;
   ring(): RingInfo;

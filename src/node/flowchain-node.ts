@@ -24,6 +24,7 @@ import type {
   PutInput,
   PutResult,
   QueryInput,
+  QueryResult,
   ReportInput,
   ReportResult,
   RingInfo,
@@ -46,6 +47,7 @@ import { Placement } from "./placement.js";
 import { PeerClient } from "./protocol/peer-client.js";
 import { serve } from "./protocol/serve.js";
 import { RateMeter } from "./rate-meter.js";
+import { RingQuery } from "./ring-query.js";
 import { Router } from "./router.js";
 import { ThingDirectory } from "./thing-directory.js";
 
@@ -97,6 +99,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
   private readonly members: RingMembers;
   private readonly placement: Placement;
   private readonly router: Router;
+  private readonly ringQuery: RingQuery;
   private readonly flowcoin: Flowcoin;
   private readonly branchSync: BranchSync;
   private readonly things: ThingDirectory;
@@ -105,6 +108,8 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
   private local: ReadonlyMap<string, Handler> = new Map();
   private repairTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Set once this node has seen another member (or has saved peers): from then on a put needs w copies. */
+  private hadPeers = false;
 
   private constructor(
     parts: Parts,
@@ -130,7 +135,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     const client = this.client;
     this.members = new RingMembers({ chord, client });
     this.placement = new Placement(
-      { ledger, client, chord },
+      { ledger, client, chord, hasHadPeers: () => this.hadPeers },
       {
         replicas: opts.replicas ?? 3,
         writeQuorum: opts.writeQuorum ?? 2,
@@ -147,15 +152,27 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
         puts: this.puts,
         log,
         delay,
+        hasHadPeers: () => this.hadPeers,
       },
-      { stabilizeMs: opts.stabilizeMs },
+      { stabilizeMs: opts.stabilizeMs, replicas: opts.replicas ?? 3, writeQuorum: opts.writeQuorum ?? 2 },
     );
+    this.ringQuery = new RingQuery({
+      selfId: () => this.id,
+      ledger,
+      client,
+      members: this.members,
+      ownRange: () => {
+        const pred = chord.predecessor();
+        return pred ? { from: pred.id, to: this.id } : null;
+      },
+    });
     this.flowcoin = new Flowcoin({
       selfId: this.id,
       ledger,
       client,
       members: this.members,
       router: this.router,
+      ringQuery: this.ringQuery,
       lookupOwner: async (key) => (await chord.lookup(key)).owner,
       standing: this.standing,
       emitVerified: (e) => this.emit("verified", e),
@@ -257,6 +274,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
         chord: this.chord,
         ledger: this.ledger,
         router: this.router,
+        ringQuery: this.ringQuery,
         placement: this.placement,
         flowcoin: this.flowcoin,
         branchSync: this.branchSync,
@@ -289,6 +307,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       void this.placement.repair();
     });
     this.chord.on("successors", (list: PeerRef[]) => {
+      if (list.some((p) => p.id !== this.id)) this.hadPeers = true;
       this.branchSync.onSuccessors(list);
       if (!this.stopped) void this.peerStore.save(list);
       void this.placement.repair();
@@ -297,7 +316,9 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
   }
 
   private async enterRing(join: string | undefined): Promise<void> {
-    const candidates = join ? [join] : await this.peerStore.addrs();
+    const saved = await this.peerStore.addrs();
+    if (saved.length > 0 || join) this.hadPeers = true;
+    const candidates = join ? [join] : saved;
     let joined = false;
     for (const addr of candidates) {
       try {
@@ -332,8 +353,8 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     return this.router.get(key);
   }
 
-  query(q: QueryInput): Promise<RecordDoc[]> {
-    return this.router.query(q);
+  query(q: QueryInput): Promise<QueryResult> {
+    return this.ringQuery.query(q);
   }
 
   approve(input: { txID: string }): Promise<ApproveResult> {

@@ -18,7 +18,10 @@ import type { KeyedChunk } from "./keyed-chunk.js";
 import type { RingMembers } from "./members.js";
 import type { PeerClient } from "./protocol/peer-client.js";
 import { QUERY_MAX } from "./protocol/table.js";
+import type { RingQuery } from "./ring-query.js";
 import type { Router } from "./router.js";
+
+const MAX_GRANT_PAGES = 100;
 
 export interface FlowcoinComponents {
   selfId: string;
@@ -26,6 +29,7 @@ export interface FlowcoinComponents {
   client: PeerClient;
   members: RingMembers;
   router: Router;
+  ringQuery: RingQuery;
   lookupOwner: (key: string) => Promise<PeerRef>;
   /** Where the balance lands, for the reliability the miner asks for. */
   standing: { coins: number };
@@ -77,12 +81,21 @@ export class Flowcoin {
    * once per grant). A grant that does not check out now is tried again at the next count.
    */
   async refresh(): Promise<number> {
-    const grants: RecordDoc[] = await this.c.router.query({
-      from: 0,
-      to: this.c.now() + 86_400_000,
-      source: FLOWCOIN_SOURCE,
-      limit: QUERY_MAX,
-    });
+    const grants: RecordDoc[] = [];
+    let cursor: string | undefined;
+    // Bounded: a balance counts at most MAX_GRANT_PAGES pages of grants.
+    for (let page = 0; page < MAX_GRANT_PAGES; page++) {
+      const r = await this.c.ringQuery.query({
+        from: 0,
+        to: this.c.now() + 86_400_000,
+        source: FLOWCOIN_SOURCE,
+        limit: QUERY_MAX,
+        ...(cursor ? { cursor } : {}),
+      });
+      grants.push(...r.records);
+      if (!r.next) break;
+      cursor = r.next;
+    }
     const mine = grants.filter((g) => isGrant(g) && g.value.to === this.c.selfId);
     for (const g of mine) {
       if (!this.checkedGrants.has(g.key) && (await grantHolds(this.deps, g))) this.checkedGrants.add(g.key);

@@ -27,7 +27,13 @@ export class Placement {
   private readonly batcher: ReplicaBatcher;
 
   constructor(
-    private readonly components: { ledger: Ledger; client: PeerClient; chord: ChordNode },
+    private readonly components: {
+      ledger: Ledger;
+      client: PeerClient;
+      chord: ChordNode;
+      /** False only while this node has never had a peer: then one copy is all there can be. */
+      hasHadPeers: () => boolean;
+    },
     private readonly opts: PlacementOptions,
   ) {
     this.ledger = components.ledger;
@@ -40,22 +46,39 @@ export class Placement {
   private readonly ledger: Ledger;
   private readonly chord: ChordNode;
 
-  /** Records a chunk this node owns and waits for the write quorum. */
+  /**
+   * Records a chunk this node owns and waits for the write quorum: w durable copies, or the put
+   * fails. Only a network that has only ever had this one node acknowledges with fewer (there is
+   * nobody to copy to); a node that has had peers and cannot reach w-1 of them refuses with 503
+   * before writing anything. Replication starts once the owner's record is durable in its branch,
+   * so a copy never exists of a record that is in no branch.
+   */
   async storeAsOwner(chunk: KeyedChunk): Promise<{ record: RecordDoc; copies: number }> {
     const targets = this.replicaTargets();
-    // A ring smaller than w cannot hold w copies; it holds all it can and says how many.
-    const needed = Math.min(this.opts.writeQuorum, 1 + targets.length) - 1;
-    // Replication starts as soon as the record is signed, overlapping the local write; the put is
-    // acknowledged only when both the local copy and w-1 replicas are durable. A repeated chunk
-    // resolves with the record already held (this node's own, or a replica of another's).
-    let early: Promise<number> | undefined;
-    const record = await this.ledger.put(
-      { source: chunk.source, timestamp: chunk.timestamp, value: chunk.value },
-      { onSigned: (doc) => (early = this.replicate(targets, doc, needed)) },
-    );
-    const copies = 1 + (await (early ?? this.replicate(targets, record, needed)));
+    const alone = !this.components.hasHadPeers();
+    const needed = alone
+      ? Math.min(this.opts.writeQuorum, 1 + targets.length) - 1
+      : this.opts.writeQuorum - 1;
+    if (targets.length < needed) {
+      throw new UnavailableError(
+        "not_enough_replicas",
+        `not enough replicas: ${targets.length + 1} of the ${needed + 1} copies a put needs are reachable`,
+        5,
+      );
+    }
+    // A repeated chunk resolves with the record already held (this node's own, or a replica).
+    const record = await this.ledger.put({
+      source: chunk.source,
+      timestamp: chunk.timestamp,
+      value: chunk.value,
+    });
+    const copies = 1 + (await this.replicate(targets, record, needed));
     if (copies - 1 < needed) {
-      throw new UnavailableError("replication_failed", `only ${copies} of ${needed + 1} copies are durable`);
+      throw new UnavailableError(
+        "not_enough_replicas",
+        `not enough replicas: only ${copies} of ${needed + 1} copies are durable`,
+        5,
+      );
     }
     return { record, copies };
   }

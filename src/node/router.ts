@@ -1,23 +1,22 @@
 // Puts, gets and queries across the ring: a chunk goes to successor(key), retried while the ring
 // repairs; a read is served by any live holder; a query asks every member and merges.
 import type { ChordNode } from "../chord/node.js";
+import type { PeerRef } from "../chord/transport.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { RecordDoc } from "../ledger/record.js";
 import type { Logger } from "../log.js";
 import { errorText, InputError, NotFoundError, UnavailableError } from "../util/errors.js";
 import { isHex64 } from "../util/hex.js";
-import type { PutInput, PutResult, QueryInput } from "./api.js";
+import type { PutInput, PutResult } from "./api.js";
 import { FLOWCOIN_SOURCE } from "./approval.js";
 import { keyedChunk, type KeyedChunk } from "./keyed-chunk.js";
 import type { RingMembers } from "./members.js";
 import type { Placement } from "./placement.js";
 import type { PeerClient } from "./protocol/peer-client.js";
-import { QUERY_MAX } from "./protocol/table.js";
 import type { RateMeter } from "./rate-meter.js";
 
 const PUT_ATTEMPTS = 8;
 const GET_ATTEMPTS = 4;
-export const QUERY_DEFAULT_LIMIT = 100;
 
 export interface RouterComponents {
   chord: ChordNode;
@@ -28,12 +27,17 @@ export interface RouterComponents {
   puts: RateMeter;
   log: Logger;
   delay: (ms: number) => Promise<void>;
+  /** As Placement's: once true, an acknowledged put needs w copies. */
+  hasHadPeers: () => boolean;
 }
+
+const isCode = (err: unknown, code: string): boolean =>
+  err instanceof Error && (err as { code?: unknown }).code === code;
 
 export class Router {
   constructor(
     private readonly c: RouterComponents,
-    private readonly init: { stabilizeMs: number },
+    private readonly init: { stabilizeMs: number; replicas: number; writeQuorum: number },
   ) {}
 
   private get selfId(): string {
@@ -65,11 +69,22 @@ export class Router {
   /** Sends a validated chunk to successor(key), retrying while the ring repairs. */
   async route(chunk: KeyedChunk): Promise<PutResult> {
     let lastError: unknown;
+    /** Owners an earlier attempt reached without an answer: each may have recorded the chunk. */
+    const tried = new Map<string, PeerRef>();
     for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
       if (attempt > 0) await this.c.delay(Math.min(this.init.stabilizeMs * attempt, 2000));
       try {
         // The owner checks the key is its own on arrival, so the first try skips confirming it.
         const { owner, hops } = await this.c.chord.lookup(chunk.key, { confirm: attempt > 0 });
+        // A retry never records the chunk a second time: what an earlier attempt left anywhere
+        // (an owner's branch or a replica) is the record, brought up to w copies.
+        const earlier =
+          tried.size > 0 ? await this.findEarlier(chunk.key, owner, [...tried.values()]) : undefined;
+        if (earlier) {
+          await this.ensureCopies(earlier, owner);
+          return { key: chunk.key, txID: earlier.txID, owner: earlier.miner, block: earlier.block, hops };
+        }
+        tried.set(owner.id, owner);
         const record =
           owner.id === this.selfId
             ? await this.storeAsOwner(chunk)
@@ -77,6 +92,8 @@ export class Router {
         return { key: chunk.key, txID: record.txID, owner: record.miner, block: record.block, hops };
       } catch (err) {
         if (err instanceof InputError) throw err;
+        // A node with nobody to copy to says so at once; the caller has Retry-After.
+        if (isCode(err, "not_enough_replicas") && this.alone()) throw err;
         lastError = err;
         this.c.log.debug("put retry", { attempt, err: errorText(err) });
       }
@@ -85,6 +102,58 @@ export class Router {
       "unavailable",
       `put failed after ${PUT_ATTEMPTS} attempts: ${errorText(lastError)}`,
     );
+  }
+
+  /** The chunk's record as an earlier attempt left it, on this node, the owner's holders or a tried owner. */
+  private async findEarlier(key: string, owner: PeerRef, tried: PeerRef[]): Promise<RecordDoc | undefined> {
+    const local = await this.c.placement.find(key);
+    if (local) return local;
+    const seen = new Set<string>([this.selfId]);
+    for (const peer of [...tried, ...(await this.c.members.holders(owner))]) {
+      if (seen.has(peer.id)) continue;
+      seen.add(peer.id);
+      const doc = await this.c.client.tryCall(peer, "store.get", { key }, null);
+      if (doc) return doc;
+    }
+    return undefined;
+  }
+
+  /** Puts an existing record on the key's first k holders that lack it; w of them must hold it. */
+  private async ensureCopies(doc: RecordDoc, owner: PeerRef): Promise<void> {
+    const holders = (await this.c.members.holders(owner)).slice(0, this.init.replicas);
+    let copies = 0;
+    for (const h of holders) {
+      const held =
+        h.id === this.selfId
+          ? await this.c.placement.find(doc.key)
+          : await this.c.client.tryCall(h, "store.get", { key: doc.key }, null);
+      if (held) {
+        copies++;
+        continue;
+      }
+      const stored =
+        h.id === this.selfId
+          ? await this.c.placement.acceptReplicas([doc]).then(
+              () => true,
+              () => false,
+            )
+          : await this.c.client.tryCall(h, "store.replica", { records: [doc] }, null).then((r) => r !== null);
+      if (stored) copies++;
+    }
+    const needed = this.c.hasHadPeers()
+      ? this.init.writeQuorum
+      : Math.min(this.init.writeQuorum, holders.length);
+    if (copies < needed) {
+      throw new UnavailableError(
+        "not_enough_replicas",
+        `not enough replicas: ${copies} copies of ${doc.key} are durable`,
+        5,
+      );
+    }
+  }
+
+  private alone(): boolean {
+    return this.c.chord.successors().every((p) => p.id === this.selfId);
   }
 
   async get(key: string): Promise<RecordDoc> {
@@ -116,31 +185,5 @@ export class Router {
   /** `get` that answers undefined for a key nobody holds. */
   find(key: string): Promise<RecordDoc | undefined> {
     return this.get(key).catch((err) => (err instanceof NotFoundError ? undefined : Promise.reject(err)));
-  }
-
-  async localQuery(q: QueryInput): Promise<RecordDoc[]> {
-    const out: RecordDoc[] = [];
-    const limit = Math.min(q.limit ?? QUERY_DEFAULT_LIMIT, QUERY_MAX);
-    for await (const doc of this.c.ledger.query({ ...q, limit })) out.push(doc);
-    return out;
-  }
-
-  async query(q: QueryInput): Promise<RecordDoc[]> {
-    const limit = q.limit ?? QUERY_DEFAULT_LIMIT;
-    if (!Number.isInteger(limit) || limit < 1 || limit > QUERY_MAX) {
-      throw new InputError("bad_limit", `limit must be an integer from 1 to ${QUERY_MAX}`);
-    }
-    const local = await this.localQuery({ ...q, limit });
-    const members = await this.c.members.all();
-    const remote = await Promise.all(
-      members
-        .filter((m) => m.id !== this.selfId)
-        .map((m) => this.c.client.tryCall(m, "store.query", { ...q, limit }, [])),
-    );
-    const byKey = new Map<string, RecordDoc>();
-    for (const doc of [local, ...remote].flat()) if (!byKey.has(doc.key)) byKey.set(doc.key, doc);
-    return [...byKey.values()]
-      .sort((a, b) => a.timestamp - b.timestamp || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .slice(0, limit);
   }
 }

@@ -61,6 +61,8 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
       // node-wot writes 500 for any handler error; the handler has recorded what its error maps to.
       const writeHead = res.writeHead.bind(res) as (status: number, ...rest: unknown[]) => ServerResponse;
       res.writeHead = ((status: number, ...rest: unknown[]) => {
+        // A partial answer is never a plain 200 (see the query action).
+        if (status === 200 && ctx.partial) return writeHead(206, ...rest);
         if (status !== 500 || ctx.error === undefined) return writeHead(status, ...rest);
         setRetryAfter(res, ctx.error);
         return writeHead(ctx.error.http, ...rest);

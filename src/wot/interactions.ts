@@ -51,7 +51,12 @@ export function attachInteractions(
 
   action<PutInput>("put", (input) => node.put(input));
   action<{ key: string }>("get", (input) => node.get(input.key));
-  action<QueryInput>("query", (input) => node.query(input));
+  action<QueryInput>("query", async (input) => {
+    const result = await node.query(input);
+    const ctx = requestContext.getStore();
+    if (ctx && !result.complete) ctx.partial = true;
+    return result;
+  });
   action<{ txID: string }>("approve", (input) => node.approve(input));
   action<ReportInput>("report", (input) => node.report(input));
   action<undefined>("inventory", async () => {

@@ -7,6 +7,8 @@ import type { ErrorStatus } from "./error-status.js";
 export interface RequestContext {
   /** The request carried this network's admin bearer token (checked before node-wot saw it). */
   admin: boolean;
+  /** Set by a handler whose answer is partial (a query with missing ranges): HTTP says 206. */
+  partial?: boolean;
   /** Set by a failing handler: what its error maps to (status, Retry-After). */
   error?: ErrorStatus;
 }

@@ -12,6 +12,7 @@ import type {
   PutInput,
   PutResult,
   QueryInput,
+  QueryResult,
   RecordDoc,
   RingInfo,
   ReportInput,
@@ -62,14 +63,18 @@ export class FakeNode extends EventEmitter implements FlowchainNodeApi {
     return rec;
   }
 
-  async query(input: QueryInput): Promise<RecordDoc[]> {
+  /** Set by a test to make the next answers partial, as when a key range has no live holder. */
+  missingRanges: { from: string; to: string }[] = [];
+
+  async query(input: QueryInput): Promise<QueryResult> {
     this.calls.push({ method: "query", input });
     const from = new Date(input.from).getTime();
     const to = new Date(input.to).getTime();
-    return [...this.records.values()]
+    const records = [...this.records.values()]
       .filter((r) => (r.timestamp as number) >= from && (r.timestamp as number) <= to)
       .filter((r) => input.source === undefined || r.source === input.source)
       .slice(0, input.limit ?? 100);
+    return { records, complete: this.missingRanges.length === 0, missing: this.missingRanges, next: null };
   }
 
   async approve(input: { txID: string }): Promise<ApproveResult> {

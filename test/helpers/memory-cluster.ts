@@ -106,7 +106,8 @@ export class MemoryCluster {
           const prev = live[(i - 1 + live.length) % live.length];
           const succ = n.ring().successors[0];
           const pred = n.ring().predecessor;
-          return live.length === 1 || (succ?.id === next.id && pred?.id === prev.id);
+          if (live.length === 1) return n.ring().successors.every((p) => p.id === n.id);
+          return succ?.id === next.id && pred?.id === prev.id;
         });
       },
       "one ring of the live nodes",

@@ -9,6 +9,7 @@ import type { CheckpointStore } from "../checkpoints.js";
 import type { DeviceReport } from "../device-report.js";
 import type { Flowcoin } from "../flowcoin.js";
 import type { Placement } from "../placement.js";
+import type { RingQuery } from "../ring-query.js";
 import type { Router } from "../router.js";
 import type { ThingDirectory } from "../thing-directory.js";
 
@@ -18,6 +19,7 @@ export interface NodeParts {
   chord: ChordNode;
   ledger: Ledger;
   router: Router;
+  ringQuery: RingQuery;
   placement: Placement;
   flowcoin: Flowcoin;
   branchSync: BranchSync;

@@ -27,7 +27,7 @@ export function storeHandlers(p: NodeParts): StoreHandlers {
     "store.replica": ({ records }) => p.placement.acceptReplicas(records),
     "store.have": ({ keys }) => p.placement.missing(keys),
     "store.get": async ({ key }) => (await p.placement.find(key)) ?? null,
-    "store.query": (q) => p.router.localQuery(q),
+    "store.query": (q) => p.ringQuery.localPage(q),
     "store.byTx": async ({ txID }) =>
       (await p.ledger.getByTxID(txID)) ?? (await p.ledger.getReplicaByTxID(txID)) ?? null,
   };

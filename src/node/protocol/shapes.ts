@@ -102,6 +102,20 @@ export const queryInput = z.object({
   to: timeBound,
   source: z.string().max(256).optional(),
   limit: z.number().int().positive().optional(),
+  cursor: z.string().max(256).optional(),
+});
+
+/** Where a page of a query ends: the (timestamp, txID) of its last record. */
+export const queryAfter = z.object({ timestamp: millis, txID: hex64 });
+
+/** One member's part of a query: records (own or replicas) whose key is in (range.from, range.to]. */
+export const storeQuery = z.object({
+  from: timeBound,
+  to: timeBound,
+  source: z.string().max(256).optional(),
+  limit: z.number().int().positive().optional(),
+  after: queryAfter.optional(),
+  range: z.object({ from: hex64, to: hex64 }).optional(),
 });
 
 export const branchReport = z.object({

@@ -17,7 +17,7 @@ import {
   peerRef,
   putInput,
   putResult,
-  queryInput,
+  storeQuery,
   recordDoc,
   ringInfo,
   thingDescription,
@@ -29,6 +29,8 @@ export const KEY_BATCH = 500;
 export const BRANCH_PAGE = 500;
 /** Records one query answers at most. */
 export const QUERY_MAX = 10_000;
+/** Records in one member's answer to store.query; more come by paging. */
+export const QUERY_PAGE = 1_000;
 
 /**
  * Who may call a method. Every caller is an authenticated member (the transport refuses anyone
@@ -91,9 +93,10 @@ export const PROTOCOL = {
     result: recordDoc.nullable(),
     access: "member",
   }),
+  // A member's records in a key range (default: its own range), a page at a time under the frame limit.
   "store.query": spec({
-    params: z.strictObject(queryInput.shape),
-    result: z.array(recordDoc).max(QUERY_MAX),
+    params: z.strictObject(storeQuery.shape),
+    result: z.object({ records: z.array(recordDoc).max(QUERY_PAGE), more: z.boolean() }),
     access: "member",
   }),
   "store.byTx": spec({
