@@ -17,6 +17,8 @@ import { LEDGER_CONTEXT_URL } from "../src/ledger/context.js";
 import { merkleRoot } from "../src/ledger/merkle.js";
 import { hashHeader, headerCanonical } from "../src/ledger/block.js";
 import { InputError } from "../src/util/errors.js";
+import { parseIsoTimestamp } from "../src/ledger/timestamp.js";
+import { collect, openLedger, T0 } from "./ledger-helpers.js";
 
 const d2 = (s: string) => createHash("sha256").update(createHash("sha256").update(s).digest()).digest("hex");
 
@@ -88,6 +90,128 @@ test("bad chunks are rejected with InputError", (t) => {
   for (const c of bad)
     t.throws(() => normaliseChunk(c as never), { instanceOf: InputError }, JSON.stringify(String(c)));
   t.notThrows(() => normaliseChunk({ ...ok, value: "x".repeat(MAX_CHUNK_BYTES - 100) }));
+});
+
+test("ISO timestamps must be real calendar instants: no rollover, 24:00, :60 or offsets beyond ±14:00", (t) => {
+  const impossible = [
+    "2024-02-30T00:00:00Z", // Date.parse: 1 March
+    "2023-02-29T00:00:00Z", // not a leap year
+    "1900-02-29", // divisible by 100, not by 400
+    "2024-04-31",
+    "2024-13-01T00:00:00Z",
+    "2024-00-10T00:00:00Z",
+    "2024-01-00T00:00:00Z",
+    "2024-01-01T24:00:00Z", // Date.parse: the next midnight
+    "2024-01-01T23:60:00Z",
+    "2024-01-01T23:59:61Z",
+    "2016-12-31T23:59:60Z", // a real leap second, refused: epoch ms cannot name it
+    "2024-01-01T00:00:00+15:00",
+    "2024-01-01T00:00:00-14:01",
+    "2024-01-01T00:00:00+01:60",
+  ];
+  for (const ts of impossible) {
+    const e = t.throws(
+      () => normaliseChunk({ source: "s", timestamp: ts, value: 1 }),
+      { instanceOf: InputError },
+      ts,
+    );
+    t.is(e?.code, "bad_timestamp", ts);
+    t.true(e?.message.includes(ts), e?.message);
+  }
+  t.regex(t.throws(() => parseIsoTimestamp("2024-02-30T00:00:00Z"))!.message, /2024-02 has no day 30/);
+  t.regex(t.throws(() => parseIsoTimestamp("2016-12-31T23:59:60Z"))!.message, /leap second/);
+  // Real instants keep the value Date.parse gave them, so existing keys do not change.
+  const valid = [
+    "2024-02-29T00:00:00Z",
+    "2000-02-29",
+    "2024-12-31T23:59:59.999Z",
+    "2024-01-01T00:00:00.1239999Z", // fractions truncated to ms
+    "2024-01-01T00:00:00+14:00",
+    "2024-01-01T00:00:00-14:00",
+    "2024-01-01T05:30+0530",
+    "2024-01-01T10:00Z",
+  ];
+  for (const ts of valid)
+    t.is(normaliseChunk({ source: "s", timestamp: ts, value: 1 }).timestamp, Date.parse(ts), ts);
+});
+
+test("numbers beyond ±(2^53-1) are refused in a new chunk, naming their path", (t) => {
+  const ok = { source: "s", timestamp: 1 };
+  // 9007199254740993 arrives from JSON.parse as 9007199254740992: the check sees the rounded value.
+  const parsed = JSON.parse('{"n": 9007199254740993}') as { n: number };
+  t.is(parsed.n, 2 ** 53);
+  const cases: [unknown, string][] = [
+    [parsed, "value.n"],
+    [{ a: [1, -(2 ** 53)] }, "value.a[1]"],
+    [2 ** 53, "value"],
+    [1e300, "value"],
+    [{ deep: { x: [{ y: -1e21 }] } }, "value.deep.x[0].y"],
+  ];
+  for (const [value, path] of cases) {
+    const e = t.throws(() => normaliseChunk({ ...ok, value }), { instanceOf: InputError }, path);
+    t.is(e?.code, "unsafe_number", path);
+    t.true(e?.message.startsWith(`${path}: `), e?.message);
+  }
+  for (const value of [Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 0.1, -0, 1e-300, 123456789.5e3])
+    t.notThrows(() => normaliseChunk({ ...ok, value: { v: value } }), String(value));
+  // Non-finite numbers (JSON.parse turns 1e400 into Infinity) are not JSON at all.
+  t.throws(() => normaliseChunk({ ...ok, value: JSON.parse("[1e400]") }), { instanceOf: InputError });
+  // Numeric timestamps too: a safe integer (ms), whatever the clock allows.
+  for (const timestamp of [2 ** 53, 1e300])
+    t.is(
+      t.throws(() => normaliseChunk({ ...ok, value: 1, timestamp }), { instanceOf: InputError })?.code,
+      "bad_timestamp",
+    );
+});
+
+test("a stored record with a number beyond 2^53 (written before the rule) still verifies", (t) => {
+  const value = { n: 2 ** 53 };
+  const canonicalValue = canonicalJson(value);
+  const canonical = `{"source":"s","timestamp":1000,"value":${canonicalValue}}`;
+  const c = { source: "s", timestamp: 1000, value, canonical, canonicalValue };
+  const r = buildRecord(c, d2(canonical), { hash: "cd".repeat(32), height: 3 }, 0, Identity.generate());
+  t.is(verifyRecord(r), null);
+  t.throws(() => normaliseChunk(r), { instanceOf: InputError });
+});
+
+test("canonical JSON of every accepted number is its ECMAScript shortest round-trip form", (t) => {
+  // RFC 8785 §3.2.2.3: numbers serialise as ECMAScript Number.prototype.toString; safe integers
+  // therefore print as their exact decimal digits, and parse back to the same number.
+  const numbers = [0, -0, 1, -1, 21.5, 0.1, 1e-7, 1e-300, 5e-324, 123456789012, Number.MAX_SAFE_INTEGER];
+  numbers.push(-Number.MAX_SAFE_INTEGER, 2 ** 52 + 0.5, 4.35, 1e20 / 3, Number.EPSILON);
+  for (const n of numbers) {
+    const s = canonicalJson(n);
+    t.is(s, n === 0 ? "0" : String(n), String(n));
+    t.is(JSON.parse(s), n === 0 ? 0 : n);
+  }
+  t.is(canonicalJson(Number.MAX_SAFE_INTEGER), "9007199254740991");
+  t.is(canonicalJson(1e-7), "1e-7");
+  t.is(canonicalJson(-0), "0");
+  // The chunk's hand-built canonical form (timestamp interpolated) matches the generic one.
+  const c = normaliseChunk({ source: "s", timestamp: T0, value: [0.1, -0, 2 ** 53 - 1] });
+  t.is(c.canonical, canonicalJson({ source: c.source, timestamp: c.timestamp, value: c.value }));
+});
+
+test("ledger: put and query refuse impossible ISO timestamps and unsafe numbers", async (t) => {
+  const ledger = await openLedger(t);
+  for (const timestamp of ["2024-02-30T00:00:00Z", "2024-01-01T24:00:00Z", "2024-01-01T00:00:00+15:00"]) {
+    await t.throwsAsync(
+      ledger.put({ source: "s", timestamp, value: 1 }),
+      { instanceOf: InputError },
+      timestamp,
+    );
+    await t.throwsAsync(collect(ledger.query({ from: timestamp, to: T0 })), { instanceOf: InputError });
+    await t.throwsAsync(collect(ledger.query({ from: 0, to: timestamp })), { instanceOf: InputError });
+  }
+  await t.throwsAsync(collect(ledger.query({ from: 0, to: 2 ** 53 })), { instanceOf: InputError });
+  await t.throwsAsync(ledger.put({ source: "s", timestamp: T0, value: { n: 2 ** 53 } }), {
+    instanceOf: InputError,
+    message: /^value\.n: /,
+  });
+  const r = await ledger.put({ source: "s", timestamp: "2024-02-29T12:00:00Z", value: { n: 2 ** 53 - 1 } });
+  t.is(r.timestamp, Date.UTC(2024, 1, 29, 12));
+  t.deepEqual(r.value, { n: Number.MAX_SAFE_INTEGER });
+  t.is((await collect(ledger.query({ from: "2024-02-29", to: "2024-03-01T00:00:00Z" }))).length, 1);
 });
 
 function sampleRecord(id = Identity.generate()) {

@@ -3,7 +3,8 @@
 import { InputError } from "../util/errors.js";
 import type { Block } from "./block.js";
 import { PagedIterator } from "./paged-iterator.js";
-import { normaliseTimestamp, type RecordDoc } from "./record.js";
+import type { RecordDoc } from "./record.js";
+import { normaliseTimestamp } from "./timestamp.js";
 import {
   MAX_TS,
   primaryKey,

@@ -9,6 +9,9 @@ import { assertJson, canonicalJsonTrusted } from "./canonical.js";
 import { LEDGER_CONTEXT_URL } from "./context.js";
 import { Identity, nodeIdOf } from "./identity.js";
 import { HEX64 } from "../util/hex.js";
+import { normaliseTimestamp } from "./timestamp.js";
+
+export { MAX_CLOCK_SKEW_MS, normaliseTimestamp } from "./timestamp.js";
 
 /**
  * Largest accepted chunk: 64 KiB of canonical JSON. A record is signed, stored in four indexes and
@@ -17,8 +20,6 @@ import { HEX64 } from "../util/hex.js";
  */
 export const MAX_CHUNK_BYTES = 64 * 1024;
 export const MAX_SOURCE_LENGTH = 256;
-/** Readings stamped more than this far in the future are a clock or input error. */
-export const MAX_CLOCK_SKEW_MS = 24 * 60 * 60 * 1000;
 
 export interface Chunk {
   source: string;
@@ -54,32 +55,18 @@ export type RecordDoc = {
   signature: string;
 };
 
-// Date-only, or date-time with an explicit zone: a zone-less time would be read in the local zone
-// of whichever node parses it, giving the same reading different keys on different nodes.
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2}))?$/;
-
-export function normaliseTimestamp(ts: unknown, now = Date.now()): number {
-  let ms: number;
-  if (typeof ts === "number") {
-    if (!Number.isInteger(ts))
-      throw new InputError("bad_timestamp", `timestamp ${ts} is not an integer ms count`);
-    ms = ts;
-  } else if (typeof ts === "string") {
-    if (!ISO_8601.test(ts))
-      throw new InputError("bad_timestamp", `timestamp "${ts.slice(0, 40)}" is not ISO 8601`);
-    ms = Date.parse(ts);
-    if (Number.isNaN(ms))
-      throw new InputError("bad_timestamp", `timestamp "${ts.slice(0, 40)}" is not a date`);
-  } else {
-    throw new InputError("bad_timestamp", "timestamp must be ms since the epoch or an ISO 8601 string");
-  }
-  if (ms < 0) throw new InputError("bad_timestamp", "timestamp is before 1970");
-  if (ms > now + MAX_CLOCK_SKEW_MS)
-    throw new InputError("bad_timestamp", "timestamp is more than a day in the future");
-  return ms;
+/**
+ * Checks a new chunk (a put) and computes its canonical forms. Every number in its value must lie
+ * within ±(2^53-1): beyond that JSON.parse has already rounded an integer, so the record would not be
+ * what the device sent (send such values as strings).
+ */
+export function normaliseChunk(chunk: Chunk): NormalChunk {
+  return normalise(chunk, true);
 }
 
-export function normaliseChunk(chunk: Chunk): NormalChunk {
+// Stored records are checked without the number range: records written before it was enforced
+// must keep verifying, and their signatures cover the rounded value anyway.
+function normalise(chunk: Chunk, safeNumbers: boolean): NormalChunk {
   if (typeof chunk !== "object" || chunk === null)
     throw new InputError("bad_chunk", "chunk must be an object");
   const { source, value } = chunk;
@@ -91,7 +78,7 @@ export function normaliseChunk(chunk: Chunk): NormalChunk {
   if (/[\x00-\x1f]/.test(source)) throw new InputError("bad_source", "source contains control characters");
   if (value === undefined) throw new InputError("not_json", "value is missing");
   const timestamp = normaliseTimestamp(chunk.timestamp);
-  assertJson(value, "value");
+  assertJson(value, "value", { safeNumbers });
   const canonicalValue = canonicalJsonTrusted(value);
   const canonical = chunkCanonical(source, timestamp, canonicalValue);
   // A UTF-8 byte is at least a third of a UTF-16 unit: count bytes only when it could matter.
@@ -201,7 +188,7 @@ export function checkRecordBody(doc: RecordDoc): { bad: string } | { signed: str
   if (typeof doc.signature !== "string") return { bad: "missing signature" };
   let c: NormalChunk;
   try {
-    c = normaliseChunk({ source: doc.source, timestamp: doc.timestamp, value: doc.value });
+    c = normalise({ source: doc.source, timestamp: doc.timestamp, value: doc.value }, false);
     if (c.timestamp !== doc.timestamp) return { bad: "timestamp not normalised" };
   } catch (e) {
     return { bad: `bad chunk: ${(e as Error).message}` };

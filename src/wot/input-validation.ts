@@ -1,10 +1,23 @@
 // Validates action inputs against the data schemas of the TD itself (compiled once with ajv), before
 // any node call: the TD is the contract, so a consumer reading it knows exactly what is accepted.
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
+import { assertSafeNumber } from "../ledger/canonical.js";
+import { parseIsoTimestamp } from "../ledger/timestamp.js";
 import { InputError } from "../util/errors.js";
 
-/** Strict ISO 8601 date-time (RFC 3339 profile) that Date.parse also understands. */
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/i;
+/** RFC 3339 date-time shape; the instant must also be a real one (parseIsoTimestamp, as the ledger). */
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Why s is not an acceptable date-time, or undefined when it is. */
+function dateTimeProblem(s: string): string | undefined {
+  if (!DATE_TIME.test(s)) return "not an RFC 3339 date-time";
+  try {
+    parseIsoTimestamp(s);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
 
 export type InputCheck = (input: unknown) => void;
 
@@ -12,7 +25,7 @@ export function compileInputValidators(td: Record<string, unknown>): Map<string,
   // strict: false because TD data schemas carry TD-only keywords (@type, readOnly, unit, ...).
   // verbose: a oneOf error then carries its branches, so the message can name the accepted types.
   const ajv = new Ajv({ strict: false, allErrors: true, verbose: true });
-  ajv.addFormat("date-time", (s: string) => DATE_TIME.test(s) && !Number.isNaN(Date.parse(s)));
+  ajv.addFormat("date-time", (s: string) => dateTimeProblem(s) === undefined);
   const checks = new Map<string, InputCheck>();
   const actions = (td.actions ?? {}) as Record<string, { input?: unknown }>;
   for (const [name, action] of Object.entries(actions)) {
@@ -28,6 +41,7 @@ export function compileInputValidators(td: Record<string, unknown>): Map<string,
       if (!validate(input)) {
         throw new InputError("invalid_input", `${name}: ${describe(validate.errors ?? [])}`);
       }
+      assertSafeNumbers(name, input);
     });
   }
   return checks;
@@ -43,11 +57,29 @@ function describe(errors: ErrorObject[]): string {
       const kinds = (e.schema as { type?: string; format?: string }[]).map((b) =>
         b.format ? `${b.type} (${b.format})` : String(b.type),
       );
-      lines.add(`${where} must be one of: ${kinds.join(", ")}`);
+      const dateTime = (e.schema as { format?: string }[]).some((b) => b.format === "date-time");
+      const why = dateTime && typeof e.data === "string" ? dateTimeProblem(e.data) : undefined;
+      lines.add(`${where} must be one of: ${kinds.join(", ")}${why === undefined ? "" : ` (${why})`}`);
     } else if (!oneOfPaths.has(e.instancePath)) {
       const extra = e.keyword === "additionalProperties" ? ` '${String(e.params.additionalProperty)}'` : "";
       lines.add(`${where} ${e.message ?? "is invalid"}${extra}`);
     }
   }
   return [...lines].join("; ");
+}
+
+/**
+ * Every number in an input must survive JSON exactly (assertSafeNumber): the schemas cannot say so for
+ * put's free-form value. Paths as the ledger names them (`value.n`, `value.list[2]`); iterative, so
+ * deep nesting cannot overflow the stack.
+ */
+function assertSafeNumbers(action: string, input: unknown): void {
+  const stack: [unknown, string][] = [[input, ""]];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [v, path] = item;
+    if (typeof v === "number") assertSafeNumber(v, `${action}: ${path || "input"}`);
+    else if (Array.isArray(v)) v.forEach((x, i) => stack.push([x, `${path}[${i}]`]));
+    else if (typeof v === "object" && v !== null)
+      for (const [k, x] of Object.entries(v)) stack.push([x, path ? `${path}.${k}` : k]);
+  }
 }
