@@ -41,11 +41,13 @@ test("a grant a node recorded for itself without an approved transaction earns n
   const back = await cluster.start({ dataDir: cheat.dataDir, join: first.peer, token, wot: false });
   t.is(back.id, cheat.id);
   await cluster.waitForRing(token, [...others, back]);
-  const grants = (await client.call({ addr: back.peer }, "store.query", {
-    from: 0,
-    to: Date.now() + 60_000,
-    source: FLOWCOIN_SOURCE,
-  })) as RecordDoc[];
+  const grants = (
+    (await client.call({ addr: back.peer }, "store.query", {
+      from: 0,
+      to: Date.now() + 60_000,
+      source: FLOWCOIN_SOURCE,
+    })) as { records: RecordDoc[] }
+  ).records;
   t.true(
     grants.some((g) => g.key === forged.key),
     "the forged grant is in the ledger, signed",

@@ -248,3 +248,22 @@ test.serial("a put retried after a lost answer is recorded once, in one branch, 
   t.is(branches, 1, "recorded in exactly one branch");
   t.true((await copies(cluster, chunk.key)) >= 2);
 });
+
+test.serial(
+  "restart is idempotent: --join is a hint, saved peers are tried when the boot node is down",
+  async (t) => {
+    t.timeout(60_000);
+    const cluster = await MemoryCluster.start(4);
+    t.teardown(() => cluster.stop());
+    await cluster.converged();
+    const boot = cluster.addrOf(0);
+    await cluster.stopNode(0);
+    await cluster.stopNode(3);
+    await cluster.converged();
+    // The supervisor's command line names the boot node, which is down; the saved peers are not.
+    const back = await cluster.restart(3, { join: boot, token: cluster.joinToken });
+    await cluster.converged();
+    t.is(cluster.nodes.length, 3);
+    t.true(back.ring().successors.some((p) => p.id !== back.id));
+  },
+);

@@ -59,7 +59,7 @@ test("HTTP: impossible ISO dates are 400 naming the problem, on put and query; 2
     to: "2024-02-29T23:59:59.999-14:00",
   });
   t.is(q.status, 200, q.text);
-  t.is((JSON.parse(q.text) as unknown[]).length, 1);
+  t.is((JSON.parse(q.text) as { records: unknown[] }).records.length, 1);
 });
 
 test("HTTP: numbers beyond ±(2^53-1) are 400 naming their path; the largest safe one is stored exactly", async (t) => {

@@ -116,7 +116,29 @@ export async function verifyTransaction(deps: ApprovalDeps, txID: unknown): Prom
       `transaction ${txID} is not included in its miner's branch: ${badBlock ?? "block mismatch"}`,
     );
   }
+  await assertPayable(deps, members, doc);
   return doc;
+}
+
+/**
+ * Approval pays once per chunk key. A chunk recorded twice (in two owners' branches, e.g. on both
+ * sides of a partition) leaves two valid records; the payable one is the one with the lowest txID
+ * among those the network holds, so every approval of that chunk names the same grant.
+ */
+async function assertPayable(deps: ApprovalDeps, members: PeerRef[], doc: RecordDoc): Promise<void> {
+  const copies = await Promise.all(
+    members
+      .filter((m) => m.id !== deps.selfId)
+      .map((m) => deps.client.tryCall(m, "store.get", { key: doc.key }, null)),
+  );
+  const local = await deps.find(doc.key).catch(() => undefined);
+  for (const other of [local, ...copies]) {
+    if (!other || other.key !== doc.key || other.txID >= doc.txID || verifyRecord(other) !== null) continue;
+    throw new InputError(
+      "duplicate_record",
+      `chunk ${doc.key} is also recorded as ${other.txID}: approval pays once per chunk key, for that record`,
+    );
+  }
 }
 
 /**

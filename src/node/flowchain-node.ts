@@ -315,10 +315,19 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     });
   }
 
+  /**
+   * `--join` is a hint: a node with saved peers tries the join address and then every saved peer,
+   * so a supervisor can restart it with its original command line while the boot node is down. A
+   * node that has been a member and reaches nobody starts alone and keeps looking for the others
+   * (its puts are refused until w copies can be made); only a first join must succeed.
+   */
   private async enterRing(join: string | undefined): Promise<void> {
-    const saved = await this.peerStore.addrs();
+    const savedPeers = await this.peerStore.load();
+    // Known to the ring as well: if nobody answers now, maintenance keeps trying them.
+    for (const p of savedPeers) this.chord.addKnownPeer(p);
+    const saved = savedPeers.map((p) => p.addr);
     if (saved.length > 0 || join) this.hadPeers = true;
-    const candidates = join ? [join] : saved;
+    const candidates = [...new Set([...(join ? [join] : []), ...saved])];
     let joined = false;
     for (const addr of candidates) {
       try {
@@ -332,7 +341,9 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       }
     }
     if (!joined) {
-      if (join) throw new Error(`could not join the network through ${join}`);
+      if (join && saved.length === 0) throw new Error(`could not join the network through ${join}`);
+      if (saved.length > 0)
+        this.log.warn("no saved peer answered: starting alone until one does", { tried: candidates.length });
       this.chord.create();
     }
     this.chord.start(this.opts.stabilizeMs);

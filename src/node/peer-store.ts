@@ -10,8 +10,8 @@ const SAVED = z.array(peerRef).max(MAX_PEERS);
 export class PeerStore {
   constructor(private readonly init: { file: string; selfId: string }) {}
 
-  /** Addresses of saved peers other than this node; [] when there is no usable file. */
-  async addrs(): Promise<string[]> {
+  /** Saved peers other than this node; [] when there is no usable file. */
+  async load(): Promise<PeerRef[]> {
     let text: string;
     try {
       text = await readFile(this.init.file, "utf8");
@@ -25,7 +25,7 @@ export class PeerStore {
       return [];
     }
     const r = SAVED.safeParse(parsed);
-    return r.success ? r.data.filter((p) => p.id !== this.init.selfId).map((p) => p.addr) : [];
+    return r.success ? r.data.filter((p) => p.id !== this.init.selfId) : [];
   }
 
   async save(list: PeerRef[]): Promise<void> {

@@ -83,11 +83,21 @@ export class MemoryCluster {
     await node.stop();
   }
 
-  /** Starts a stopped or crashed node again from its data dir, on its old address. */
-  async restart(i: number): Promise<FlowchainNode> {
+  /** Starts a stopped or crashed node again from its data dir, on its old address (optionally with its original --join). */
+  async restart(i: number, how: { join?: string; token?: string } = {}): Promise<FlowchainNode> {
     const slot = this.slots[i];
     if (slot.node) throw new Error(`node ${i} is running`);
-    return this.boot(slot, {});
+    return this.boot(slot, how);
+  }
+
+  /** The network's join token, from the first node. */
+  get joinToken(): string | undefined {
+    return this.token;
+  }
+
+  /** Where node i listens (also while it is down). */
+  addrOf(i: number): string {
+    return this.slots[i].addr;
   }
 
   async stopNode(i: number): Promise<void> {
