@@ -46,15 +46,20 @@ export class Maintenance {
     this.ttl = init.ttl;
   }
 
-  /** One round: rejoin if cut off, else check_predecessor, stabilize, fix_fingers. */
+  /** One round: rejoin if cut off, else check_predecessor, stabilize, fix_fingers; then announce the book. */
   async tick(): Promise<void> {
-    if (!this.state.isInRing()) {
-      if (this.state.hasEverJoined()) await this.rejoin();
-      return;
+    try {
+      if (!this.state.isInRing()) {
+        if (this.state.hasEverJoined()) await this.rejoin();
+        return;
+      }
+      await this.checkPredecessor();
+      await this.stabilize();
+      await this.fixFingers();
+    } finally {
+      // At most once a round, however many members came and went during it.
+      this.state.emitBook();
     }
-    await this.checkPredecessor();
-    await this.stabilize();
-    await this.fixFingers();
   }
 
   /** Ticks every intervalMs; a round still running when the next is due is not overlapped. */
@@ -216,11 +221,11 @@ export class Maintenance {
     }
   }
 
-  /** Cut off: join again through any peer we still know, most recently seen first. */
+  /** Cut off: join again through a member we know, those that last answered first, newest first. */
   private async rejoin(): Promise<void> {
     const state = this.state;
     const candidates = new Map<string, PeerRef>();
-    for (const p of state.knownPeers().reverse()) candidates.set(p.id, p);
+    for (const p of state.knownPeers()) candidates.set(p.id, p);
     for (const f of state.fingerRefs()) candidates.set(f.id, f);
     const pred = state.storedPredecessor();
     if (pred) candidates.set(pred.id, pred);

@@ -15,6 +15,7 @@ import { InputError } from "../util/errors.js";
 import { ID_BITS, fromBig, toBig } from "./id.js";
 import { Lookup, type LookupResult } from "./lookup.js";
 import { Maintenance } from "./maintenance.js";
+import { MemberBook, type MemberBookOptions } from "./member-book.js";
 import { RoutingState, type ChordNodeEvents } from "./routing-state.js";
 import { ChordRpcHandlers } from "./rpc-handlers.js";
 import type { ChordMethod, ChordTransport, PeerRef } from "./transport.js";
@@ -22,6 +23,7 @@ import { parseNeighbors, peerRef } from "./wire.js";
 
 export type { LookupResult } from "./lookup.js";
 export type { ChordNodeEvents } from "./routing-state.js";
+export type { MemberBookOptions } from "./member-book.js";
 
 export interface ChordNodeOptions {
   self: PeerRef;
@@ -35,6 +37,12 @@ export interface ChordNodeOptions {
    * a live one survives a transient blip, and the ring never reassigns keys on one missed reply.
    */
   ttl?: number;
+  /**
+   * The member book: size (default 1024), and how long a member that stopped answering stays a
+   * probe candidate (default: until it failed 8 probes and 10 minutes passed since its first
+   * failure, because the far side of a partition looks exactly like dead nodes); `now` for tests.
+   */
+  memberBook?: MemberBookOptions;
   log?: Logger;
 }
 
@@ -56,7 +64,8 @@ export class ChordNode extends EventEmitter<ChordNodeEvents> {
     if (!Number.isInteger(r) || r < 1) throw new RangeError("successorListLength must be an integer >= 1");
     if (!Number.isInteger(ttl) || ttl < 1) throw new RangeError("ttl must be an integer >= 1");
     this.log = (opts.log ?? silentLogger).child({ chord: this.self.id.slice(0, 8) });
-    const state = new RoutingState({ events: this }, { self: this.self, successorListLength: r });
+    const book = new MemberBook(this.self, opts.memberBook);
+    const state = new RoutingState({ events: this }, { self: this.self, successorListLength: r, book });
     this.state = state;
     this.lookups = new Lookup({ state, transport: this.transport });
     this.maintenance = new Maintenance(
@@ -99,8 +108,20 @@ export class ChordNode extends EventEmitter<ChordNodeEvents> {
     this.state.enterRing(this.state.buildList([owner], nb.successors));
   }
 
+  /**
+   * Remembers a member (persisted from an earlier run, or met on an authenticated connection). A
+   * member new to us, or one that had stopped answering, is probed soon: it may be in another ring.
+   */
   addKnownPeer(p: PeerRef): void {
     this.state.addKnownPeer(peerRef(p, "known peer"));
+  }
+
+  /**
+   * Every member in the member book, most recently seen first, failing ones included (they may be
+   * across a partition). What the node layer persists; `members-book` announces changes.
+   */
+  knownMembers(): PeerRef[] {
+    return this.state.book.members();
   }
 
   // ---- state --------------------------------------------------------------------------------
