@@ -19,6 +19,8 @@ export interface MaintenanceComponents {
   lookup(key: string): Promise<LookupResult>;
   /** Joins the ring through `via` (rejoin). */
   join(via: PeerRef): Promise<void>;
+  /** Ring unification, run after the rest of each round (ring-merge.ts); none in part tests. */
+  merge?: { tick(): Promise<unknown> };
   log: Logger;
 }
 
@@ -46,7 +48,10 @@ export class Maintenance {
     this.ttl = init.ttl;
   }
 
-  /** One round: rejoin if cut off, else check_predecessor, stabilize, fix_fingers; then announce the book. */
+  /**
+   * One round: rejoin if cut off, else check_predecessor, stabilize, fix_fingers and at most one
+   * ring-merge probe; then announce the member book if it changed.
+   */
   async tick(): Promise<void> {
     try {
       if (!this.state.isInRing()) {
@@ -56,6 +61,7 @@ export class Maintenance {
       await this.checkPredecessor();
       await this.stabilize();
       await this.fixFingers();
+      await this.components.merge?.tick();
     } finally {
       // At most once a round, however many members came and went during it.
       this.state.emitBook();
@@ -183,6 +189,29 @@ export class Maintenance {
       }
       s = hint;
       adopt(s, nb);
+    }
+    await this.recheckListedSuspects(s);
+  }
+
+  /**
+   * Entries behind the successor come from its list, yet we may still hold an old failure against
+   * one (it was across a partition that has healed since): such a suspect is left out of what we
+   * answer and route through, and nothing else would ever contact it again. Ping it: an answer
+   * clears it; another failure only adds to its count (the successor's list brings it back
+   * until the successor itself drops it).
+   */
+  private async recheckListedSuspects(succ: PeerRef): Promise<void> {
+    const state = this.state;
+    const behind = state
+      .storedList()
+      .filter((p) => p.id !== succ.id && state.isSuspect(p.id) && between(state.self.id, succ.id, p.id));
+    for (const p of behind) {
+      try {
+        parsePing(await this.transport.call(p, "chord.ping", {}), p);
+        state.success(p);
+      } catch {
+        state.failure(p);
+      }
     }
   }
 

@@ -9,6 +9,8 @@
 //   lookup.ts         iterative lookup of successor(key)
 //   maintenance.ts    check_predecessor, stabilize + rectify, fix_fingers, TTL drops, rejoin
 //   rpc-handlers.ts   the ring RPCs this node answers
+//   member-book.ts    every member seen, failing ones kept as probe candidates (partitions)
+//   ring-merge.ts     probes of the book that find another ring and zip it into ours
 import { EventEmitter } from "node:events";
 import { silentLogger, type Logger } from "../log.js";
 import { InputError } from "../util/errors.js";
@@ -16,6 +18,8 @@ import { ID_BITS, fromBig, toBig } from "./id.js";
 import { Lookup, type LookupResult } from "./lookup.js";
 import { Maintenance } from "./maintenance.js";
 import { MemberBook, type MemberBookOptions } from "./member-book.js";
+import { seededRandom } from "./prng.js";
+import { RingMerge, type ProbeOutcome } from "./ring-merge.js";
 import { RoutingState, type ChordNodeEvents } from "./routing-state.js";
 import { ChordRpcHandlers } from "./rpc-handlers.js";
 import type { ChordMethod, ChordTransport, PeerRef } from "./transport.js";
@@ -24,6 +28,7 @@ import { parseNeighbors, peerRef } from "./wire.js";
 export type { LookupResult } from "./lookup.js";
 export type { ChordNodeEvents } from "./routing-state.js";
 export type { MemberBookOptions } from "./member-book.js";
+export type { ProbeOutcome } from "./ring-merge.js";
 
 export interface ChordNodeOptions {
   self: PeerRef;
@@ -43,6 +48,12 @@ export interface ChordNodeOptions {
    * failure, because the far side of a partition looks exactly like dead nodes); `now` for tests.
    */
   memberBook?: MemberBookOptions;
+  /**
+   * Mean maintenance rounds between two ring-merge probes (default 4; randomized; every round
+   * while alone or while hints wait). Each probe is one lookup through a member outside our
+   * neighbours, looking for another ring to merge with.
+   */
+  probeEvery?: number;
   log?: Logger;
 }
 
@@ -54,6 +65,7 @@ export class ChordNode extends EventEmitter<ChordNodeEvents> {
   private readonly lookups: Lookup;
   private readonly maintenance: Maintenance;
   private readonly rpc: ChordRpcHandlers;
+  private readonly merge: RingMerge;
 
   constructor(opts: ChordNodeOptions) {
     super();
@@ -68,12 +80,25 @@ export class ChordNode extends EventEmitter<ChordNodeEvents> {
     const state = new RoutingState({ events: this }, { self: this.self, successorListLength: r, book });
     this.state = state;
     this.lookups = new Lookup({ state, transport: this.transport });
+    const probeEvery = opts.probeEvery ?? 4;
+    if (!(probeEvery >= 1)) throw new RangeError("probeEvery must be >= 1");
+    this.merge = new RingMerge(
+      {
+        state,
+        transport: this.transport,
+        lookupVia: (start, key) => this.lookups.lookupFrom([start], key, false),
+        random: seededRandom(Number.parseInt(this.self.id.slice(0, 8), 16)),
+        log: this.log,
+      },
+      { probeEvery },
+    );
     this.maintenance = new Maintenance(
       {
         state,
         transport: this.transport,
         lookup: (key) => this.lookups.lookup(key),
         join: (via) => this.join(via),
+        merge: this.merge,
         log: this.log,
       },
       { ttl },
@@ -192,6 +217,14 @@ export class ChordNode extends EventEmitter<ChordNodeEvents> {
 
   fixFingers(count: number = ID_BITS): Promise<void> {
     return this.maintenance.fixFingers(count);
+  }
+
+  /**
+   * One ring-merge probe of `peer` now, outside the round schedule: looks up our successor in
+   * peer's ring and merges if it is another ring (see ring-merge.ts). tick() does this by itself.
+   */
+  probeMember(peer: PeerRef): Promise<ProbeOutcome> {
+    return this.merge.probe(peerRef(peer, "probe"));
   }
 
   // ---- lookup -------------------------------------------------------------------------------
