@@ -3,70 +3,22 @@
 // Rounds are driven explicitly with tick(); no timers, no sleeps.
 import test from "ava";
 import { fromBig, toBig } from "../src/chord/id.js";
-import { MemoryNetwork } from "../src/chord/memory-transport.js";
 import { seededRandom as rng } from "../src/chord/prng.js";
 import { ChordNode } from "../src/chord/node.js";
 import { CHORD_METHODS, isChordMethod } from "../src/chord/wire.js";
 import type { ChordTransport, PeerRef } from "../src/chord/transport.js";
 import { InputError } from "../src/util/errors.js";
 import { sha256Hex } from "../src/util/hash.js";
-
-function makeNodes(n: number, tag: string, r?: number): { net: MemoryNetwork; nodes: ChordNode[] } {
-  const net = new MemoryNetwork();
-  const nodes: ChordNode[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = sha256Hex(`${tag}-${i}`);
-    const node = new ChordNode({
-      self: { id, addr: `mem:${tag}:${i}` },
-      transport: net.transport(id),
-      successorListLength: r,
-    });
-    net.register(node);
-    nodes.push(node);
-  }
-  return { net, nodes };
-}
-
-const sortedIds = (nodes: ChordNode[]) => nodes.map((n) => n.self.id).sort();
-
-function ownerOf(ids: string[], key: string): string {
-  return ids.find((id) => toBig(id) >= toBig(key)) ?? ids[0];
-}
-
-function wrongSuccessors(nodes: ChordNode[]): number {
-  const ids = sortedIds(nodes);
-  return nodes.filter((n) => n.successor().id !== ids[(ids.indexOf(n.self.id) + 1) % ids.length]).length;
-}
-
-function wrongPredecessors(nodes: ChordNode[]): number {
-  const ids = sortedIds(nodes);
-  const m = ids.length;
-  return nodes.filter((n) => n.predecessor()?.id !== ids[(ids.indexOf(n.self.id) - 1 + m) % m]).length;
-}
-
-function wrongLists(nodes: ChordNode[], r: number): number {
-  const ids = sortedIds(nodes);
-  const want = Math.min(r, ids.length - 1);
-  return nodes.filter((n) => {
-    const l = n.rawSuccessorList();
-    const at = ids.indexOf(n.self.id);
-    return l.length !== want || l.some((p, i) => p.id !== ids[(at + i + 1) % ids.length]);
-  }).length;
-}
-
-async function round(nodes: ChordNode[]): Promise<void> {
-  await Promise.all(nodes.map((n) => n.tick()));
-}
-
-/** Rounds until successors, predecessors and lists are all right; -1 if not within `max`. */
-async function roundsToConverge(nodes: ChordNode[], r: number, max: number): Promise<number> {
-  for (let k = 0; k <= max; k++) {
-    if (wrongSuccessors(nodes) === 0 && wrongPredecessors(nodes) === 0 && wrongLists(nodes, r) === 0)
-      return k;
-    await round(nodes);
-  }
-  return -1;
-}
+import {
+  makeNodes,
+  ownerOf,
+  round,
+  roundsToConverge,
+  sortedIds,
+  wrongLists,
+  wrongPredecessors,
+  wrongSuccessors,
+} from "./chord-helpers.js";
 
 type Order = "ascending" | "descending" | "random";
 
@@ -317,6 +269,9 @@ test("handle() rejects junk params with InputError and changes nothing", async (
     ["chord.rectify", {}, { id: "b".repeat(64), addr: 12 } as unknown as PeerRef],
     ["chord.rectify", {}, { id: "b".repeat(64), addr: "x".repeat(1000) }],
     ["chord.rectify", { peer: goodFrom }, goodFrom],
+    ["chord.merge", {}, goodFrom],
+    ["chord.merge", { peer: { id: "nothex", addr: "h:1" } }, goodFrom],
+    ["chord.merge", { peer: goodFrom, extra: 1 }, goodFrom],
     ["chord.nope", {}, goodFrom],
     ["__proto__", {}, goodFrom],
   ];
@@ -336,7 +291,8 @@ test("handle() rejects junk params with InputError and changes nothing", async (
   // Every advertised method is answered by handle() (none falls through to "unknown").
   for (const m of CHORD_METHODS) {
     if (m === "chord.closestPreceding") continue;
-    await t.notThrowsAsync(() => n.handle(m, {}, goodFrom), m);
+    const params = m === "chord.merge" ? { peer: nodes[2].self } : {};
+    await t.notThrowsAsync(() => n.handle(m, params, goodFrom), m);
   }
   t.false(isChordMethod("chord.nope"));
   await t.throwsAsync(() => n.lookup("zz"), { instanceOf: InputError });

@@ -19,6 +19,8 @@ export interface MaintenanceComponents {
   lookup(key: string): Promise<LookupResult>;
   /** Joins the ring through `via` (rejoin). */
   join(via: PeerRef): Promise<void>;
+  /** Ring unification, run after the rest of each round (ring-merge.ts); none in part tests. */
+  merge?: { tick(): Promise<unknown> };
   log: Logger;
 }
 
@@ -46,15 +48,24 @@ export class Maintenance {
     this.ttl = init.ttl;
   }
 
-  /** One round: rejoin if cut off, else check_predecessor, stabilize, fix_fingers. */
+  /**
+   * One round: rejoin if cut off, else check_predecessor, stabilize, fix_fingers and at most one
+   * ring-merge probe; then announce the member book if it changed.
+   */
   async tick(): Promise<void> {
-    if (!this.state.isInRing()) {
-      if (this.state.hasEverJoined()) await this.rejoin();
-      return;
+    try {
+      if (!this.state.isInRing()) {
+        if (this.state.hasEverJoined()) await this.rejoin();
+        return;
+      }
+      await this.checkPredecessor();
+      await this.stabilize();
+      await this.fixFingers();
+      await this.components.merge?.tick();
+    } finally {
+      // At most once a round, however many members came and went during it.
+      this.state.emitBook();
     }
-    await this.checkPredecessor();
-    await this.stabilize();
-    await this.fixFingers();
   }
 
   /** Ticks every intervalMs; a round still running when the next is due is not overlapped. */
@@ -179,6 +190,29 @@ export class Maintenance {
       s = hint;
       adopt(s, nb);
     }
+    await this.recheckListedSuspects(s);
+  }
+
+  /**
+   * Entries behind the successor come from its list, yet we may still hold an old failure against
+   * one (it was across a partition that has healed since): such a suspect is left out of what we
+   * answer and route through, and nothing else would ever contact it again. Ping it: an answer
+   * clears it; another failure only adds to its count (the successor's list brings it back
+   * until the successor itself drops it).
+   */
+  private async recheckListedSuspects(succ: PeerRef): Promise<void> {
+    const state = this.state;
+    const behind = state
+      .storedList()
+      .filter((p) => p.id !== succ.id && state.isSuspect(p.id) && between(state.self.id, succ.id, p.id));
+    for (const p of behind) {
+      try {
+        parsePing(await this.transport.call(p, "chord.ping", {}), p);
+        state.success(p);
+      } catch {
+        state.failure(p);
+      }
+    }
   }
 
   /**
@@ -216,11 +250,11 @@ export class Maintenance {
     }
   }
 
-  /** Cut off: join again through any peer we still know, most recently seen first. */
+  /** Cut off: join again through a member we know, those that last answered first, newest first. */
   private async rejoin(): Promise<void> {
     const state = this.state;
     const candidates = new Map<string, PeerRef>();
-    for (const p of state.knownPeers().reverse()) candidates.set(p.id, p);
+    for (const p of state.knownPeers()) candidates.set(p.id, p);
     for (const f of state.fingerRefs()) candidates.set(f.id, f);
     const pred = state.storedPredecessor();
     if (pred) candidates.set(pred.id, pred);

@@ -9,12 +9,17 @@
 //   lookup.ts         iterative lookup of successor(key)
 //   maintenance.ts    check_predecessor, stabilize + rectify, fix_fingers, TTL drops, rejoin
 //   rpc-handlers.ts   the ring RPCs this node answers
+//   member-book.ts    every member seen, failing ones kept as probe candidates (partitions)
+//   ring-merge.ts     probes of the book that find another ring and zip it into ours
 import { EventEmitter } from "node:events";
 import { silentLogger, type Logger } from "../log.js";
 import { InputError } from "../util/errors.js";
 import { ID_BITS, fromBig, toBig } from "./id.js";
 import { Lookup, type LookupResult } from "./lookup.js";
 import { Maintenance } from "./maintenance.js";
+import { MemberBook, type MemberBookOptions } from "./member-book.js";
+import { seededRandom } from "./prng.js";
+import { RingMerge, type ProbeOutcome } from "./ring-merge.js";
 import { RoutingState, type ChordNodeEvents } from "./routing-state.js";
 import { ChordRpcHandlers } from "./rpc-handlers.js";
 import type { ChordMethod, ChordTransport, PeerRef } from "./transport.js";
@@ -22,6 +27,8 @@ import { parseNeighbors, peerRef } from "./wire.js";
 
 export type { LookupResult } from "./lookup.js";
 export type { ChordNodeEvents } from "./routing-state.js";
+export type { MemberBookOptions } from "./member-book.js";
+export type { ProbeOutcome } from "./ring-merge.js";
 
 export interface ChordNodeOptions {
   self: PeerRef;
@@ -35,6 +42,18 @@ export interface ChordNodeOptions {
    * a live one survives a transient blip, and the ring never reassigns keys on one missed reply.
    */
   ttl?: number;
+  /**
+   * The member book: size (default 1024), and how long a member that stopped answering stays a
+   * probe candidate (default: until it failed 8 probes and 10 minutes passed since its first
+   * failure, because the far side of a partition looks exactly like dead nodes); `now` for tests.
+   */
+  memberBook?: MemberBookOptions;
+  /**
+   * Mean maintenance rounds between two ring-merge probes (default 4; randomized; every round
+   * while alone or while hints wait). Each probe is one lookup through a member outside our
+   * neighbours, looking for another ring to merge with.
+   */
+  probeEvery?: number;
   log?: Logger;
 }
 
@@ -46,6 +65,7 @@ export class ChordNode extends EventEmitter<ChordNodeEvents> {
   private readonly lookups: Lookup;
   private readonly maintenance: Maintenance;
   private readonly rpc: ChordRpcHandlers;
+  private readonly merge: RingMerge;
 
   constructor(opts: ChordNodeOptions) {
     super();
@@ -56,15 +76,29 @@ export class ChordNode extends EventEmitter<ChordNodeEvents> {
     if (!Number.isInteger(r) || r < 1) throw new RangeError("successorListLength must be an integer >= 1");
     if (!Number.isInteger(ttl) || ttl < 1) throw new RangeError("ttl must be an integer >= 1");
     this.log = (opts.log ?? silentLogger).child({ chord: this.self.id.slice(0, 8) });
-    const state = new RoutingState({ events: this }, { self: this.self, successorListLength: r });
+    const book = new MemberBook(this.self, opts.memberBook);
+    const state = new RoutingState({ events: this }, { self: this.self, successorListLength: r, book });
     this.state = state;
     this.lookups = new Lookup({ state, transport: this.transport });
+    const probeEvery = opts.probeEvery ?? 4;
+    if (!(probeEvery >= 1)) throw new RangeError("probeEvery must be >= 1");
+    this.merge = new RingMerge(
+      {
+        state,
+        transport: this.transport,
+        lookupVia: (start, key) => this.lookups.lookupFrom([start], key, false),
+        random: seededRandom(Number.parseInt(this.self.id.slice(0, 8), 16)),
+        log: this.log,
+      },
+      { probeEvery },
+    );
     this.maintenance = new Maintenance(
       {
         state,
         transport: this.transport,
         lookup: (key) => this.lookups.lookup(key),
         join: (via) => this.join(via),
+        merge: this.merge,
         log: this.log,
       },
       { ttl },
@@ -99,8 +133,20 @@ export class ChordNode extends EventEmitter<ChordNodeEvents> {
     this.state.enterRing(this.state.buildList([owner], nb.successors));
   }
 
+  /**
+   * Remembers a member (persisted from an earlier run, or met on an authenticated connection). A
+   * member new to us, or one that had stopped answering, is probed soon: it may be in another ring.
+   */
   addKnownPeer(p: PeerRef): void {
     this.state.addKnownPeer(peerRef(p, "known peer"));
+  }
+
+  /**
+   * Every member in the member book, most recently seen first, failing ones included (they may be
+   * across a partition). What the node layer persists; `members-book` announces changes.
+   */
+  knownMembers(): PeerRef[] {
+    return this.state.book.members();
   }
 
   // ---- state --------------------------------------------------------------------------------
@@ -171,6 +217,14 @@ export class ChordNode extends EventEmitter<ChordNodeEvents> {
 
   fixFingers(count: number = ID_BITS): Promise<void> {
     return this.maintenance.fixFingers(count);
+  }
+
+  /**
+   * One ring-merge probe of `peer` now, outside the round schedule: looks up our successor in
+   * peer's ring and merges if it is another ring (see ring-merge.ts). tick() does this by itself.
+   */
+  probeMember(peer: PeerRef): Promise<ProbeOutcome> {
+    return this.merge.probe(peerRef(peer, "probe"));
   }
 
   // ---- lookup -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 // No I/O: maintenance, lookups and the RPC handlers change this state; it never calls anyone.
 import { InputError } from "../util/errors.js";
 import { ID_BITS, RING, betweenRightIncl, distance, isId, offset, toBig } from "./id.js";
+import { MemberBook } from "./member-book.js";
 import type { PeerRef } from "./transport.js";
 
 /** Events a ChordNode emits, each once per change. */
@@ -14,6 +15,11 @@ export interface ChordNodeEvents {
   predecessor: [PeerRef | null];
   /** The successor list without suspects. */
   successors: [PeerRef[]];
+  /**
+   * The member book changed (members added or forgotten): every member, most recently seen first.
+   * At most once per maintenance round; for the node layer to persist and feed back on restart.
+   */
+  "members-book": [PeerRef[]];
 }
 
 export interface RoutingStateComponents {
@@ -25,9 +31,12 @@ export interface RoutingStateInit {
   self: PeerRef;
   /** r: successors kept. */
   successorListLength: number;
+  /** Where members seen are remembered (built by the ChordNode, or a default one). */
+  book?: MemberBook;
 }
 
-const KNOWN_PEERS_MAX = 16;
+/** Members a cut-off node tries to rejoin through in one round. */
+const REJOIN_CANDIDATES = 16;
 /** Bounds the failure-count table so contacting many dead peers cannot grow memory forever. */
 const FAILURE_TABLE_MAX = 4096;
 
@@ -43,8 +52,8 @@ export class RoutingState {
   /** Distinct routing entries (fingers and successors), rebuilt lazily after any change. */
   private routing: PeerRef[] | null = null;
   private readonly failures = new Map<string, number>();
-  /** Recently seen live peers (LRU by insertion order): where to rejoin from if cut off. */
-  private readonly known = new Map<string, PeerRef>();
+  /** Every member seen, failing ones included: where to rejoin from, and what ring-merge probes. */
+  readonly book: MemberBook;
   /** Created or joined, and not cut off since. */
   private inRing = false;
   /** Set once created or joined: only such a node tries to rejoin after being cut off. */
@@ -55,6 +64,7 @@ export class RoutingState {
     this.events = components.events;
     this.self = init.self;
     this.r = init.successorListLength;
+    this.book = init.book ?? new MemberBook(init.self);
   }
 
   // ---- membership ---------------------------------------------------------------------------
@@ -221,16 +231,22 @@ export class RoutingState {
 
   // ---- peers seen and failures --------------------------------------------------------------
 
+  /**
+   * A member we were told about (persisted, or an authenticated connection) or that contacted us:
+   * remembered, and probed soon if it is new to us or had stopped answering.
+   */
   addKnownPeer(ref: PeerRef): void {
-    if (ref.id === this.self.id) return;
-    this.known.delete(ref.id);
-    this.known.set(ref.id, ref);
-    if (this.known.size > KNOWN_PEERS_MAX) this.known.delete(this.known.keys().next().value as string);
+    this.book.seen(ref, true);
   }
 
-  /** Recently seen live peers, oldest first. */
+  /** Where to rejoin from when cut off: members that last answered first, most recent first. */
   knownPeers(): PeerRef[] {
-    return [...this.known.values()];
+    return this.book.rejoinCandidates(REJOIN_CANDIDATES);
+  }
+
+  /** Announces the member book if members were added or forgotten since the last announcement. */
+  emitBook(): void {
+    if (this.book.takeChanged()) this.events.emit("members-book", this.book.members());
   }
 
   /** At least one failed request since the last success. */
@@ -246,7 +262,7 @@ export class RoutingState {
   /** A request to p succeeded: it is live again, and a peer worth remembering. */
   success(p: PeerRef): void {
     const was = this.failures.delete(p.id);
-    this.addKnownPeer({ id: p.id, addr: p.addr });
+    this.book.seen(p);
     if (was && this.isNeighbor(p.id)) this.emitChanges();
   }
 
@@ -257,7 +273,7 @@ export class RoutingState {
     this.failures.set(p.id, n);
     if (this.failures.size > FAILURE_TABLE_MAX)
       this.failures.delete(this.failures.keys().next().value as string);
-    this.known.delete(p.id);
+    this.book.failed(p);
     // A suspect successor stops being reported as one; listeners (replication) should know now.
     if (n === 1 && this.isNeighbor(p.id)) this.emitChanges();
     return n;

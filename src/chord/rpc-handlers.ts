@@ -6,7 +6,7 @@ import { between } from "./id.js";
 import { CLOSEST_IN_ANSWER } from "./lookup.js";
 import type { RoutingState } from "./routing-state.js";
 import type { ChordMethod, PeerRef } from "./transport.js";
-import { emptyParams, keyParam, peerRef } from "./wire.js";
+import { emptyParams, isPeerRef, keyParam, mergeParam, peerRef } from "./wire.js";
 
 export interface ChordRpcHandlersComponents {
   state: RoutingState;
@@ -24,6 +24,14 @@ export class ChordRpcHandlers {
    * field of the payload. Junk params throw InputError and change nothing.
    */
   async handle(method: ChordMethod, params: unknown, from?: PeerRef): Promise<unknown> {
+    const res = this.answer(method, params, from);
+    // An authenticated member that talks to us is live: remembered, and probed soon if it is new
+    // to us or had stopped answering (the first sign that a partition healed).
+    if (isPeerRef(from) && method !== "chord.rectify") this.state.addKnownPeer(peerRef(from, "sender"));
+    return res;
+  }
+
+  private answer(method: ChordMethod, params: unknown, from?: PeerRef): unknown {
     const state = this.state;
     switch (method) {
       case "chord.ping":
@@ -56,6 +64,10 @@ export class ChordRpcHandlers {
         this.rectify(sender);
         return { ok: true, predecessor: state.predecessor() };
       }
+      case "chord.merge":
+        // Only a probe candidate: ring-merge.ts adopts nothing without a live, closer answer.
+        state.book.hint(mergeParam(params, method));
+        return { ok: true };
       default:
         throw new InputError("unknown_method", `unknown ring method: ${String(method).slice(0, 64)}`);
     }

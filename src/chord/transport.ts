@@ -15,7 +15,9 @@ export type ChordMethod =
   | "chord.closestPreceding"
   | "chord.rectify"
   // predecessor and successor list in one round trip: what stabilize needs each round
-  | "chord.neighbors";
+  | "chord.neighbors"
+  // ring unification: "probe this member, it may be in another ring" (ring-merge.ts)
+  | "chord.merge";
 
 export interface ChordTransport {
   /**

@@ -13,6 +13,7 @@ export const CHORD_METHODS: readonly ChordMethod[] = [
   "chord.closestPreceding",
   "chord.rectify",
   "chord.neighbors",
+  "chord.merge",
 ];
 
 export function isChordMethod(v: unknown): v is ChordMethod {
@@ -63,6 +64,13 @@ export function keyParam(v: unknown, method: string): string {
   if (!isId(o.key)) throw new InputError("bad_key", `${method}: key must be 64 lowercase hex chars`);
   if (Object.keys(o).length !== 1) throw new InputError("bad_params", `${method}: unexpected params`);
   return o.key;
+}
+
+/** chord.merge's only param: the member to probe. */
+export function mergeParam(v: unknown, method: string): PeerRef {
+  const o = objectParams(v, method);
+  if (Object.keys(o).length !== 1) throw new InputError("bad_params", `${method}: expects {peer}`);
+  return peerRef(o.peer, `${method} peer`);
 }
 
 export interface NeighborsResult {
