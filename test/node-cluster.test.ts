@@ -217,7 +217,7 @@ test.serial(
     await cluster.converged();
     const lone = cluster.node(0);
     const err = await t.throwsAsync(lone.put({ value: 1, source: "urn:test:cluster" }));
-    t.like(err, { name: "UnavailableError", code: "not_enough_replicas" });
+    t.like(err, { name: "UnavailableError", code: "not_enough_replicas" }, err?.message);
     t.is((await lone.stats()).records, 0, "nothing was written");
 
     // A network that has only ever had one node keeps working with its one copy.

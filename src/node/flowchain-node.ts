@@ -306,10 +306,14 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       if (p) void this.placement.handoff(p, old);
       void this.placement.repair();
     });
+    // Every member the ring has seen, kept across restarts: where to rejoin from, and whom to probe
+    // for the other side of a partition.
+    this.chord.on("members-book", (book: PeerRef[]) => {
+      if (!this.stopped) void this.peerStore.save(book);
+    });
     this.chord.on("successors", (list: PeerRef[]) => {
       if (list.some((p) => p.id !== this.id)) this.hadPeers = true;
       this.branchSync.onSuccessors(list);
-      if (!this.stopped) void this.peerStore.save(list);
       void this.placement.repair();
       this.emit("members", list);
     });

@@ -73,6 +73,13 @@ export class Router {
     const tried = new Map<string, PeerRef>();
     for (let attempt = 0; attempt < PUT_ATTEMPTS; attempt++) {
       if (attempt > 0) await this.c.delay(Math.min(this.init.stabilizeMs * attempt, 2000));
+      if (!this.c.chord.isInRing() && this.c.hasHadPeers()) {
+        throw new UnavailableError(
+          "not_enough_replicas",
+          "not enough replicas: this node is cut off from the ring and is looking for its members",
+          5,
+        );
+      }
       try {
         // The owner checks the key is its own on arrival, so the first try skips confirming it.
         const { owner, hops } = await this.c.chord.lookup(chunk.key, { confirm: attempt > 0 });
@@ -98,6 +105,8 @@ export class Router {
         this.c.log.debug("put retry", { attempt, err: errorText(err) });
       }
     }
+    // The caller learns the node's honest reason when there was one (not enough replicas).
+    if (lastError instanceof UnavailableError) throw lastError;
     throw new UnavailableError(
       "unavailable",
       `put failed after ${PUT_ATTEMPTS} attempts: ${errorText(lastError)}`,
@@ -152,8 +161,9 @@ export class Router {
     }
   }
 
+  /** Nobody to copy to: a lone ring of one, or cut off from the ring while it tries to rejoin. */
   private alone(): boolean {
-    return this.c.chord.successors().every((p) => p.id === this.selfId);
+    return !this.c.chord.isInRing() || this.c.chord.successors().every((p) => p.id === this.selfId);
   }
 
   async get(key: string): Promise<RecordDoc> {
