@@ -3,7 +3,7 @@
 import { benchCluster } from "./cluster.js";
 import { benchLedger } from "./ledger.js";
 import { benchNet } from "./net.js";
-import { runSim } from "./sim.js";
+import { runSim, runSplitHeal } from "./sim.js";
 import { benchWot } from "./wot.js";
 
 const json = process.argv.includes("--json");
@@ -13,6 +13,7 @@ const sections: [string, () => Promise<unknown>][] = [
   ["cluster", () => benchCluster()],
   ["wot", () => benchWot()],
   ["sim", () => runSim(256)],
+  ["sim-split", () => runSplitHeal(256)],
 ];
 const only = process.argv
   .find((a) => a.startsWith("--only="))

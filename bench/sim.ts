@@ -2,7 +2,9 @@
 // Measures lookup hops on a converged ring, then crash-stops 25% of the nodes at once and counts
 // maintenance rounds (every live node ticks once, concurrently) until successors and successor
 // lists are right again, while lookups keep running against the damaged ring.
-//   node dist/bench/sim.js --nodes 1024 [--lookups 10000] [--seed 1] [--json]
+// runSplitHeal partitions a converged ring into two random halves, lets each repair into a ring of
+// its own, heals the partition and counts rounds and messages until there is one ring again.
+//   node dist/bench/sim.js --nodes 1024 [--lookups 10000] [--seed 1] [--json] [--split] [--probe-every 4]
 import { pathToFileURL } from "node:url";
 import { toBig } from "../src/chord/id.js";
 import { MemoryNetwork } from "../src/chord/memory-transport.js";
@@ -31,6 +33,8 @@ export interface SimOptions {
   seed?: number;
   successorListLength?: number;
   killFraction?: number;
+  /** ChordNode's probeEvery: mean rounds between ring-merge probes. */
+  probeEvery?: number;
 }
 
 /** The truth every node's view is checked against: live ids sorted on the circle. */
@@ -88,11 +92,25 @@ async function round(nodes: ChordNode[]): Promise<void> {
   await Promise.all(nodes.map((n) => n.tick()));
 }
 
-export async function runSim(nodeCount: number, opts: SimOptions = {}): Promise<SimResult> {
+interface BuiltRing {
+  net: MemoryNetwork;
+  nodes: ChordNode[];
+  rand: () => number;
+  r: number;
+  buildRounds: number;
+  t0: number;
+}
+
+/**
+ * Build: sequential joins through a random member. After each join the newcomer stabilizes
+ * (rectifying its successor) and so does its ring predecessor, which is how periodic maintenance
+ * would settle a lone join; a full round at every doubling keeps fingers useful so join lookups
+ * stay short. Then plain rounds until the ring is fully converged.
+ */
+async function buildRing(nodeCount: number, opts: SimOptions): Promise<BuiltRing> {
   const t0 = Date.now();
   const rand = rng(opts.seed ?? 1);
   const r = opts.successorListLength ?? 8;
-  const lookups = opts.lookups ?? 10_000;
   const net = new MemoryNetwork();
   const nodes: ChordNode[] = [];
   for (let i = 0; i < nodeCount; i++) {
@@ -101,15 +119,11 @@ export async function runSim(nodeCount: number, opts: SimOptions = {}): Promise<
       self: { id, addr: `mem:${i}` },
       transport: net.transport(id),
       successorListLength: r,
+      probeEvery: opts.probeEvery,
     });
     net.register(node);
     nodes.push(node);
   }
-
-  // Build: sequential joins through a random member. After each join the newcomer stabilizes
-  // (rectifying its successor) and so does its ring predecessor, which is how periodic maintenance
-  // would settle a lone join; a full round at every doubling keeps fingers useful so join lookups
-  // stay short. Then plain rounds until the ring is fully converged.
   nodes[0].create();
   const joined: ChordNode[] = [nodes[0]];
   const byId = new Map(nodes.map((n) => [n.self.id, n]));
@@ -128,7 +142,7 @@ export async function runSim(nodeCount: number, opts: SimOptions = {}): Promise<
       nextRound *= 2;
     }
   }
-  let oracle = new Oracle(nodes.map((n) => n.self.id));
+  const oracle = new Oracle(nodes.map((n) => n.self.id));
   for (; buildRounds < 4 * r + 20; buildRounds++) {
     if (process.env.SIM_DEBUG)
       console.error(
@@ -154,6 +168,14 @@ export async function runSim(nodeCount: number, opts: SimOptions = {}): Promise<
   buildRounds++;
   if (!successorsRight(nodes, oracle) || !listsRight(nodes, oracle, r))
     throw new Error("sim: ring did not converge");
+
+  return { net, nodes, rand, r, buildRounds, t0 };
+}
+
+export async function runSim(nodeCount: number, opts: SimOptions = {}): Promise<SimResult> {
+  const { net, nodes, rand, r, buildRounds, t0 } = await buildRing(nodeCount, opts);
+  const lookups = opts.lookups ?? 10_000;
+  let oracle = new Oracle(nodes.map((n) => n.self.id));
   const buildMs = Date.now() - t0;
 
   // Lookups on the converged ring.
@@ -227,6 +249,102 @@ export async function runSim(nodeCount: number, opts: SimOptions = {}): Promise<
   };
 }
 
+export interface SplitHealResult {
+  nodes: number;
+  /** Maintenance messages per node per round on the whole, converged ring (probes included). */
+  steadyMessagesPerNodeRound: number;
+  /** Rounds after the split until each half is a correct ring of its own. */
+  splitRoundsToTwoRings: number;
+  /** Rounds the partition lasted in all. */
+  partitionRounds: number;
+  /** Rounds after the heal until every successor is right again (one ring). */
+  healRoundsSuccessors: number;
+  /** Rounds after the heal until successors, predecessors and successor lists are all right. */
+  healRoundsOneRing: number;
+  /** Messages (all ring RPCs) from the heal until healRoundsOneRing. */
+  healMessages: number;
+  healMessagesPerNode: number;
+  /** Lookups after the merge that returned the wrong owner (of `lookups`). */
+  wrongOwnersAfterHeal: number;
+  totalMs: number;
+}
+
+function ringRight(nodes: ChordNode[], r: number): boolean {
+  const o = new Oracle(nodes.map((n) => n.self.id));
+  return successorsRight(nodes, o) && predecessorsRight(nodes, o) && listsRight(nodes, o, r);
+}
+
+/**
+ * Split and heal: a converged ring is cut into two random halves (a network partition, not a
+ * split by id), each half repairs into a ring of its own and runs like that for `partitionRounds`
+ * in all; then the partition heals and we count rounds (every node ticks once) and messages
+ * until the two rings are one correct ring again.
+ */
+export async function runSplitHeal(
+  nodeCount: number,
+  opts: SimOptions & { partitionRounds?: number; splitFraction?: number } = {},
+): Promise<SplitHealResult> {
+  const { net, nodes, rand, r, t0 } = await buildRing(nodeCount, opts);
+  const steadyRounds = 8;
+  const m0 = net.messages;
+  for (let k = 0; k < steadyRounds; k++) await round(nodes);
+  const steadyMessagesPerNodeRound = (net.messages - m0) / steadyRounds / nodeCount;
+
+  const shuffled = nodes
+    .map((n) => ({ n, k: rand() }))
+    .sort((a, b) => a.k - b.k)
+    .map((x) => x.n);
+  const cut = Math.round(nodeCount * (opts.splitFraction ?? 0.5));
+  const sides = [shuffled.slice(0, cut), shuffled.slice(cut)];
+  net.partition(...sides.map((side) => side.map((n) => n.self.id)));
+  const partitionRounds = opts.partitionRounds ?? 60;
+  const maxRounds = 4 * r + 60;
+  let splitRoundsToTwoRings = -1;
+  for (let k = 1; k <= Math.max(partitionRounds, maxRounds); k++) {
+    await round(nodes);
+    if (splitRoundsToTwoRings < 0 && sides.every((side) => ringRight(side, r))) splitRoundsToTwoRings = k;
+    if (k >= partitionRounds && splitRoundsToTwoRings > 0) break;
+  }
+
+  net.heal();
+  const oracle = new Oracle(nodes.map((n) => n.self.id));
+  const m1 = net.messages;
+  let healRoundsSuccessors = -1;
+  let healRoundsOneRing = -1;
+  let healMessages = -1;
+  for (let k = 1; k <= maxRounds && healRoundsOneRing < 0; k++) {
+    await round(nodes);
+    if (healRoundsSuccessors < 0 && successorsRight(nodes, oracle)) healRoundsSuccessors = k;
+    if (ringRight(nodes, r)) {
+      healRoundsOneRing = k;
+      healMessages = net.messages - m1;
+    }
+  }
+  const lookups = Math.min(opts.lookups ?? 2000, 2000);
+  let wrongOwnersAfterHeal = 0;
+  for (let i = 0; i < lookups; i++) {
+    const from = nodes[Math.floor(rand() * nodes.length)];
+    const key = randomKey(rand);
+    try {
+      if ((await from.lookup(key)).owner.id !== oracle.owner(key)) wrongOwnersAfterHeal++;
+    } catch {
+      wrongOwnersAfterHeal++;
+    }
+  }
+  return {
+    nodes: nodeCount,
+    steadyMessagesPerNodeRound,
+    splitRoundsToTwoRings,
+    partitionRounds,
+    healRoundsSuccessors,
+    healRoundsOneRing,
+    healMessages,
+    healMessagesPerNode: healMessages / nodeCount,
+    wrongOwnersAfterHeal,
+    totalMs: Date.now() - t0,
+  };
+}
+
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : undefined;
@@ -237,7 +355,13 @@ async function main(): Promise<void> {
   if (!Number.isInteger(n) || n < 2) throw new Error("--nodes must be an integer >= 2");
   const lookups = Number(arg("lookups") ?? "10000");
   const seed = Number(arg("seed") ?? "1");
-  const res = await runSim(n, { lookups, seed });
+  const probeEvery = arg("probe-every") === undefined ? undefined : Number(arg("probe-every"));
+  if (process.argv.includes("--split")) {
+    const res = await runSplitHeal(n, { seed, probeEvery });
+    console.log(JSON.stringify(res, null, process.argv.includes("--json") ? 0 : 2));
+    return;
+  }
+  const res = await runSim(n, { lookups, seed, probeEvery });
   if (process.argv.includes("--json")) {
     const { nodes, meanHops, p99Hops, wrongOwners, repairRoundsSuccessors, repairRoundsLists } = res;
     console.log(
