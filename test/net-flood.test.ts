@@ -8,6 +8,7 @@ import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { AddressInfo } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { createDevNetwork, RawPeer, type DevNetwork } from "../src/net/dev-network.js";
+import { Admission, sourceKey } from "../src/net/admission.js";
 import { PeerNetwork } from "../src/net/peer-network.js";
 import { eventually } from "./helpers/eventually.js";
 
@@ -285,4 +286,44 @@ test.serial("a dial whose handshake is evicted (4003) redials within the call an
   const relayAddr = `127.0.0.1:${(relay.address() as AddressInfo).port}`;
   t.is(await member.call({ addr: relayAddr, id: server.id }, "echo", "relayed"), "relayed");
   t.is(connections, 2);
+});
+
+test("sourceKey: IPv4 as is (also mapped), IPv6 by its /64", (t) => {
+  t.is(sourceKey("127.0.0.1"), "127.0.0.1");
+  t.is(sourceKey("::ffff:10.0.0.1"), "10.0.0.1");
+  t.is(sourceKey("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::/64");
+  t.is(sourceKey("2001:DB8:1:2::9"), "2001:db8:1:2::/64");
+  t.is(sourceKey("2001:db8::1"), "2001:db8:0:0::/64");
+  t.is(sourceKey("1::2:3:4:5:1.2.3.4"), "1:0:2:3::/64");
+  t.is(sourceKey(undefined), "unknown");
+});
+
+test("Admission: evicts the oldest of the lowest rank, from the heaviest source when the total is full", (t) => {
+  const perSource = new Admission<string>({ maxPending: 10, maxPendingPerSource: 3 });
+  perSource.admit("x1", "x");
+  perSource.admit("x2", "x");
+  perSource.admit("x3", "x");
+  perSource.promote("x1", 1);
+  // x is full: its oldest connection that has said nothing goes, not x1 which sent a valid hello.
+  t.deepEqual(perSource.admit("x4", "x"), ["x2"]);
+  t.is(perSource.countFrom("x"), 3);
+
+  const total = new Admission<string>({ maxPending: 4, maxPendingPerSource: 4 });
+  t.deepEqual(total.admit("y1", "y"), []);
+  for (const x of ["x1", "x2", "x3"]) t.deepEqual(total.admit(x, "x"), []);
+  // y1 is the oldest, but x holds the most: a flood from x evicts itself.
+  t.deepEqual(total.admit("x4", "x"), ["x1"]);
+  total.promote("x2", 1);
+  total.promote("x3", 2);
+  total.promote("x4", 2);
+  // Rank 0 first: y1 is the only one left that has said nothing.
+  t.deepEqual(total.admit("z1", "z"), ["y1"]);
+  // Then rank 1, then rank 2.
+  t.deepEqual(total.admit("z2", "z"), ["z1"]);
+  total.promote("z2", 2);
+  t.deepEqual(total.admit("z3", "z"), ["x2"]);
+  t.is(total.size, 4);
+  total.remove("x3");
+  total.remove("x3");
+  t.is(total.countFrom("x"), 1);
 });
