@@ -65,17 +65,21 @@ test("a silent connection is closed at the handshake timeout", async (t) => {
   t.is(server.connectionCount, 0);
 });
 
-test("unauthenticated connections beyond maxHandshakes are refused", async (t) => {
+test("beyond maxHandshakes the oldest unauthenticated connection makes room for the newcomer", async (t) => {
   const net = createDevNetwork();
   const server = await net.start({ maxFrameBytes: 4096, maxHandshakes: 2 }, t);
   server.handle("ok", async () => "ok");
-  const idle = [new RawPeer(server.addr), new RawPeer(server.addr)];
-  await Promise.all(idle.map((r) => r.opened));
+  // The server has admitted a connection by the time its client sees the upgrade answered.
+  const oldest = new RawPeer(server.addr);
+  await oldest.opened;
+  const second = new RawPeer(server.addr);
+  await second.opened;
   const third = new RawPeer(server.addr);
-  t.deepEqual(await third.closed, { code: 4003, reason: "too_many_handshakes" });
-  // Garbage makes the server close them itself, so their slots are free before the client sees the close.
-  for (const r of idle) r.ws.send("garbage");
-  await Promise.all(idle.map((r) => r.closed));
+  t.deepEqual(await oldest.closed, { code: 4003, reason: "too_many_handshakes" });
+  await third.handshake(net.identity());
+  t.is(server.stats().evicted, 1);
+  second.ws.send("garbage");
+  await second.closed;
   const friend = await net.start({ maxFrameBytes: 4096 }, t);
   t.is(await friend.call({ addr: server.addr }, "ok", null), "ok");
 });

@@ -46,6 +46,8 @@ export interface ConnectionOptions {
   role: Role;
   maxFrameBytes: number;
   handshakeTimeoutMs: number;
+  /** Listener only: the dialer's hello must arrive this soon (capped by handshakeTimeoutMs). */
+  helloTimeoutMs?: number;
   maxPending: number;
   maxInflight: number;
   highWaterBytes: number;
@@ -72,6 +74,10 @@ export class Connection {
   readonly ready: Promise<PeerInfo>;
   peer: PeerInfo | undefined;
   onClose: ((conn: Connection) => void) | undefined;
+  /** Listener only: the dialer's hello passed checkHello; `id` is claimed, not yet proven. */
+  onHello: ((conn: Connection, claimedId: string) => void) | undefined;
+  /** The close code the peer sent, once its close frame arrived. */
+  peerCloseCode: number | undefined;
 
   private state: State;
   private readonly ws: WebSocket;
@@ -85,6 +91,7 @@ export class Connection {
   private readyResolve!: (p: PeerInfo) => void;
   private readyReject!: (e: Error) => void;
   private handshakeTimer: NodeJS.Timeout | undefined;
+  private readonly startedAt = Date.now();
   private readonly gate: SendGate;
   private heardSinceTick = true;
 
@@ -105,16 +112,8 @@ export class Connection {
     // Callers that never await ready (inbound connections) must not cause unhandled rejections.
     this.ready.catch(() => {});
     this.state = opts.role === "dialer" ? "connecting" : "await-hello";
-    this.handshakeTimer = setTimeout(
-      () =>
-        this.fail(
-          CloseCode.handshakeTimeout,
-          "handshake_timeout",
-          new NetError("timeout", "handshake timed out"),
-        ),
-      opts.handshakeTimeoutMs,
-    );
-    this.handshakeTimer.unref();
+    const helloMs = opts.role === "listener" ? (opts.helloTimeoutMs ?? Infinity) : Infinity;
+    this.armHandshakeTimer(Math.min(helloMs, opts.handshakeTimeoutMs));
 
     ws.on("message", (data, isBinary) => {
       this.heardSinceTick = true;
@@ -143,6 +142,7 @@ export class Connection {
       );
     });
     ws.on("close", (code, reasonBuf) => {
+      this.peerCloseCode = code;
       const reason = reasonBuf.toString();
       const err =
         code === CloseCode.authFailed
@@ -295,6 +295,9 @@ export class Connection {
     const why = checkHello(hello, this.opts.self);
     if (why) return this.refuse(why, hello);
     this.peerHello = hello;
+    // The hello came in time; what is left of the whole handshake's budget still applies.
+    this.armHandshakeTimer(this.opts.handshakeTimeoutMs - (Date.now() - this.startedAt));
+    this.onHello?.(this, hello.id);
     this.myHello = createHello(this.opts.self);
     const sig = signTranscript(this.opts.self, "listener", hello, this.myHello);
     this.state = "await-auth";
@@ -332,6 +335,20 @@ export class Connection {
     this.state = "open";
     this.log.debug("peer authenticated", { remote: this.remote, peer: h.id, role: this.role });
     this.readyResolve(this.peer);
+  }
+
+  private armHandshakeTimer(ms: number): void {
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = setTimeout(
+      () =>
+        this.fail(
+          CloseCode.handshakeTimeout,
+          "handshake_timeout",
+          new NetError("timeout", "handshake timed out"),
+        ),
+      Math.max(1, ms),
+    );
+    this.handshakeTimer.unref();
   }
 
   private refuse(reason: string, hello: HelloFrame): void {

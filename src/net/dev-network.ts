@@ -71,8 +71,9 @@ export class RawPeer {
   private readonly frames: Array<Record<string, unknown>> = [];
   private wake: (() => void) | undefined;
 
-  constructor(addr: string) {
-    this.ws = new WebSocket(`ws://${addr}`, { perMessageDeflate: false });
+  /** `localAddress` picks the source address (e.g. 127.0.0.2 to look like a second host). */
+  constructor(addr: string, opts: { localAddress?: string } = {}) {
+    this.ws = new WebSocket(`ws://${addr}`, { perMessageDeflate: false, localAddress: opts.localAddress });
     this.ws.on("message", (d) => {
       this.frames.push(JSON.parse(d.toString()) as Record<string, unknown>);
       this.wake?.();

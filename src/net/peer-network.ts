@@ -1,10 +1,12 @@
 // Authenticated, permissioned request/response between Flowchain nodes over WebSocket. Every
 // connection is mutually authenticated (handshake.ts) before any request is read, and a handler
-// learns its caller from the handshake, never from the payload.
+// learns its caller from the handshake, never from the payload. Who may hold an unauthenticated
+// inbound connection, and for how long, is admission.ts (per-source budgets, oldest-first eviction).
 import { EventEmitter } from "node:events";
 import type { IncomingMessage } from "node:http";
 import { WebSocket, WebSocketServer } from "ws";
 import { silentLogger, type Logger } from "../log.js";
+import { Admission, sourceKey } from "./admission.js";
 import { AuthError, InputError } from "../util/errors.js";
 import { CloseCode, Connection, type ConnectionOptions } from "./connection.js";
 import { NetError } from "./frame.js";
@@ -42,10 +44,17 @@ export interface PeerNetworkOptions {
   maxPending?: number;
   /** Concurrently running inbound handlers per connection; default 256. */
   maxInflight?: number;
-  /** Default 5000 ms. */
+  /** How long a connection may stay unauthenticated, either direction; default 5000 ms. */
   handshakeTimeoutMs?: number;
-  /** Inbound connections still in their handshake, across the server; default 256. */
+  /** An inbound connection must send its hello this soon; default 2000 ms. */
+  helloTimeoutMs?: number;
+  /**
+   * Inbound connections still in their handshake, across the server; default 256. A newcomer
+   * evicts the oldest such connection instead of being refused (admission.ts).
+   */
   maxHandshakes?: number;
+  /** Inbound connections still in their handshake per source (IPv4 address, IPv6 /64); default 64. */
+  maxHandshakesPerAddress?: number;
   /** Ping interval; a peer silent for two intervals is dropped. Default 10000 ms, 0 disables. */
   heartbeatMs?: number;
   /** Send-buffer high-water mark per connection; default 4 MiB. */
@@ -55,6 +64,12 @@ export interface PeerNetworkOptions {
 
 /** PeerNetwork emits exactly the events of a PeerTransport. */
 export type PeerNetworkEvents = PeerTransportEvents;
+
+/** Dials whose handshake the peer evicted (4003) are retried this many times in all. */
+const DIAL_ATTEMPTS = 4;
+const EVICTION_LOG_INTERVAL_MS = 10_000;
+/** Ids remembered for ranking their next handshake; bounded so strangers cannot grow it (they cannot add to it at all). */
+const MAX_KNOWN_IDS = 4096;
 
 export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements PeerTransport {
   private readonly opts: Required<Omit<PeerNetworkOptions, "advertisedAddr" | "log">> & {
@@ -66,7 +81,11 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
   private advertised: string | undefined;
   private closed = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private handshaking = 0;
+  private readonly admission: Admission<Connection>;
+  /** Ids that authenticated with us, most recent last: their next hello ranks higher (admission.ts). */
+  private readonly knownIds = new Map<string, true>();
+  private evicted = 0;
+  private lastEvictionLog = 0;
   private readonly all = new Set<Connection>();
   /** Open outbound connections by the address we dialed: that address is proven to reach that peer. */
   private readonly dialed = new Map<string, Connection>();
@@ -88,11 +107,17 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
       maxPending: 1024,
       maxInflight: 256,
       handshakeTimeoutMs: 5000,
+      helloTimeoutMs: 2000,
       maxHandshakes: 256,
+      maxHandshakesPerAddress: 64,
       highWaterBytes: 4 * 1024 * 1024,
       heartbeatMs: 10_000,
       ...stripUndefined(opts),
     } as PeerNetwork["opts"];
+    this.admission = new Admission({
+      maxPending: this.opts.maxHandshakes,
+      maxPendingPerSource: this.opts.maxHandshakesPerAddress,
+    });
     if (this.opts.heartbeatMs > 0) {
       this.heartbeatTimer = setInterval(() => {
         for (const c of this.all) c.heartbeat();
@@ -150,6 +175,8 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
   stats(): {
     connections: number;
     handshaking: number;
+    /** Unauthenticated inbound connections closed to make room for newer ones, since start. */
+    evicted: number;
     pending: number;
     inflight: number;
     bufferedBytes: number;
@@ -157,7 +184,8 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
   } {
     const sum = {
       connections: this.all.size,
-      handshaking: this.handshaking,
+      handshaking: this.admission.size,
+      evicted: this.evicted,
       pending: 0,
       inflight: 0,
       bufferedBytes: 0,
@@ -231,13 +259,26 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
 
   private async dial(addr: string): Promise<Connection> {
     if (!/^\S+:\d{1,5}$/.test(addr)) throw new InputError("bad_addr", `invalid peer address: ${addr}`);
-    const ws = new WebSocket(`ws://${addr}`, {
-      perMessageDeflate: false,
-      maxPayload: this.opts.maxFrameBytes,
-      handshakeTimeout: this.opts.handshakeTimeoutMs,
-    });
-    const conn = this.track(ws, addr, "dialer");
-    await conn.ready;
+    let conn: Connection;
+    for (let attempt = 1; ; attempt++) {
+      const ws = new WebSocket(`ws://${addr}`, {
+        perMessageDeflate: false,
+        maxPayload: this.opts.maxFrameBytes,
+        handshakeTimeout: this.opts.handshakeTimeoutMs,
+      });
+      conn = this.track(ws, addr, "dialer");
+      try {
+        await conn.ready;
+        break;
+      } catch (err) {
+        // 4003: the peer is flooded and evicted our handshake to make room; it admits the newest,
+        // so an immediate retry usually gets in. The caller's timeout still bounds the whole dial.
+        const evicted = conn.peerCloseCode === CloseCode.tooManyConnections;
+        if (!evicted || attempt >= DIAL_ATTEMPTS || this.closed) throw err;
+        this.log.debug("peer evicted our handshake; redialing", { addr, attempt });
+        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+      }
+    }
     if (this.closed) {
       conn.close();
       throw new NetError("closed", "peer network is closed");
@@ -248,15 +289,29 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
 
   private accept(ws: WebSocket, req: IncomingMessage): void {
     const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
-    if (this.closed || this.handshaking >= this.opts.maxHandshakes) {
-      // Unauthenticated connections cost memory; a flood of them must not exhaust the node.
+    if (this.closed) {
       this.log.warn("refused peer connection", { remote, reason: "too_many_handshakes" });
       ws.on("error", () => {});
       ws.close(CloseCode.tooManyConnections, "too_many_handshakes");
       setTimeout(() => ws.terminate(), 1000).unref();
       return;
     }
-    this.track(ws, remote, "listener");
+    const conn = this.track(ws, remote, "listener");
+    // Unauthenticated connections cost memory: the newcomer displaces the oldest idle one.
+    for (const victim of this.admission.admit(conn, sourceKey(req.socket.remoteAddress))) {
+      this.evicted++;
+      victim.close(CloseCode.tooManyConnections, "too_many_handshakes");
+    }
+    const now = Date.now();
+    if (this.evicted > 0 && now - this.lastEvictionLog >= EVICTION_LOG_INTERVAL_MS) {
+      // A flood evicts thousands a second: one line per interval, not one per socket.
+      this.lastEvictionLog = now;
+      this.log.warn("evicting unauthenticated peer connections", {
+        remote,
+        evictedTotal: this.evicted,
+        handshaking: this.admission.size,
+      });
+    }
   }
 
   private track(ws: WebSocket, remote: string, role: Role): Connection {
@@ -272,6 +327,7 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
       role,
       maxFrameBytes: this.opts.maxFrameBytes,
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
+      helloTimeoutMs: this.opts.helloTimeoutMs,
       maxPending: this.opts.maxPending,
       maxInflight: this.opts.maxInflight,
       highWaterBytes: this.opts.highWaterBytes,
@@ -280,13 +336,9 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     };
     const conn = new Connection(ws, remote, copts);
     this.all.add(conn);
-    // Only inbound handshakes are capped: they are the ones strangers can open.
-    let counted = role === "listener";
-    if (counted) this.handshaking++;
-    const uncount = () => {
-      if (counted) this.handshaking--;
-      counted = false;
-    };
+    // Only inbound handshakes are admitted (accept()): they are the ones strangers can open.
+    const uncount = () => this.admission.remove(conn);
+    conn.onHello = (c, claimedId) => this.admission.promote(c, this.knownIds.has(claimedId) ? 2 : 1);
     conn.onClose = (c) => {
       uncount();
       this.all.delete(c);
@@ -302,6 +354,7 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
       (peer) => {
         uncount();
         if (!conn.isOpen) return;
+        this.rememberId(peer.id);
         let set = this.byId.get(peer.id);
         const first = !set;
         if (!set) this.byId.set(peer.id, (set = new Set()));
@@ -311,6 +364,12 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
       () => uncount(),
     );
     return conn;
+  }
+
+  private rememberId(id: string): void {
+    this.knownIds.delete(id);
+    this.knownIds.set(id, true);
+    if (this.knownIds.size > MAX_KNOWN_IDS) this.knownIds.delete(this.knownIds.keys().next().value!);
   }
 
   private selfInfo(): PeerInfo {
