@@ -2,6 +2,7 @@
 // transport, real LevelDB): the deterministic twins of the process tests, in seconds.
 import test from "ava";
 import type { PutResult } from "../src/node/api.js";
+import type { FlowchainNode } from "../src/node/flowchain-node.js";
 import { MemoryCluster } from "./helpers/memory-cluster.js";
 import { eventually } from "./helpers/eventually.js";
 import { chunkOwnedBy } from "./helpers/owned-chunk.js";
@@ -267,3 +268,102 @@ test.serial(
     t.true(back.ring().successors.some((p) => p.id !== back.id));
   },
 );
+
+/** True when the nodes of `side` form a ring of their own: each one's successor is the next of them by id. */
+function ringOf(side: FlowchainNode[]): boolean {
+  const sorted = [...side].sort((x, y) => (x.id < y.id ? -1 : 1));
+  return sorted.every(
+    (n, i) => n.chord.isInRing() && n.ring().successors[0]?.id === sorted[(i + 1) % sorted.length].id,
+  );
+}
+
+test.serial(
+  "a partition heals into one ring, and every put acknowledged on either side is readable everywhere",
+  async (t) => {
+    t.timeout(90_000);
+    const cluster = await MemoryCluster.start(5);
+    t.teardown(() => cluster.stop());
+    await cluster.converged();
+    const a = cluster.nodes.slice(0, 3);
+    const b = cluster.nodes.slice(3);
+    cluster.hub.partition([a.map((n) => n.addr), b.map((n) => n.addr)]);
+    const show = (side: FlowchainNode[]) =>
+      side
+        .map(
+          (n) =>
+            `${n.id.slice(0, 6)}${n.chord.isInRing() ? "" : "(cut off)"}->${n
+              .ring()
+              .successors.map((p) => p.id.slice(0, 6))
+              .join(",")}`,
+        )
+        .join(" ");
+    await eventually(
+      async () => ringOf(a) && ringOf(b),
+      "each side repaired into a ring of its own",
+      30_000,
+      50,
+    ).catch((err: unknown) => {
+      t.log(`side a: ${show(a)}; side b: ${show(b)}`);
+      throw err;
+    });
+
+    // Both sides keep taking puts; one a node cannot make w copies of is refused, not acknowledged.
+    const acked: PutResult[] = [];
+    const perSide = [0, 0];
+    for (let i = 0; i < 40; i++) {
+      const side = i % 2 ? b : a;
+      try {
+        acked.push(
+          await side[i % side.length].put({
+            value: { i },
+            source: "urn:test:cluster",
+            timestamp: 1_700_000_000_000 + i,
+          }),
+        );
+        perSide[i % 2]++;
+      } catch (err) {
+        t.like(err, { name: "UnavailableError" });
+      }
+    }
+    t.true(perSide[0] > 0 && perSide[1] > 0, `acknowledged per side: ${perSide.join(", ")}`);
+    const healed = Date.now();
+    cluster.hub.heal();
+    await cluster.converged(60_000);
+    t.log(`one ring ${Date.now() - healed} ms after the heal`);
+    for (const n of cluster.nodes) {
+      const read = await inParallel(acked, 8, (r) => n.get(r.key));
+      t.deepEqual(
+        read.map((d) => d.txID),
+        acked.map((r) => r.txID),
+      );
+    }
+    const q = await cluster.nodes[0].query({ ...ALL, limit: 1000 });
+    t.like(q, { complete: true });
+    const got = new Set(q.records.map((d) => d.key));
+    for (const r of acked.filter((x) => !got.has(x.key))) {
+      const where: string[] = [];
+      for (const n of cluster.nodes) {
+        if (await n.ledger.getByKey(r.key)) where.push(`own@${n.id.slice(0, 6)}`);
+        if (await n.ledger.getReplica(r.key)) where.push(`replica@${n.id.slice(0, 6)}`);
+      }
+      t.log(`missing ${r.key.slice(0, 6)} owner ${r.owner.slice(0, 6)}: ${where.join(" ")}`);
+    }
+    t.is(q.records.length, acked.length);
+  },
+);
+
+test.serial("all nodes killed and restarted at once come back as one ring with every record", async (t) => {
+  t.timeout(90_000);
+  const cluster = await MemoryCluster.start(5);
+  t.teardown(() => cluster.stop());
+  await cluster.converged();
+  const acked = await putMany(cluster, 100, 8);
+  await Promise.all(Array.from({ length: 5 }, (_, i) => cluster.crash(i)));
+  await Promise.all(Array.from({ length: 5 }, (_, i) => cluster.restart(i)));
+  await cluster.converged(60_000);
+  const read = await inParallel(acked, 8, (r) => cluster.nodes[2].get(r.key));
+  t.deepEqual(
+    read.map((d) => d.txID),
+    acked.map((r) => r.txID),
+  );
+});

@@ -269,6 +269,12 @@ export class Maintenance {
         state.failure(p);
       }
     }
-    this.log.warn("rejoin failed: no known peer answered");
+    // Nobody let us in (they are gone, or cut off like us and not in a ring to join). Waiting cut
+    // off would deadlock two such nodes forever; as a ring of one, the member book's probes find
+    // the others and the rings merge.
+    this.log.warn(
+      "rejoin failed: no known peer answered; continuing as a ring of one until a probe finds one",
+    );
+    state.enterRing([]);
   }
 }

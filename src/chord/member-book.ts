@@ -128,9 +128,10 @@ export class MemberBook {
   /**
    * The member to probe this round: an urgent one first, else the eligible member probed longest
    * ago (never-probed first), skipping `exclude` (our own neighbours, checked every round anyway)
-   * and members still backing off. Marks it probed at `round`.
+   * and members still backing off (unless `ignoreBackoff`: a node alone has nothing better to do
+   * than to try everyone in turn). Marks it probed at `round`.
    */
-  nextProbe(round: number, exclude: Set<string>): PeerRef | null {
+  nextProbe(round: number, exclude: Set<string>, ignoreBackoff = false): PeerRef | null {
     for (const [id, p] of this.urgent) {
       this.urgent.delete(id);
       if (exclude.has(id) || id === this.self.id) continue;
@@ -140,7 +141,7 @@ export class MemberBook {
     }
     let best: Entry | null = null;
     for (const e of this.entries.values()) {
-      if (exclude.has(e.ref.id) || e.notBefore > round) continue;
+      if (exclude.has(e.ref.id) || (!ignoreBackoff && e.notBefore > round)) continue;
       if (best === null || e.probedAt < best.probedAt) best = e;
     }
     if (!best) return null;

@@ -81,7 +81,7 @@ export class RingMerge {
     const exclude = new Set(state.storedList().map((p) => p.id));
     const pred = state.storedPredecessor();
     if (pred) exclude.add(pred.id);
-    const q = state.book.nextProbe(this.round, exclude);
+    const q = state.book.nextProbe(this.round, exclude, alone);
     if (!q) return null;
     this.nextProbe = this.round + this.jitter();
     const out = await this.probe(q);

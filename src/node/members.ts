@@ -33,15 +33,34 @@ export async function walkRing(
   return [...seen.values()];
 }
 
+/** Passes of the closure check; each finds the members the previous one's lists named. */
+const CLOSURE_ROUNDS = 4;
+
 export class RingMembers {
   constructor(private readonly components: { chord: ChordNode; client: PeerClient }) {}
 
-  /** Every member reachable by walking successor lists, this node included. */
-  all(): Promise<PeerRef[]> {
+  /**
+   * Every member reachable by walking successor lists, this node included. The walk jumps r nodes
+   * at a time, so a stale list (right after a merge, lists lag their first entry by a few rounds)
+   * can hide members; a second pass asks every member found for its list, in parallel, until no
+   * new member turns up.
+   */
+  async all(): Promise<PeerRef[]> {
     const { chord, client } = this.components;
-    return walkRing(chord.self, chord.successors(), async (p) =>
-      p.id === chord.self.id ? chord.successors() : client.successorList(p),
-    );
+    const list = (p: PeerRef) =>
+      p.id === chord.self.id ? Promise.resolve(chord.successors()) : client.successorList(p);
+    const found = new Map((await walkRing(chord.self, chord.successors(), list)).map((p) => [p.id, p]));
+    let ask = [...found.values()];
+    for (let round = 0; round < CLOSURE_ROUNDS && ask.length > 0; round++) {
+      const lists = await Promise.all(ask.map((p) => list(p).catch(() => [])));
+      ask = [];
+      for (const p of lists.flat()) {
+        if (found.has(p.id)) continue;
+        found.set(p.id, p);
+        ask.push(p);
+      }
+    }
+    return [...found.values()];
   }
 
   /** The owner of a key and the successors that keep its replicas. */

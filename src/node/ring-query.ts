@@ -1,8 +1,8 @@
-// Queries across the ring, complete or honest about what is missing. The ring is cut into the
-// key ranges of its members, (predecessor, member]; each member answers for its range from its
-// own records and the replicas it holds, a page at a time under the frame limit. A range whose
-// member does not answer is asked of the member's successors (who keep its replicas); a range
-// nobody answers for is reported missing, never silently dropped.
+// Queries across the ring, complete or honest about what is missing. Every member answers with
+// the records of its own branch and the replicas it holds for its key range, (predecessor,
+// member], a page at a time under the frame limit. A member that does not answer is stood in for
+// by its successors, who keep the replicas of its range; a range nobody answers for is reported
+// missing, never silently dropped.
 import type { PeerRef } from "../chord/transport.js";
 import { betweenRightIncl } from "../chord/id.js";
 import type { Ledger } from "../ledger/ledger.js";
@@ -62,7 +62,11 @@ export class RingQuery {
     },
   ) {}
 
-  /** This node's answer to store.query: records in the range (own and replicas), after the cursor. */
+  /**
+   * This node's answer to store.query, after the cursor: every record of its own branch (a miner
+   * always answers for what it recorded, wherever the ring has since moved the key), and the
+   * replicas it holds whose key is in the range (so a silent miner's records still come back).
+   */
   async localPage(q: StoreQuery): Promise<Result<"store.query">> {
     const range = q.range ?? this.c.ownRange();
     const limit = Math.min(q.limit ?? QUERY_DEFAULT_LIMIT, QUERY_PAGE);
@@ -70,8 +74,7 @@ export class RingQuery {
     const to = normaliseTimestamp(q.to, Number.MAX_SAFE_INTEGER);
     const inRange = (d: RecordDoc) =>
       !range || range.from === range.to || betweenRightIncl(range.from, d.key, range.to);
-    const keep = (d: RecordDoc) =>
-      inRange(d) && isAfter(d, q.after) && (q.source === undefined || d.source === q.source);
+    const keep = (d: RecordDoc) => isAfter(d, q.after) && (q.source === undefined || d.source === q.source);
     const found: RecordDoc[] = [];
     // Own records come in time order: stop once a page past the cursor is full.
     const start = q.after ? Math.max(from, q.after.timestamp) : from;
@@ -81,7 +84,8 @@ export class RingQuery {
       if (found.length > limit) break;
     }
     for await (const d of this.c.ledger.replicaRecords()) {
-      if (d.timestamp >= from && d.timestamp <= to && keep(d)) found.push(d);
+      const wanted = inRange(d) || d.miner === q.standInFor;
+      if (d.timestamp >= from && d.timestamp <= to && wanted && keep(d)) found.push(d);
     }
     found.sort(order);
     const page: RecordDoc[] = [];
@@ -116,7 +120,8 @@ export class RingQuery {
           ...Array.from({ length: STAND_INS }, (_, k) => members[(i + 1 + k) % members.length]),
         ];
         for (const peer of askers.filter((p, j) => j === 0 || p.id !== m.id)) {
-          const got = await this.collect(peer, { ...base, range, limit }, after, limit);
+          const standIn = peer.id === m.id ? {} : { standInFor: m.id };
+          const got = await this.collect(peer, { ...base, range, limit, ...standIn }, after, limit);
           if (got) {
             more ||= got.more;
             return got.records;

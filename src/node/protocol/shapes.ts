@@ -116,6 +116,8 @@ export const storeQuery = z.object({
   limit: z.number().int().positive().optional(),
   after: queryAfter.optional(),
   range: z.object({ from: hex64, to: hex64 }).optional(),
+  /** Asked in place of a silent member: also every replica that member recorded, whatever its key. */
+  standInFor: hex64.optional(),
 });
 
 export const branchReport = z.object({
