@@ -22,6 +22,8 @@ export interface NodeProc {
   child: ChildProcess;
   exited: Promise<number | null>;
   output: () => string;
+  /** The options it was started with (its data dir included), for restarting it. */
+  options?: StartOptions;
 }
 
 export interface StartOptions {
@@ -33,6 +35,17 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Flags for node itself, e.g. --cpu-prof for a benchmark's profile. */
   nodeArgs?: string[];
+  /** The address the node binds and advertises (`--host`); default 127.0.0.1. */
+  host?: string;
+  /** Peer port (`--port`), e.g. a restarted node's old one so its address stays the same; default 0. */
+  port?: number;
+  /** Runs the node inside this network namespace (`ip netns exec NS node ...`, see netns.ts). */
+  netns?: string;
+}
+
+/** What waitForRing needs to ask a node for its ring: a PeerNetwork, or an agent in a namespace. */
+export interface RingCaller {
+  call(to: { addr: string; id?: string }, method: string, params: unknown): Promise<unknown>;
 }
 
 export class Cluster {
@@ -51,12 +64,18 @@ export class Cluster {
 
   async start(opts: StartOptions = {}): Promise<NodeProc> {
     const dataDir = opts.dataDir ?? (await this.tempDir());
-    const args = [CLI, "start", "--data", dataDir, "--host", "127.0.0.1", "--port", "0"];
+    const host = opts.host ?? "127.0.0.1";
+    const args = [CLI, "start", "--data", dataDir, "--host", host, "--port", String(opts.port ?? 0)];
     args.push("--http-port", "0", "--coap-port", "0", "--ws-port", "0");
     if (opts.wot === false) args.push("--no-wot");
     if (opts.join) args.push("--join", opts.join, "--token", opts.token ?? "");
     args.push(...(opts.args ?? []));
-    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...args], {
+    const argv = [...(opts.nodeArgs ?? []), ...args];
+    // `ip netns exec` execs node in place, so the child's pid (and its signals) are node's own.
+    const [cmd, cmdArgs] = opts.netns
+      ? ["ip", ["netns", "exec", opts.netns, process.execPath, ...argv]]
+      : [process.execPath, argv];
+    const child = spawn(cmd, cmdArgs, {
       env: { ...process.env, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -95,6 +114,7 @@ export class Cluster {
       child,
       exited,
       output: () => out + err,
+      options: { ...opts, dataDir },
     };
     this.nodes.push(proc);
     return proc;
@@ -121,10 +141,17 @@ export class Cluster {
     return net;
   }
 
-  /** Resolves once every node's successor and predecessor match the sorted order of `nodes`. */
-  async waitForRing(token: string, nodes: NodeProc[] = this.nodes, timeoutMs = 60_000): Promise<void> {
-    this.ringClient ??= this.client(token);
-    const client = await this.ringClient;
+  /**
+   * Resolves once every node's successor and predecessor match the sorted order of `nodes`.
+   * `via` asks the nodes instead of this cluster's own client, e.g. from inside a namespace.
+   */
+  async waitForRing(
+    token: string,
+    nodes: NodeProc[] = this.nodes,
+    timeoutMs = 60_000,
+    via?: RingCaller,
+  ): Promise<void> {
+    const client: RingCaller = via ?? (await (this.ringClient ??= this.client(token)));
     const sorted = [...nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
     const isSorted = async () => {
       const rings = await Promise.all(
@@ -147,6 +174,15 @@ export class Cluster {
     for (let i = 1; i < n; i++) await this.start({ ...opts, join: first.peer, token });
     await this.waitForRing(token);
     return { first, token };
+  }
+
+  /**
+   * Starts a stopped node again: same data dir, host, namespace and peer port (so its address
+   * stays what the others knew), without --join unless `opts` gives one.
+   */
+  async restart(node: NodeProc, opts: StartOptions = {}): Promise<NodeProc> {
+    const port = Number(node.peer.slice(node.peer.lastIndexOf(":") + 1));
+    return this.start({ ...node.options, join: undefined, token: undefined, port, ...opts });
   }
 
   async kill(node: NodeProc, signal: NodeJS.Signals = "SIGKILL"): Promise<number | null> {
