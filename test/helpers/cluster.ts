@@ -9,6 +9,7 @@ import { PeerNetwork, createKeyPairSigner } from "../../src/net/index.js";
 import { parseJoinToken } from "../../src/net/membership.js";
 import type { RingInfo } from "../../src/node/api.js";
 import { eventually } from "./eventually.js";
+import { pool } from "./pool.js";
 
 const READY_MS = 60_000;
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.js");
@@ -165,6 +166,44 @@ export class Cluster {
       });
     };
     await eventually(isSorted, "ring convergence", timeoutMs, 250);
+  }
+
+  /**
+   * Resolves once every record reads back (`node.get`) with its value through every node of
+   * `nodes`; asks again for what failed until the deadline, then throws with how many still fail.
+   */
+  async waitForReadable(
+    via: RingCaller,
+    nodes: NodeProc[],
+    records: { key: string; value: unknown }[],
+    timeoutMs: number,
+  ): Promise<void> {
+    let pending = nodes.flatMap((node) => records.map((r) => ({ node, r })));
+    const total = pending.length;
+    try {
+      await eventually(
+        async () => {
+          const ok = await pool(pending.length, 16, async (j) => {
+            const { node, r } = pending[j];
+            try {
+              const doc = (await via.call({ addr: node.peer, id: node.id }, "node.get", { key: r.key })) as {
+                value: unknown;
+              };
+              return JSON.stringify(doc.value) === JSON.stringify(r.value);
+            } catch {
+              return false;
+            }
+          });
+          pending = pending.filter((_, j) => !ok[j]);
+          return pending.length === 0;
+        },
+        `${records.length} records readable from ${nodes.length} nodes`,
+        timeoutMs,
+        500,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}: ${pending.length} of ${total} reads still failing`);
+    }
   }
 
   /** A first node and `n - 1` more joined through it, converged; with the join token. */
