@@ -100,7 +100,12 @@ nsTest("a 3|2 partition of a 5-node ring heals into one ring and keeps every ack
   }
 
   // Within MERGE_MS of the heal, however long the puts in flight at the heal took to finish.
-  await cluster.waitForRing(token, all, Math.max(1, healAt + MERGE_MS - Date.now()), agentA);
+  await cluster
+    .waitForRing(token, all, Math.max(1, healAt + MERGE_MS - Date.now()), agentA)
+    .catch(async (err: Error) => {
+      t.log(`no single ring ${MERGE_MS / 1000} s after the heal: ${await cluster.describeRing(agentA, all)}`);
+      throw err;
+    });
   t.log(`one ring ${((Date.now() - healAt) / 1000).toFixed(1)} s after the heal`);
 
   // Every acknowledged record from every node; what is not readable yet is asked again until the deadline.

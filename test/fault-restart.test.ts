@@ -68,7 +68,10 @@ for (const hint of [true, false]) {
             cluster.restart(n, hint && n.dataDir !== first.dataDir ? { join: first.peer, token } : {}),
           ),
         );
-        await cluster.waitForRing(token, live, 60_000);
+        await cluster.waitForRing(token, live, 60_000).catch(async (err: Error) => {
+          t.log(`round ${round}: no single ring: ${await cluster.describeRing(client, live)}`);
+          throw err;
+        });
         const ringS = (Date.now() - restarted) / 1000;
         await cluster.waitForReadable(client, live, acked, 30_000);
         const reads = acked.length * live.length;
@@ -172,7 +175,7 @@ test.serial(
         }
       }
     };
-    const writers = Array.from({ length: 4 }, () => writer());
+    const writers = Array.from({ length: 8 }, () => writer());
 
     const KILLS = 6;
     try {

@@ -168,6 +168,24 @@ export class Cluster {
     await eventually(isSorted, "ring convergence", timeoutMs, 250);
   }
 
+  /** Each node's successor and predecessor as short ids ("ab12 -> cd34 (pred ef56)"), for a failure's log. */
+  async describeRing(via: RingCaller, nodes: NodeProc[]): Promise<string> {
+    const short = (id: string | undefined) => id?.slice(0, 6) ?? "none";
+    const lines = await Promise.all(
+      [...nodes]
+        .sort((a, b) => (a.id < b.id ? -1 : 1))
+        .map(async (n) => {
+          try {
+            const r = (await via.call({ addr: n.peer, id: n.id }, "node.ring", {})) as RingInfo;
+            return `${short(n.id)} -> ${short(r.successors[0]?.id)} (pred ${short(r.predecessor?.id)})`;
+          } catch (err) {
+            return `${short(n.id)}: ${String(err)}`;
+          }
+        }),
+    );
+    return lines.join("; ");
+  }
+
   /**
    * Resolves once every record reads back (`node.get`) with its value through every node of
    * `nodes`; asks again for what failed until the deadline, then throws with how many still fail.
