@@ -9,6 +9,7 @@ import { PeerNetwork, createKeyPairSigner } from "../../src/net/index.js";
 import { parseJoinToken } from "../../src/net/membership.js";
 import type { RingInfo } from "../../src/node/api.js";
 import { eventually } from "./eventually.js";
+import { pool } from "./pool.js";
 
 const READY_MS = 60_000;
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.js");
@@ -22,6 +23,8 @@ export interface NodeProc {
   child: ChildProcess;
   exited: Promise<number | null>;
   output: () => string;
+  /** The options it was started with (its data dir included), for restarting it. */
+  options?: StartOptions;
 }
 
 export interface StartOptions {
@@ -33,6 +36,17 @@ export interface StartOptions {
   env?: Record<string, string>;
   /** Flags for node itself, e.g. --cpu-prof for a benchmark's profile. */
   nodeArgs?: string[];
+  /** The address the node binds and advertises (`--host`); default 127.0.0.1. */
+  host?: string;
+  /** Peer port (`--port`), e.g. a restarted node's old one so its address stays the same; default 0. */
+  port?: number;
+  /** Runs the node inside this network namespace (`ip netns exec NS node ...`, see netns.ts). */
+  netns?: string;
+}
+
+/** What waitForRing needs to ask a node for its ring: a PeerNetwork, or an agent in a namespace. */
+export interface RingCaller {
+  call(to: { addr: string; id?: string }, method: string, params: unknown): Promise<unknown>;
 }
 
 export class Cluster {
@@ -51,12 +65,18 @@ export class Cluster {
 
   async start(opts: StartOptions = {}): Promise<NodeProc> {
     const dataDir = opts.dataDir ?? (await this.tempDir());
-    const args = [CLI, "start", "--data", dataDir, "--host", "127.0.0.1", "--port", "0"];
+    const host = opts.host ?? "127.0.0.1";
+    const args = [CLI, "start", "--data", dataDir, "--host", host, "--port", String(opts.port ?? 0)];
     args.push("--http-port", "0", "--coap-port", "0", "--ws-port", "0");
     if (opts.wot === false) args.push("--no-wot");
     if (opts.join) args.push("--join", opts.join, "--token", opts.token ?? "");
     args.push(...(opts.args ?? []));
-    const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...args], {
+    const argv = [...(opts.nodeArgs ?? []), ...args];
+    // `ip netns exec` execs node in place, so the child's pid (and its signals) are node's own.
+    const [cmd, cmdArgs] = opts.netns
+      ? ["ip", ["netns", "exec", opts.netns, process.execPath, ...argv]]
+      : [process.execPath, argv];
+    const child = spawn(cmd, cmdArgs, {
       env: { ...process.env, ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -95,6 +115,7 @@ export class Cluster {
       child,
       exited,
       output: () => out + err,
+      options: { ...opts, dataDir },
     };
     this.nodes.push(proc);
     return proc;
@@ -121,10 +142,17 @@ export class Cluster {
     return net;
   }
 
-  /** Resolves once every node's successor and predecessor match the sorted order of `nodes`. */
-  async waitForRing(token: string, nodes: NodeProc[] = this.nodes, timeoutMs = 60_000): Promise<void> {
-    this.ringClient ??= this.client(token);
-    const client = await this.ringClient;
+  /**
+   * Resolves once every node's successor and predecessor match the sorted order of `nodes`.
+   * `via` asks the nodes instead of this cluster's own client, e.g. from inside a namespace.
+   */
+  async waitForRing(
+    token: string,
+    nodes: NodeProc[] = this.nodes,
+    timeoutMs = 60_000,
+    via?: RingCaller,
+  ): Promise<void> {
+    const client: RingCaller = via ?? (await (this.ringClient ??= this.client(token)));
     const sorted = [...nodes].sort((a, b) => (a.id < b.id ? -1 : 1));
     const isSorted = async () => {
       const rings = await Promise.all(
@@ -140,6 +168,62 @@ export class Cluster {
     await eventually(isSorted, "ring convergence", timeoutMs, 250);
   }
 
+  /** Each node's successor and predecessor as short ids ("ab12 -> cd34 (pred ef56)"), for a failure's log. */
+  async describeRing(via: RingCaller, nodes: NodeProc[]): Promise<string> {
+    const short = (id: string | undefined) => id?.slice(0, 6) ?? "none";
+    const lines = await Promise.all(
+      [...nodes]
+        .sort((a, b) => (a.id < b.id ? -1 : 1))
+        .map(async (n) => {
+          try {
+            const r = (await via.call({ addr: n.peer, id: n.id }, "node.ring", {})) as RingInfo;
+            return `${short(n.id)} -> ${short(r.successors[0]?.id)} (pred ${short(r.predecessor?.id)})`;
+          } catch (err) {
+            return `${short(n.id)}: ${String(err)}`;
+          }
+        }),
+    );
+    return lines.join("; ");
+  }
+
+  /**
+   * Resolves once every record reads back (`node.get`) with its value through every node of
+   * `nodes`; asks again for what failed until the deadline, then throws with how many still fail.
+   */
+  async waitForReadable(
+    via: RingCaller,
+    nodes: NodeProc[],
+    records: { key: string; value: unknown }[],
+    timeoutMs: number,
+  ): Promise<void> {
+    let pending = nodes.flatMap((node) => records.map((r) => ({ node, r })));
+    const total = pending.length;
+    try {
+      await eventually(
+        async () => {
+          const ok = await pool(pending.length, 16, async (j) => {
+            const { node, r } = pending[j];
+            try {
+              const doc = (await via.call({ addr: node.peer, id: node.id }, "node.get", { key: r.key })) as {
+                value: unknown;
+              };
+              return JSON.stringify(doc.value) === JSON.stringify(r.value);
+            } catch {
+              return false;
+            }
+          });
+          pending = pending.filter((_, j) => !ok[j]);
+          return pending.length === 0;
+        },
+        `${records.length} records readable from ${nodes.length} nodes`,
+        timeoutMs,
+        500,
+      );
+    } catch (err) {
+      throw new Error(`${(err as Error).message}: ${pending.length} of ${total} reads still failing`);
+    }
+  }
+
   /** A first node and `n - 1` more joined through it, converged; with the join token. */
   async ring(n: number, opts: StartOptions = {}): Promise<{ first: NodeProc; token: string }> {
     const first = await this.start(opts);
@@ -147,6 +231,15 @@ export class Cluster {
     for (let i = 1; i < n; i++) await this.start({ ...opts, join: first.peer, token });
     await this.waitForRing(token);
     return { first, token };
+  }
+
+  /**
+   * Starts a stopped node again: same data dir, host, namespace and peer port (so its address
+   * stays what the others knew), without --join unless `opts` gives one.
+   */
+  async restart(node: NodeProc, opts: StartOptions = {}): Promise<NodeProc> {
+    const port = Number(node.peer.slice(node.peer.lastIndexOf(":") + 1));
+    return this.start({ ...node.options, join: undefined, token: undefined, port, ...opts });
   }
 
   async kill(node: NodeProc, signal: NodeJS.Signals = "SIGKILL"): Promise<number | null> {
