@@ -3,6 +3,7 @@
 import { benchCluster } from "./cluster.js";
 import { benchLedger } from "./ledger.js";
 import { benchNet } from "./net.js";
+import { benchPartition } from "./partition.js";
 import { runSim, runSplitHeal } from "./sim.js";
 import { benchWot } from "./wot.js";
 
@@ -11,6 +12,7 @@ const sections: [string, () => Promise<unknown>][] = [
   ["ledger", () => benchLedger()],
   ["net", () => benchNet()],
   ["cluster", () => benchCluster()],
+  ["partition", () => benchPartition()],
   ["wot", () => benchWot()],
   ["sim", () => runSim(256)],
   ["sim-split", () => runSplitHeal(256)],
