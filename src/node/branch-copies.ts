@@ -13,8 +13,8 @@ type Entry = { block: Block } | { invalid: { hash: string; reason: string } };
 export class BranchCopies {
   constructor(private readonly dir: string) {}
 
-  async addBlock(from: string, block: unknown): Promise<void> {
-    const b = block as Block;
+  /** A block its miner sent (shape parsed by the protocol table; hash, work and signature checked here). */
+  async addBlock(from: string, b: Block): Promise<void> {
     const bad = verifyBlock(b);
     if (bad !== null) throw new InputError("bad_block", `block copy rejected: ${bad}`);
     // Only the miner itself may hand out copies of its branch.
@@ -22,11 +22,7 @@ export class BranchCopies {
     await this.append(from, { block: b });
   }
 
-  async addInvalid(from: string, invalid: unknown): Promise<void> {
-    const i = invalid as { hash?: unknown; reason?: unknown };
-    if (typeof i?.hash !== "string" || !HEX64.test(i.hash) || typeof i.reason !== "string") {
-      throw new InputError("bad_params", "invalid needs {hash, reason}");
-    }
+  async addInvalid(from: string, i: { hash: string; reason: string }): Promise<void> {
     await this.append(from, { invalid: { hash: i.hash, reason: i.reason.slice(0, 500) } });
   }
 

@@ -13,7 +13,6 @@ import { Ledger, type LedgerOptions } from "../ledger/ledger.js";
 import type { RecordDoc } from "../ledger/record.js";
 import { PeerNetwork, type Handler } from "../net/index.js";
 import { createLogger, type Logger } from "../log.js";
-import { errorText } from "../util/errors.js";
 import type {
   ApproveResult,
   ChainInfo,
@@ -43,6 +42,7 @@ import { RingMembers } from "./members.js";
 import type { NodeTransport, TransportFactory } from "./node-transport.js";
 import { PeerChordTransport } from "./peer-chord-transport.js";
 import { PeerStore } from "./peer-store.js";
+import { joinOrStartAlone } from "./ring-entry.js";
 import { Placement } from "./placement.js";
 import { PeerClient } from "./protocol/peer-client.js";
 import { serve } from "./protocol/serve.js";
@@ -319,37 +319,12 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     });
   }
 
-  /**
-   * `--join` is a hint: a node with saved peers tries the join address and then every saved peer,
-   * so a supervisor can restart it with its original command line while the boot node is down. A
-   * node that has been a member and reaches nobody starts alone and keeps looking for the others
-   * (its puts are refused until w copies can be made); only a first join must succeed.
-   */
   private async enterRing(join: string | undefined): Promise<void> {
-    const savedPeers = await this.peerStore.load();
-    // Known to the ring as well: if nobody answers now, maintenance keeps trying them.
-    for (const p of savedPeers) this.chord.addKnownPeer(p);
-    const saved = savedPeers.map((p) => p.addr);
-    if (saved.length > 0 || join) this.hadPeers = true;
-    const candidates = [...new Set([...(join ? [join] : []), ...saved])];
-    let joined = false;
-    for (const addr of candidates) {
-      try {
-        const info = await this.client.call({ addr }, "node.info", {});
-        if (info.id === this.id) continue;
-        await this.chord.join({ id: info.id, addr: info.addr });
-        joined = true;
-        break;
-      } catch (err) {
-        this.log.warn("join attempt failed", { via: addr, err: errorText(err) });
-      }
-    }
-    if (!joined) {
-      if (join && saved.length === 0) throw new Error(`could not join the network through ${join}`);
-      if (saved.length > 0)
-        this.log.warn("no saved peer answered: starting alone until one does", { tried: candidates.length });
-      this.chord.create();
-    }
+    const { hadPeers } = await joinOrStartAlone(
+      { chord: this.chord, client: this.client, peerStore: this.peerStore, selfId: this.id, log: this.log },
+      join,
+    );
+    if (hadPeers) this.hadPeers = true;
     this.chord.start(this.opts.stabilizeMs);
     await writeFile(dataFiles(this.opts.dataDir).addr, this.addr + "\n");
     this.repairTimer = setInterval(

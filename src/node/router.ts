@@ -31,8 +31,7 @@ export interface RouterComponents {
   hasHadPeers: () => boolean;
 }
 
-const isCode = (err: unknown, code: string): boolean =>
-  err instanceof Error && (err as { code?: unknown }).code === code;
+const isCode = (err: unknown, code: string): boolean => err instanceof UnavailableError && err.code === code;
 
 export class Router {
   constructor(
