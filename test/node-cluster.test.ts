@@ -367,3 +367,61 @@ test.serial("all nodes killed and restarted at once come back as one ring with e
     acked.map((r) => r.txID),
   );
 });
+
+test.serial(
+  "a chunk recorded on both sides of a partition: both records stay, a read returns one, approval pays once, the inventory lists it",
+  async (t) => {
+    t.timeout(90_000);
+    const cluster = await MemoryCluster.start(5);
+    t.teardown(() => cluster.stop());
+    await cluster.converged();
+    const admin = cluster.node(0);
+    const others = cluster.nodes.filter((n) => n !== admin);
+    const a = [admin, others[0], others[1]];
+    const b = [others[2], others[3]];
+    cluster.hub.partition([a.map((n) => n.addr), b.map((n) => n.addr)]);
+    await eventually(async () => ringOf(a) && ringOf(b), "each side a ring of its own", 60_000, 50);
+    // The same reading reaches both sides (a device that retried through the other half).
+    const reading = { value: { celsius: 21 }, source: "urn:test:dup", timestamp: 1_700_000_000_000 };
+    // A side refuses while it cannot make w copies (its ring still settling): retried until a deadline.
+    const put = (side: FlowchainNode[]) =>
+      eventually(
+        () =>
+          side[0].put(reading).catch((err: unknown) => {
+            t.like(err, { name: "UnavailableError" });
+            return undefined;
+          }),
+        "the reading acknowledged on one side",
+        30_000,
+        100,
+      );
+    const [ra, rb] = [await put(a), await put(b)];
+    t.is(ra.key, rb.key);
+    t.not(ra.txID, rb.txID, "two branches, two transactions");
+    cluster.hub.heal();
+    await cluster.converged(60_000);
+
+    const read = await cluster.nodes[3].get(ra.key);
+    t.true([ra.txID, rb.txID].includes(read.txID));
+    const [low, high] = [ra.txID, rb.txID].sort();
+    const refused = await t.throwsAsync(admin.approve({ txID: high }));
+    t.like(refused, { code: "duplicate_record" });
+    t.like(await admin.approve({ txID: low }), { verified: true, granted: true });
+
+    // Repair brings both records next to each other; the inventory names the chunk and both.
+    const inv = await eventually(
+      async () => {
+        const r = await admin.inventory();
+        return r.duplicates.some((d) => d.key === ra.key) ? r : undefined;
+      },
+      "the duplicate in the inventory",
+      60_000,
+      500,
+    );
+    const dup = inv.duplicates.find((d) => d.key === ra.key);
+    t.deepEqual(
+      dup?.records.map((r) => r.txID),
+      [low, high],
+    );
+  },
+);

@@ -190,6 +190,10 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     return this.queries.ownKeys();
   }
 
+  ownEntries(): AsyncIterable<{ key: string; txID: string }> {
+    return this.queries.ownEntries();
+  }
+
   // ---- replicas ------------------------------------------------------------------------------
 
   /** Stores a record another node signed (replication). Verified first; idempotent. */

@@ -10,6 +10,7 @@ import {
   primaryKey,
   primaryKeyOfSourceKey,
   rangeEntries,
+  txIDOf,
   rangeKeys,
   sourceRange,
   timeRange,
@@ -117,6 +118,11 @@ export class LedgerQueries {
   /** Data keys of this node's own records. */
   ownKeys(): AsyncIterable<string> {
     return rangeKeys(this.store.byKey);
+  }
+
+  /** Key and txID of every own record, from the key index alone (no record is read). */
+  async *ownEntries(): AsyncGenerator<{ key: string; txID: string }> {
+    for await (const [key, pk] of rangeEntries(this.store.byKey)) yield { key, txID: txIDOf(pk) };
   }
 }
 

@@ -99,6 +99,8 @@ export interface InventoryResult {
   branches: { miner: string; blocks: number; head: string }[];
   invalidBlocks: { miner: string; height: number; hash: string; reason: string }[];
   unreachable: string[];
+  /** Chunks recorded in more than one branch (e.g. on both sides of a partition), with each record. */
+  duplicates: { key: string; records: { txID: string; miner: string }[] }[];
 }
 
 /** What a node emits, with payloads: the WoT layer turns the first three into the Thing's events. */

@@ -103,6 +103,22 @@ export async function runInventory(
       deps.progress?.({ phase: "checkpoint", done: ++stored, total: members.length, peer: m.id });
     }),
   );
+  // Each member names the chunks it holds twice; merged by key, every record listed once.
+  const dupLists = await Promise.all(
+    members.filter((m) => live.has(m.id)).map((m) => deps.client.tryCall(m, "ledger.duplicates", {}, [])),
+  );
+  const dups = new Map<string, Map<string, string>>();
+  for (const d of dupLists.flat()) {
+    const recs = dups.get(d.key) ?? new Map<string, string>();
+    for (const r of d.records) recs.set(r.txID, r.miner);
+    dups.set(d.key, recs);
+  }
+  const duplicates = [...dups]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([key, recs]) => ({
+      key,
+      records: [...recs].sort(([a], [b]) => (a < b ? -1 : 1)).map(([txID, miner]) => ({ txID, miner })),
+    }));
   const branches = reports.map((r) => {
     const head = merged.heads.find((h) => h.miner === r.miner)!;
     return {
@@ -117,6 +133,7 @@ export async function runInventory(
       branches,
       invalidBlocks: merged.invalid,
       unreachable: [...down].sort(),
+      duplicates,
     },
     merged,
     checkpoint,

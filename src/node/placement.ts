@@ -15,6 +15,13 @@ import { errorText, UnavailableError } from "../util/errors.js";
 import { ReplicaBatcher } from "./replica-batcher.js";
 import { HEX64 } from "../util/hex.js";
 
+/** Something this node holds for a key: its own record or a replica. */
+interface HeldEntry {
+  key: string;
+  txID: string;
+  replica: boolean;
+}
+
 export interface PlacementOptions {
   replicas: number;
   writeQuorum: number;
@@ -92,10 +99,40 @@ export class Placement {
     return this.ledger.storeReplicas(records);
   }
 
-  async missing(keys: string[]): Promise<{ missing: string[] }> {
+  /**
+   * The txIDs among `entries` this node lacks. A chunk recorded in two branches (both sides of a
+   * partition) is wanted next to an own record of the same key, so the node ends up holding both
+   * and can report the duplicate; between two replicas of one key the lower txID (the payable one,
+   * see approval.ts) is kept, so repairs settle instead of swapping them back and forth.
+   */
+  async missing(entries: { key: string; txID: string }[]): Promise<{ missing: string[] }> {
     const missing: string[] = [];
-    for (const k of keys) if (!(await this.find(k))) missing.push(k);
+    for (const { key, txID } of entries) {
+      const own = await this.ledger.getByKey(key);
+      const replica = await this.ledger.getReplica(key);
+      if (own?.txID === txID || replica?.txID === txID) continue;
+      if (replica && replica.txID < txID) continue;
+      missing.push(txID);
+    }
     return { missing };
+  }
+
+  /** Chunks this node holds in two records: its own and a replica of another miner's. */
+  async duplicates(max: number): Promise<{ key: string; records: { txID: string; miner: string }[] }[]> {
+    const out: { key: string; records: { txID: string; miner: string }[] }[] = [];
+    for await (const { key, txID } of this.ledger.ownEntries()) {
+      const replica = await this.ledger.getReplica(key);
+      if (!replica || replica.txID === txID) continue;
+      out.push({
+        key,
+        records: [
+          { txID, miner: this.chord.self.id },
+          { txID: replica.txID, miner: replica.miner },
+        ],
+      });
+      if (out.length >= max) break;
+    }
+    return out;
   }
 
   /**
@@ -190,26 +227,32 @@ export class Placement {
     return out;
   }
 
-  private async heldKeys(keep: (key: string) => boolean): Promise<string[]> {
-    const keys: string[] = [];
-    for await (const k of this.ledger.ownKeys()) if (keep(k)) keys.push(k);
-    for await (const k of this.ledger.replicaKeys()) if (keep(k)) keys.push(k);
-    return keys;
+  /** Own records and replicas whose key passes `keep`: both, when a chunk is recorded twice. */
+  private async heldKeys(keep: (key: string) => boolean): Promise<HeldEntry[]> {
+    const out: HeldEntry[] = [];
+    for await (const e of this.ledger.ownEntries()) if (keep(e.key)) out.push({ ...e, replica: false });
+    for await (const d of this.ledger.replicaRecords()) {
+      if (keep(d.key)) out.push({ key: d.key, txID: d.txID, replica: true });
+    }
+    return out;
   }
 
-  /** Pushes the keys `target` lacks; `complete` is false when a request failed part-way. */
-  private async sync(target: PeerRef, keys: string[]): Promise<{ pushed: number; complete: boolean }> {
+  /** Pushes the records `target` lacks; `complete` is false when a request failed part-way. */
+  private async sync(target: PeerRef, held: HeldEntry[]): Promise<{ pushed: number; complete: boolean }> {
     let pushed = 0;
     try {
-      for (let i = 0; i < keys.length; i += KEY_BATCH) {
+      for (let i = 0; i < held.length; i += KEY_BATCH) {
+        const batch = held.slice(i, i + KEY_BATCH);
         const { missing } = await this.components.client.call(target, "store.have", {
-          keys: keys.slice(i, i + KEY_BATCH),
+          entries: batch.map(({ key, txID }) => ({ key, txID })),
         });
         if (!missing.length) continue;
+        const want = new Set(missing);
         const records: RecordDoc[] = [];
-        for (const k of missing) {
-          const r = await this.find(k);
-          if (r) records.push(r);
+        for (const e of batch) {
+          if (!want.has(e.txID)) continue;
+          const r = e.replica ? await this.ledger.getReplica(e.key) : await this.ledger.getByKey(e.key);
+          if (r?.txID === e.txID) records.push(r);
         }
         await this.components.client.call(target, "store.replica", { records });
         pushed += records.length;

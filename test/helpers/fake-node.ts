@@ -92,7 +92,13 @@ export class FakeNode extends EventEmitter implements FlowchainNodeApi {
 
   async inventory(): Promise<InventoryResult> {
     this.calls.push({ method: "inventory" });
-    return { checkpoint: { height: this.height }, branches: [], invalidBlocks: [], unreachable: [] };
+    return {
+      checkpoint: { height: this.height },
+      branches: [],
+      invalidBlocks: [],
+      unreachable: [],
+      duplicates: [],
+    };
   }
 
   ring(): RingInfo {

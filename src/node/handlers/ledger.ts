@@ -1,5 +1,6 @@
 // ledger.*: this node's branch (blocks, pages), copies of its predecessors' branches, checkpoints.
 import type { Handlers } from "../protocol/serve.js";
+import { MAX_DUPLICATES } from "../protocol/table.js";
 import type { NodeParts } from "./parts.js";
 
 type LedgerHandlers = Pick<
@@ -9,6 +10,7 @@ type LedgerHandlers = Pick<
   | "ledger.blockCopy"
   | "ledger.invalidCopy"
   | "ledger.branchCopy"
+  | "ledger.duplicates"
   | "ledger.copies"
   | "ledger.copy"
   | "ledger.checkpoint"
@@ -31,6 +33,7 @@ export function ledgerHandlers(p: NodeParts): LedgerHandlers {
       for (const i of invalid) await p.copies.addInvalid(from.id, i);
       return true as const;
     },
+    "ledger.duplicates": () => p.placement.duplicates(MAX_DUPLICATES),
     "ledger.copies": () => p.copies.miners(),
     "ledger.copy": ({ miner }) => p.copies.branch(miner),
     "ledger.checkpoint": ({ checkpoint }) => p.checkpoints.store(checkpoint),

@@ -25,7 +25,7 @@ export function storeHandlers(p: NodeParts): StoreHandlers {
       return p.router.storeAsOwner(chunk);
     },
     "store.replica": ({ records }) => p.placement.acceptReplicas(records),
-    "store.have": ({ keys }) => p.placement.missing(keys),
+    "store.have": ({ entries }) => p.placement.missing(entries),
     "store.get": async ({ key }) => (await p.placement.find(key)) ?? null,
     "store.query": (q) => p.ringQuery.localPage(q),
     "store.byTx": async ({ txID }) =>

@@ -148,6 +148,15 @@ const height = z.number().int().nonnegative();
 /** A block the inventory left out, and why. */
 const invalidBlock = z.object({ miner: hex64, height, hash: hex64, reason: z.string().max(MAX_REASON) });
 
+/** A chunk recorded in more than one branch, with each record. */
+export const duplicate = z.object({
+  key: hex64,
+  records: z
+    .array(z.object({ txID: hex64, miner: hex64 }))
+    .min(2)
+    .max(16),
+});
+
 export const inventoryResult = z.object({
   checkpoint: z.record(z.string(), z.unknown()),
   branches: z
@@ -155,6 +164,7 @@ export const inventoryResult = z.object({
     .max(MAX_PEERS),
   invalidBlocks: z.array(invalidBlock).max(100_000),
   unreachable: z.array(hex64).max(MAX_PEERS),
+  duplicates: z.array(duplicate).max(100_000),
 });
 
 /** A TD as a member hands it out: any JSON object (the directory serves it as is). */

@@ -6,6 +6,7 @@ import { z } from "zod";
 import {
   approveResult,
   block,
+  duplicate,
   branchReport,
   checkpoint,
   chunk,
@@ -29,6 +30,8 @@ export const KEY_BATCH = 500;
 export const BRANCH_PAGE = 500;
 /** Records one query answers at most. */
 export const QUERY_MAX = 10_000;
+/** Duplicates one member reports to an inventory. */
+export const MAX_DUPLICATES = 10_000;
 /** Records in one member's answer to store.query; more come by paging. */
 export const QUERY_PAGE = 1_000;
 
@@ -83,8 +86,9 @@ export const PROTOCOL = {
     result: z.object({ stored: z.number().int().nonnegative() }),
     access: "member",
   }),
+  // Which of these records (by key and txID) the callee lacks: answered with their txIDs.
   "store.have": spec({
-    params: z.strictObject({ keys: z.array(hex64).max(KEY_BATCH) }),
+    params: z.strictObject({ entries: z.array(z.object({ key: hex64, txID: hex64 })).max(KEY_BATCH) }),
     result: z.object({ missing: z.array(hex64).max(KEY_BATCH) }),
     access: "member",
   }),
@@ -138,6 +142,12 @@ export const PROTOCOL = {
     result: ok,
     access: "miner",
     minedBy: (p) => p.blocks.map((b) => b.miner),
+  }),
+  // Chunks this node holds in two records (its own and another miner's), for the inventory.
+  "ledger.duplicates": spec({
+    params: noParams,
+    result: z.array(duplicate).max(MAX_DUPLICATES),
+    access: "member",
   }),
   "ledger.copies": spec({ params: noParams, result: z.array(hex64).max(MAX_PEERS), access: "member" }),
   "ledger.copy": spec({
