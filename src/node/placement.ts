@@ -15,6 +15,9 @@ import { errorText, UnavailableError } from "../util/errors.js";
 import { ReplicaBatcher } from "./replica-batcher.js";
 import { HEX64 } from "../util/hex.js";
 
+/** Own records outside this node's range looked up and sent in one repair pass. */
+const MAX_STRAYS_PER_PASS = 5_000;
+
 /** Something this node holds for a key: its own record or a replica. */
 interface HeldEntry {
   key: string;
@@ -179,12 +182,48 @@ export class Placement {
         if (this.pendingHandoff?.id === pred.id) pushed += await this.handoffPass(pred, null);
         const keys = await this.heldKeys((k) => betweenRightIncl(pred.id, k, self));
         for (const target of this.replicaTargets()) pushed += (await this.sync(target, keys)).pushed;
+        pushed += await this.sendStrays(pred.id, self);
       } while (this.repairAgain);
       return pushed;
     } finally {
       this.repairing = false;
     }
   }
+
+  /**
+   * Own records whose key this node no longer owns (the ring moved: a join, a merge after a
+   * partition) go to the key's owner, so a chunk recorded on both sides of a partition ends up next
+   * to its twin there, and every record reaches its rightful holders. Each record is sent once
+   * per run of the node; a failed send is tried again at the next repair.
+   */
+  private async sendStrays(predId: string, self: string): Promise<number> {
+    let pushed = 0;
+    const strays: { key: string; txID: string }[] = [];
+    for await (const e of this.ledger.ownEntries()) {
+      if (!betweenRightIncl(predId, e.key, self) && !this.straysSent.has(e.txID)) strays.push(e);
+      if (strays.length >= MAX_STRAYS_PER_PASS) break;
+    }
+    const byOwner = new Map<string, { owner: PeerRef; entries: HeldEntry[] }>();
+    for (const e of strays) {
+      if (this.closed) return pushed;
+      const owner = await this.chord.lookup(e.key).then(
+        (r) => r.owner,
+        () => undefined,
+      );
+      if (!owner || owner.id === self) continue;
+      const group = byOwner.get(owner.id) ?? { owner, entries: [] };
+      group.entries.push({ ...e, replica: false });
+      byOwner.set(owner.id, group);
+    }
+    for (const { owner, entries } of byOwner.values()) {
+      const r = await this.sync(owner, entries);
+      pushed += r.pushed;
+      if (r.complete) for (const e of entries) this.straysSent.add(e.txID);
+    }
+    return pushed;
+  }
+
+  private readonly straysSent = new Set<string>();
 
   /**
    * A node joined between the old predecessor and us: the keys it now owns move to it. A handoff
