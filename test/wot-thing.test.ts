@@ -271,7 +271,11 @@ test("chain and peers are observable over HTTP long-poll: a block or a membershi
     t.regex(obs, /\/observable$/, "the observe form is the long-poll one");
     let answered = false;
     const res = fetch(obs).then(async (r) => ((answered = true), { status: r.status, body: await r.json() }));
+    // Long-poll: the server answers the next change after the request arrived, so keep changing
+    // until it answers (bounded: a server that never answers fails the test, not hangs it).
+    const deadline = Date.now() + 10_000;
     while (!answered) {
+      if (Date.now() > deadline) throw new Error(`${property}: the long-poll never answered`);
       change();
       await new Promise((r) => setTimeout(r, 20));
     }
