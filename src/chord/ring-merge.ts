@@ -80,7 +80,9 @@ export class RingMerge {
     if (!alone && !state.book.hasUrgent() && this.round < this.nextProbe) return null;
     const exclude = new Set(state.storedList().map((p) => p.id));
     const pred = state.storedPredecessor();
-    if (pred) exclude.add(pred.id);
+    // Alone, stabilize has no successor to learn the predecessor from: probe it like anyone else,
+    // or two lone nodes that are each other's predecessor never meet.
+    if (pred && !alone) exclude.add(pred.id);
     const q = state.book.nextProbe(this.round, exclude, alone);
     if (!q) return null;
     this.nextProbe = this.round + this.jitter();
