@@ -76,9 +76,13 @@ export class RingMerge {
     const state = this.state;
     this.round++;
     if (!state.isInRing()) return null;
-    const alone = state.storedList().length === 0;
+    // Suspects do not count: a list of nodes that stopped answering (the far side of a partition,
+    // and with it a partner also cut off) leaves this node as alone as an empty one, and the
+    // suspects must stay probe candidates or two such nodes never meet.
+    const live = state.successors();
+    const alone = live.length === 0;
     if (!alone && !state.book.hasUrgent() && this.round < this.nextProbe) return null;
-    const exclude = new Set(state.storedList().map((p) => p.id));
+    const exclude = new Set(live.map((p) => p.id));
     const pred = state.storedPredecessor();
     // Alone, stabilize has no successor to learn the predecessor from: probe it like anyone else,
     // or two lone nodes that are each other's predecessor never meet.
