@@ -105,9 +105,22 @@ export class RingMerge {
     try {
       s = (await this.components.lookupVia(q, fromBig(toBig(self.id) + 1n))).owner;
     } catch (err) {
-      this.log.debug("merge probe failed", { peer: q.id, err: errorText(err) });
-      state.book.probeFailed(q, this.round);
-      return out;
+      // A lookup through q can fail on q's stale routing (fingers into the far side of a
+      // partition) while q itself answers. Alone, q answering is enough: q is a closer successor
+      // than none, so merge with q itself.
+      const alone = state.successors().length === 0;
+      const direct = alone
+        ? await this.transport.call(q, "chord.neighbors", {}).then(
+            () => true,
+            () => false,
+          )
+        : false;
+      if (!direct) {
+        this.log.debug("merge probe failed", { peer: q.id, err: errorText(err) });
+        state.book.probeFailed(q, this.round);
+        return out;
+      }
+      s = q;
     }
     out.found = s;
     const succ = state.successor();
