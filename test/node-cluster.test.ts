@@ -316,7 +316,7 @@ test.serial(
     await eventually(
       async () => ringOf(a) && ringOf(b),
       "each side repaired into a ring of its own",
-      30_000,
+      60_000,
       50,
     ).catch((err: unknown) => {
       t.log(`side a: ${showRing(a)}; side b: ${showRing(b)}`);
