@@ -188,6 +188,13 @@ export class Router {
       }
       break;
     }
+    // Not where the ring says it belongs: right after a merge or a join the record may still be
+    // only with the miner that recorded it, until repair moves it. A 404 must mean nobody has it,
+    // so a miss asks every member before answering.
+    const members = (await this.c.members.all()).filter((m) => m.id !== this.selfId);
+    const found = await Promise.all(members.map((m) => this.c.client.tryCall(m, "store.get", { key }, null)));
+    const doc = found.find((d) => d !== null);
+    if (doc) return doc;
     throw new NotFoundError(`no record with key ${key}`);
   }
 
