@@ -9,10 +9,8 @@
 // balance is recomputed by counting valid grants, never kept as a counter.
 import { z } from "zod";
 import type { PeerRef } from "../chord/transport.js";
-import type { Block } from "../ledger/block.js";
-import { verifyBlock } from "../ledger/block.js";
 import { verifyRecord, type RecordDoc } from "../ledger/record.js";
-import { InputError, NotFoundError } from "../util/errors.js";
+import { AuthError, InputError, NotFoundError } from "../util/errors.js";
 import type { ApproveResult } from "./api.js";
 import type { PeerClient } from "./protocol/peer-client.js";
 import { keyedChunk, type KeyedChunk } from "./keyed-chunk.js";
@@ -53,6 +51,7 @@ export function isGrant(doc: RecordDoc): doc is RecordDoc & { value: GrantValue 
 export async function grantHolds(deps: ApprovalDeps, grant: RecordDoc): Promise<boolean> {
   if (!isGrant(grant) || verifyRecord(grant) !== null) return false;
   try {
+    if (!(await deps.inBranch(grant, []))) return false;
     const { source, timestamp, value, key } = grant;
     await checkGrant(deps, { source, timestamp, value, key });
     return true;
@@ -75,7 +74,8 @@ export interface ApprovalDeps {
   selfId: string;
   client: Pick<PeerClient, "call" | "tryCall">;
   localByTx(txID: string): Promise<RecordDoc | undefined>;
-  localBlock(hash: string): Promise<Block | undefined>;
+  /** True when a record's block is in its miner's branch back to genesis (see branch-proofs.ts). */
+  inBranch(doc: RecordDoc, via: PeerRef[]): Promise<boolean>;
   find(key: string): Promise<RecordDoc | undefined>;
   storeGrant(chunk: KeyedChunk): Promise<unknown>;
   holdersOf(key: string): Promise<PeerRef[]>;
@@ -97,23 +97,13 @@ export async function verifyTransaction(deps: ApprovalDeps, txID: unknown): Prom
   const bad = verifyRecord(doc);
   if (bad !== null) throw new InputError("tampered", `transaction ${txID} fails verification: ${bad}`);
   if (isGrant(doc)) throw new InputError("not_approvable", "a Flowcoin grant is not itself approved");
-  const block = await blockOf(deps, members, doc);
-  if (!block) {
+  // The miner first (its own pages), then the copies of its branch its successors keep.
+  const miner = members.find((m) => m.id === doc.miner);
+  const via = [...(miner ? [miner] : []), ...members.filter((m) => m.id !== doc.miner)];
+  if (!(await deps.inBranch(doc, via))) {
     throw new InputError(
       "not_included",
-      `block ${doc.block} is not in the branch of ${doc.miner}, nor in any copy of it a member keeps`,
-    );
-  }
-  const badBlock = verifyBlock(block);
-  if (
-    badBlock !== null ||
-    block.miner !== doc.miner ||
-    block.height !== doc.height ||
-    block.hash !== doc.block
-  ) {
-    throw new InputError(
-      "not_included",
-      `transaction ${txID} is not included in its miner's branch: ${badBlock ?? "block mismatch"}`,
+      `transaction ${txID} is not included in its miner's branch: block ${doc.block} does not link back to genesis in the branch of ${doc.miner}, nor in any copy of it a member keeps`,
     );
   }
   await assertPayable(deps, members, doc);
@@ -134,6 +124,8 @@ async function assertPayable(deps: ApprovalDeps, members: PeerRef[], doc: Record
   const local = await deps.find(doc.key).catch(() => undefined);
   for (const other of [local, ...copies]) {
     if (!other || other.key !== doc.key || other.txID >= doc.txID || verifyRecord(other) !== null) continue;
+    // A record in no real branch (planted by a member) is nobody's payable twin.
+    if (!(await deps.inBranch(other, members))) continue;
     throw new InputError(
       "duplicate_record",
       `chunk ${doc.key} is also recorded as ${other.txID}: approval pays once per chunk key, for that record`,
@@ -162,9 +154,14 @@ export async function approve(deps: ApprovalDeps, txID: string): Promise<Approve
   if (!already) await deps.storeGrant(grant);
   const verified = { txID, miner: doc.miner };
   deps.emitVerified(verified);
-  // Holders of the record learn it is verified; the grant record is the durable mark.
-  for (const h of await deps.holdersOf(doc.key)) {
-    if (h.id !== deps.selfId) void deps.client.tryCall(h, "flowcoin.verified", verified, null);
+  // Holders of the record learn it is verified from the grant itself, which each checks: the
+  // grant record is the durable mark, and a notice without it proves nothing.
+  const grantDoc = already ?? (await deps.find(grant.key));
+  if (grantDoc) {
+    for (const h of await deps.holdersOf(doc.key)) {
+      if (h.id !== deps.selfId)
+        void deps.client.tryCall(h, "flowcoin.verified", { ...verified, grant: grantDoc }, null);
+    }
   }
   return already
     ? { txID, verified: true, granted: false, miner: doc.miner, reason: "already approved: granted once" }
@@ -172,24 +169,37 @@ export async function approve(deps: ApprovalDeps, txID: string): Promise<Approve
 }
 
 /**
- * The block a record names, from its miner's branch: asked of the miner, or, when the miner is
- * down (or not yet known to be), found in the copies of its branch that its successors keep
- * (members accept copies only from the miner itself, over its authenticated connection).
+ * A holder of a transaction checks a `verified` notice before passing it on as its own event: the
+ * notice carries the grant record, which must be a sound grant for this very transaction (held
+ * here), recorded in its miner's branch. A member cannot make a node announce an approval that
+ * never happened.
  */
-async function blockOf(deps: ApprovalDeps, members: PeerRef[], doc: RecordDoc): Promise<Block | null> {
-  const owner = members.find((m) => m.id === doc.miner);
-  if (owner?.id === deps.selfId) return (await deps.localBlock(doc.block)) ?? null;
-  if (owner) {
-    const block = await deps.client.tryCall(owner, "ledger.block", { hash: doc.block }, null);
-    if (block) return block;
+export async function checkVerifiedNotice(
+  deps: ApprovalDeps,
+  notice: { txID: string; miner: string; grant: RecordDoc },
+  via: PeerRef[],
+): Promise<void> {
+  const { txID, miner, grant } = notice;
+  if (
+    !isGrant(grant) ||
+    verifyRecord(grant) !== null ||
+    grant.value.txID !== txID ||
+    grant.value.to !== miner
+  ) {
+    throw new AuthError(
+      "bad_notice",
+      "a verified notice carries the signed grant of the transaction it names",
+    );
   }
-  for (const m of members) {
-    if (m.id === doc.miner) continue;
-    const copy = await deps.client.tryCall(m, "ledger.copy", { miner: doc.miner }, null);
-    const block = copy?.blocks.find((b) => b.hash === doc.block);
-    if (block) return block;
+  const tx = await deps.localByTx(txID);
+  if (!tx || tx.miner !== miner)
+    throw new NotFoundError(`this node holds no transaction ${txID} of ${miner}`);
+  if (grantChunk(tx).key !== grant.key) {
+    throw new AuthError("bad_notice", "the grant does not match the transaction it names");
   }
-  return null;
+  if (!(await deps.inBranch(grant, via))) {
+    throw new AuthError("bad_notice", "the grant is not in its miner's branch");
+  }
 }
 
 async function locate(deps: ApprovalDeps, members: PeerRef[], txID: string): Promise<RecordDoc | undefined> {

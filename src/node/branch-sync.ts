@@ -10,6 +10,8 @@ import { errorText } from "../util/errors.js";
 import type { BranchPage } from "./inventory.js";
 import type { PeerClient } from "./protocol/peer-client.js";
 import { BRANCH_PAGE } from "./protocol/table.js";
+import { invalidNoticeText } from "./branch-copies.js";
+import { MAX_REASON } from "./protocol/shapes.js";
 
 /** Successors that keep a copy of this node's branch. */
 const COPY_HOLDERS = 2;
@@ -17,7 +19,16 @@ const COPY_HOLDERS = 2;
 export class BranchSync {
   private readonly copiedTo = new Set<string>();
 
-  constructor(private readonly c: { ledger: Ledger; chord: ChordNode; client: PeerClient; log: Logger }) {}
+  constructor(
+    private readonly c: {
+      ledger: Ledger;
+      chord: ChordNode;
+      client: PeerClient;
+      log: Logger;
+      /** Signs with this node's key: an invalidation notice is the miner's signed word. */
+      sign: (text: string) => string;
+    },
+  ) {}
 
   /** The ring moved: successors that have no copy yet get the whole branch. */
   onSuccessors(list: PeerRef[]): void {
@@ -34,7 +45,9 @@ export class BranchSync {
   }
 
   onInvalid(invalid: { hash: string; reason: string }): void {
-    this.toSuccessors((t) => this.c.client.call(t, "ledger.invalidCopy", { invalid }));
+    const note = { hash: invalid.hash, reason: invalid.reason.slice(0, MAX_REASON) };
+    const signature = this.c.sign(invalidNoticeText(note));
+    this.toSuccessors((t) => this.c.client.call(t, "ledger.invalidCopy", { invalid: note, signature }));
   }
 
   async page(from = 1, limit = BRANCH_PAGE): Promise<BranchPage> {

@@ -10,6 +10,7 @@ import { CHORD_METHODS } from "../chord/wire.js";
 import type { Block } from "../ledger/block.js";
 import { Identity } from "../ledger/identity.js";
 import { Ledger, type LedgerOptions } from "../ledger/ledger.js";
+import { genesisBlock } from "../ledger/genesis.js";
 import type { RecordDoc } from "../ledger/record.js";
 import { PeerNetwork, type Handler } from "../net/index.js";
 import { createLogger, type Logger } from "../log.js";
@@ -31,6 +32,7 @@ import type {
 import { verifyAdminCredential } from "./admin-credential.js";
 import { prepareNetwork, type NetworkState } from "./bootstrap.js";
 import { BranchCopies } from "./branch-copies.js";
+import { BranchProofs } from "./branch-proofs.js";
 import { BranchSync } from "./branch-sync.js";
 import { CheckpointStore } from "./checkpoints.js";
 import { dataFiles } from "./data-dir.js";
@@ -105,6 +107,8 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
   private readonly things: ThingDirectory;
   private readonly device: DeviceReport;
   private readonly peerStore: PeerStore;
+  private readonly copies: BranchCopies;
+  private readonly proofs: BranchProofs;
   private local: ReadonlyMap<string, Handler> = new Map();
   private repairTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -134,8 +138,23 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     });
     const client = this.client;
     this.members = new RingMembers({ chord, client });
+    this.copies = new BranchCopies(dataFiles(opts.dataDir).branchCopies);
+    const copies = this.copies;
+    this.proofs = new BranchProofs({
+      selfId: this.identity.id,
+      genesisHash: genesisBlock(this.network.descriptor).hash,
+      ownBlock: (hash) => ledger.block(hash),
+      localCopy: async (miner) => (await copies.branch(miner))?.blocks ?? null,
+      fetch: async (peer, miner, from) => {
+        if (peer.id === miner) return client.call(peer, "ledger.branch", { from });
+        const copy = await client.call(peer, "ledger.copy", { miner });
+        return copy ? { blocks: copy.blocks, more: false } : null;
+      },
+      known: () => [...chord.successors(), ...chord.knownMembers()],
+      isRevoked: () => false,
+    });
     this.placement = new Placement(
-      { ledger, client, chord, hasHadPeers: () => this.hadPeers },
+      { ledger, client, chord, proofs: this.proofs, hasHadPeers: () => this.hadPeers },
       {
         replicas: opts.replicas ?? 3,
         writeQuorum: opts.writeQuorum ?? 2,
@@ -174,11 +193,12 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       router: this.router,
       ringQuery: this.ringQuery,
       lookupOwner: async (key) => (await chord.lookup(key)).owner,
+      proofs: this.proofs,
       standing: this.standing,
       emitVerified: (e) => this.emit("verified", e),
       now: Date.now,
     });
-    this.branchSync = new BranchSync({ ledger, chord, client, log });
+    this.branchSync = new BranchSync({ ledger, chord, client, log, sign: (t) => this.identity.sign(t) });
     this.things = new ThingDirectory({ chord, client, members: this.members });
     this.device = new DeviceReport({ ledger, standing: this.standing });
     this.peerStore = new PeerStore({ file: dataFiles(opts.dataDir).peers, selfId: this.id });
@@ -278,13 +298,12 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
         placement: this.placement,
         flowcoin: this.flowcoin,
         branchSync: this.branchSync,
-        copies: new BranchCopies(dataFiles(this.opts.dataDir).branchCopies),
+        copies: this.copies,
         checkpoints: new CheckpointStore({
           dir: dataFiles(this.opts.dataDir).checkpoints,
           network: this.network.descriptor,
         }),
         things: this.things,
-        device: this.device,
       }),
     );
 

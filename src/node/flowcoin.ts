@@ -1,13 +1,13 @@
 // Flowcoin on one node: approvals it runs for endpoints, the check an owner makes before recording
 // a grant, and this node's balance, recounted from the grants in the network.
 import type { PeerRef } from "../chord/transport.js";
-import type { Block } from "../ledger/block.js";
 import type { Ledger } from "../ledger/ledger.js";
 import type { RecordDoc } from "../ledger/record.js";
 import type { ApproveResult } from "./api.js";
 import {
   approve,
   checkGrant,
+  checkVerifiedNotice,
   countCoins,
   FLOWCOIN_SOURCE,
   grantHolds,
@@ -15,6 +15,7 @@ import {
   type ApprovalDeps,
 } from "./approval.js";
 import type { KeyedChunk } from "./keyed-chunk.js";
+import type { BranchProofs } from "./branch-proofs.js";
 import type { RingMembers } from "./members.js";
 import type { PeerClient } from "./protocol/peer-client.js";
 import { QUERY_MAX } from "./protocol/table.js";
@@ -31,6 +32,7 @@ export interface FlowcoinComponents {
   router: Router;
   ringQuery: RingQuery;
   lookupOwner: (key: string) => Promise<PeerRef>;
+  proofs: BranchProofs;
   /** Where the balance lands, for the reliability the miner asks for. */
   standing: { coins: number };
   emitVerified: (e: { txID: string; miner: string; by?: string }) => void;
@@ -47,8 +49,8 @@ export class Flowcoin {
       selfId: c.selfId,
       members: () => c.members.all(),
       client: c.client,
-      localByTx: (txID) => c.ledger.getByTxID(txID),
-      localBlock: (hash) => this.block(hash),
+      localByTx: async (txID) => (await c.ledger.getByTxID(txID)) ?? (await c.ledger.getReplicaByTxID(txID)),
+      inBranch: (doc, via) => c.proofs.holds(doc, via),
       find: (key) => c.router.find(key),
       storeGrant: (chunk) => c.router.route(chunk),
       holdersOf: async (key) => c.members.holders(await c.lookupOwner(key)),
@@ -65,14 +67,11 @@ export class Flowcoin {
     if (chunk.source === FLOWCOIN_SOURCE) await checkGrant(this.deps, chunk);
   }
 
-  /** A holder of the record learns an approval verified it. */
-  onVerified(e: { txID: string; miner: string }, by: string): void {
-    this.c.emitVerified({ ...e, by });
+  /** A holder of the record learns an approval verified it, from the grant it checks first. */
+  async onVerified(e: { txID: string; miner: string; grant: RecordDoc }, from: PeerRef): Promise<void> {
+    await checkVerifiedNotice(this.deps, e, [from]);
+    this.c.emitVerified({ txID: e.txID, miner: e.miner, by: from.id });
     if (e.miner === this.c.selfId) void this.refresh().catch(() => undefined);
-  }
-
-  block(hash: string): Promise<Block | undefined> {
-    return this.c.ledger.block(hash);
   }
 
   /**

@@ -11,9 +11,10 @@ import type { RecordDoc } from "../ledger/record.js";
 import type { PeerClient } from "./protocol/peer-client.js";
 import { KEY_BATCH } from "./protocol/table.js";
 import type { Logger } from "../log.js";
-import { errorText, UnavailableError } from "../util/errors.js";
+import { errorText, InputError, UnavailableError } from "../util/errors.js";
 import { ReplicaBatcher } from "./replica-batcher.js";
 import { HEX64 } from "../util/hex.js";
+import type { BranchProofs } from "./branch-proofs.js";
 
 /** Own records outside this node's range looked up and sent in one repair pass. */
 const MAX_STRAYS_PER_PASS = 5_000;
@@ -41,6 +42,7 @@ export class Placement {
       ledger: Ledger;
       client: PeerClient;
       chord: ChordNode;
+      proofs: BranchProofs;
       /** False only while this node has never had a peer: then one copy is all there can be. */
       hasHadPeers: () => boolean;
     },
@@ -98,7 +100,26 @@ export class Placement {
     return (await this.ledger.getByKey(key)) ?? (await this.ledger.getReplica(key));
   }
 
-  acceptReplicas(records: RecordDoc[]): Promise<{ stored: number }> {
+  /**
+   * Stores replicas of other miners' records, each only once its block is proven in its miner's
+   * branch (headers from `via`, the sender, or from the miner): a replica of a record in a block
+   * its miner never mined, or of a removed member, is refused, so it can never stand in for a
+   * real put. All or nothing, like the verification of the records themselves.
+   */
+  async acceptReplicas(records: RecordDoc[], via: PeerRef[]): Promise<{ stored: number }> {
+    const self = this.chord.self.id;
+    const checked = new Set<string>();
+    for (const doc of records) {
+      const block = `${doc.miner}|${doc.block}|${doc.height}`;
+      if (doc.miner === self || checked.has(block)) continue;
+      if (!(await this.components.proofs.holds(doc, via))) {
+        throw new InputError(
+          "not_in_branch",
+          `replica rejected: block ${doc.block} is not in the branch of ${doc.miner}`,
+        );
+      }
+      checked.add(block);
+    }
     return this.ledger.storeReplicas(records);
   }
 

@@ -87,7 +87,7 @@ export class Router {
         const earlier =
           tried.size > 0 ? await this.findEarlier(chunk.key, owner, [...tried.values()]) : undefined;
         if (earlier) {
-          await this.ensureCopies(earlier, owner);
+          await this.ensureCopies(earlier, owner, [...tried.values()]);
           return { key: chunk.key, txID: earlier.txID, owner: earlier.miner, block: earlier.block, hops };
         }
         tried.set(owner.id, owner);
@@ -112,22 +112,28 @@ export class Router {
     );
   }
 
-  /** The chunk's record as an earlier attempt left it, on this node, the owner's holders or a tried owner. */
+  /**
+   * The chunk's record as an earlier attempt left it, on this node, the owner's holders or a tried
+   * owner. Only a record mined by an owner an earlier attempt reached can be what that attempt
+   * left: any other record of the same chunk (a replica planted by a member) is not this put's.
+   */
   private async findEarlier(key: string, owner: PeerRef, tried: PeerRef[]): Promise<RecordDoc | undefined> {
+    const ours = (doc: RecordDoc | null | undefined): doc is RecordDoc =>
+      !!doc && doc.key === key && tried.some((t) => t.id === doc.miner);
     const local = await this.c.placement.find(key);
-    if (local) return local;
+    if (ours(local)) return local;
     const seen = new Set<string>([this.selfId]);
     for (const peer of [...tried, ...(await this.c.members.holders(owner))]) {
       if (seen.has(peer.id)) continue;
       seen.add(peer.id);
       const doc = await this.c.client.tryCall(peer, "store.get", { key }, null);
-      if (doc) return doc;
+      if (ours(doc)) return doc;
     }
     return undefined;
   }
 
   /** Puts an existing record on the key's first k holders that lack it; w of them must hold it. */
-  private async ensureCopies(doc: RecordDoc, owner: PeerRef): Promise<void> {
+  private async ensureCopies(doc: RecordDoc, owner: PeerRef, via: PeerRef[]): Promise<void> {
     const holders = (await this.c.members.holders(owner)).slice(0, this.init.replicas);
     let copies = 0;
     for (const h of holders) {
@@ -141,7 +147,7 @@ export class Router {
       }
       const stored =
         h.id === this.selfId
-          ? await this.c.placement.acceptReplicas([doc]).then(
+          ? await this.c.placement.acceptReplicas([doc], via).then(
               () => true,
               () => false,
             )

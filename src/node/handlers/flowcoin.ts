@@ -4,8 +4,8 @@ import type { NodeParts } from "./parts.js";
 
 export function flowcoinHandlers(p: NodeParts): Pick<Handlers, "flowcoin.verified"> {
   return {
-    "flowcoin.verified": (e, from) => {
-      p.flowcoin.onVerified(e, from.id);
+    "flowcoin.verified": async (e, from) => {
+      await p.flowcoin.onVerified(e, from);
       return true as const;
     },
   };

@@ -24,13 +24,14 @@ export function ledgerHandlers(p: NodeParts): LedgerHandlers {
       await p.copies.addBlock(from.id, block);
       return null;
     },
-    "ledger.invalidCopy": async ({ invalid }, from) => {
-      await p.copies.addInvalid(from.id, invalid);
+    "ledger.invalidCopy": async ({ invalid, signature }, from) => {
+      await p.copies.addInvalid(from.id, invalid, signature);
       return null;
     },
     "ledger.branchCopy": async ({ blocks, invalid }, from) => {
       for (const b of blocks) await p.copies.addBlock(from.id, b);
-      for (const i of invalid) await p.copies.addInvalid(from.id, i);
+      // Notes of blocks this copy lacks are skipped, not fatal: the page they came with is what counts.
+      for (const i of invalid) await p.copies.addInvalid(from.id, i).catch(() => undefined);
       return true as const;
     },
     "ledger.duplicates": () => p.placement.duplicates(MAX_DUPLICATES),

@@ -1,17 +1,11 @@
 // node.*: what any member (or admitted tool) may ask of this node as an endpoint would.
+import { AuthError } from "../../util/errors.js";
 import type { Handlers } from "../protocol/serve.js";
 import type { NodeParts } from "./parts.js";
 
 type NodeHandlers = Pick<
   Handlers,
-  | "node.info"
-  | "node.put"
-  | "node.get"
-  | "node.ring"
-  | "node.approve"
-  | "node.balance"
-  | "node.inventory"
-  | "node.condition"
+  "node.info" | "node.put" | "node.get" | "node.ring" | "node.approve" | "node.balance" | "node.inventory"
 >;
 
 export function nodeHandlers(p: NodeParts): NodeHandlers {
@@ -22,10 +16,11 @@ export function nodeHandlers(p: NodeParts): NodeHandlers {
     "node.ring": () => p.api.ring(),
     "node.approve": ({ txID }) => p.flowcoin.approve(txID),
     "node.balance": () => p.api.balance(),
-    "node.inventory": () => p.api.inventory(),
-    "node.condition": async (c) => {
-      await p.device.condition(c);
-      return true as const;
+    "node.inventory": ({ credential }) => {
+      if (!p.api.isAdmin(credential)) {
+        throw new AuthError("admin_only", "node.inventory needs the admin credential");
+      }
+      return p.api.inventory();
     },
   };
 }

@@ -6,7 +6,6 @@ import type { FlowchainNodeApi } from "../api.js";
 import type { BranchCopies } from "../branch-copies.js";
 import type { BranchSync } from "../branch-sync.js";
 import type { CheckpointStore } from "../checkpoints.js";
-import type { DeviceReport } from "../device-report.js";
 import type { Flowcoin } from "../flowcoin.js";
 import type { Placement } from "../placement.js";
 import type { RingQuery } from "../ring-query.js";
@@ -14,7 +13,7 @@ import type { Router } from "../router.js";
 import type { ThingDirectory } from "../thing-directory.js";
 
 export interface NodeParts {
-  api: Pick<FlowchainNodeApi, "id" | "put" | "ring" | "balance" | "inventory">;
+  api: Pick<FlowchainNodeApi, "id" | "put" | "ring" | "balance" | "inventory" | "isAdmin">;
   addr: () => string;
   chord: ChordNode;
   ledger: Ledger;
@@ -26,5 +25,4 @@ export interface NodeParts {
   copies: BranchCopies;
   checkpoints: CheckpointStore;
   things: ThingDirectory;
-  device: DeviceReport;
 }

@@ -24,7 +24,7 @@ export function storeHandlers(p: NodeParts): StoreHandlers {
       await p.flowcoin.checkIfGrant(chunk);
       return p.router.storeAsOwner(chunk);
     },
-    "store.replica": ({ records }) => p.placement.acceptReplicas(records),
+    "store.replica": ({ records }, from) => p.placement.acceptReplicas(records, [from]),
     "store.have": ({ entries }) => p.placement.missing(entries),
     "store.get": async ({ key }) => (await p.placement.find(key)) ?? null,
     "store.query": (q) => p.ringQuery.localPage(q),

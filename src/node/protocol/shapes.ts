@@ -11,7 +11,7 @@ export const hex128 = z.string().regex(HEX128, "128 lowercase hex characters");
 /** Far more than a ring message needs; keeps one answer from naming the world. */
 export const MAX_PEERS = 4096;
 const MAX_ADDR = 256;
-const MAX_REASON = 500;
+export const MAX_REASON = 500;
 
 export const peerRef = z.object({ id: hex64, addr: z.string().min(1).max(MAX_ADDR) });
 

@@ -72,10 +72,12 @@ export const PROTOCOL = {
   "node.ring": spec({ params: noParams, result: ringInfo, access: "member" }),
   "node.approve": spec({ params: z.strictObject({ txID: hex64 }), result: approveResult, access: "member" }),
   "node.balance": spec({ params: noParams, result: z.number().int().nonnegative(), access: "member" }),
-  "node.inventory": spec({ params: noParams, result: inventoryResult, access: "member" }),
-  "node.condition": spec({
-    params: z.strictObject({ kind: z.string().max(64), detail: z.string().max(1024).optional() }),
-    result: ok,
+  // Admin only: the call carries the admin credential (signed by the admin key), so the admin
+  // node signs a checkpoint for its admin and never for a member that merely asked. Conditions
+  // (`report`) are not a peer method at all: they come only from the node's own operator.
+  "node.inventory": spec({
+    params: z.strictObject({ credential: z.string().max(1024) }),
+    result: inventoryResult,
     access: "member",
   }),
 
@@ -129,8 +131,9 @@ export const PROTOCOL = {
     access: "miner",
     minedBy: (p) => [p.block.miner],
   }),
+  // Signed by the miner (over invalidNoticeText); one per block the copy holds.
   "ledger.invalidCopy": spec({
-    params: z.strictObject({ invalid: invalidNote }),
+    params: z.strictObject({ invalid: invalidNote, signature: z.string().regex(/^[0-9a-f]{128}$/) }),
     result: z.null(),
     access: "miner",
   }),
@@ -162,9 +165,10 @@ export const PROTOCOL = {
     access: "member",
   }),
 
-  // Holders of a record learn that an endpoint's approval verified it.
+  // Holders of a record learn that an endpoint's approval verified it: the notice carries the
+  // grant record, which the holder checks before it emits `verified`.
   "flowcoin.verified": spec({
-    params: z.strictObject({ txID: hex64, miner: hex64 }),
+    params: z.strictObject({ txID: hex64, miner: hex64, grant: recordDoc }),
     result: ok,
     access: "member",
   }),
