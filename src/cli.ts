@@ -3,12 +3,13 @@
 // are quiet unless --log-level asks for more.
 import { parseArgs } from "node:util";
 import { createWriteStream, existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { createLogger, isLogLevel, type LogLevel } from "./log.js";
 import { errorText } from "./util/errors.js";
 
 const USAGE = `Usage:
-  flowchain start [--data DIR] [--host HOST] [--port 8000] [--join HOST:PORT --token TOKEN]
+  flowchain start [--data DIR] [--host HOST] [--port 8000] [--join HOST:PORT --token-file FILE]
                   [--http-port 8080] [--coap-port 5683] [--ws-port 8081] [--name NETWORK]
                   [--log-level debug|info|warn|error|silent] [--no-wot]
   flowchain verify (--data DIR | --file EXPORT.ndjson)
@@ -19,7 +20,8 @@ const USAGE = `Usage:
   flowchain help
 
 Environment (as in the original flowchain-ledger): HOST, PORT, PEER_ADDR, PEER_PORT.
-Ports may be 0 to pick a free one.`;
+Ports may be 0 to pick a free one. The join token is read from --token-file FILE, or from
+FLOWCHAIN_TOKEN_FILE or FLOWCHAIN_TOKEN; --token TOKEN works too but shows it in the process list.`;
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -46,7 +48,7 @@ async function start(v: Values): Promise<void> {
   const join =
     (v.join as string | undefined) ??
     (env.PEER_ADDR ? `${env.PEER_ADDR}:${env.PEER_PORT ?? "8000"}` : undefined);
-  const token = (v.token as string | undefined) ?? env.FLOWCHAIN_TOKEN;
+  const token = await readToken(v, log);
   if (join && !/^[^\s:]+:\d{1,5}$/.test(join)) fail("--join must be HOST:PORT");
   const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
 
@@ -92,7 +94,9 @@ async function start(v: Values): Promise<void> {
   }
   const joinToken = await node.joinToken();
   if (joinToken) {
-    lines.push(`join      flowchain start --data ./node2 --port 0 --join ${node.addr} --token ${joinToken}`);
+    // The form, never the token itself: stdout ends up in logs and terminals' scrollback.
+    const file = resolve(dataDir, "join-token");
+    lines.push(`join      flowchain start --data ./node2 --port 0 --join ${node.addr} --token-file ${file}`);
   }
   process.stdout.write(lines.join("\n") + "\nready\n");
 
@@ -112,6 +116,27 @@ async function start(v: Values): Promise<void> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   // A node serves many peers: one failed request must not take the others down with it.
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { err: errorText(err) }));
+}
+
+/**
+ * The join token: from a file (--token-file, FLOWCHAIN_TOKEN_FILE) or the environment
+ * (FLOWCHAIN_TOKEN), which no other user can read; --token still works but puts the token in
+ * /proc/PID/cmdline, readable by every user of the machine, so it is warned about.
+ */
+async function readToken(v: Values, log: ReturnType<typeof createLogger>): Promise<string | undefined> {
+  const file = (v["token-file"] as string | undefined) ?? process.env.FLOWCHAIN_TOKEN_FILE;
+  if (file !== undefined) {
+    try {
+      return (await readFile(resolve(file), "utf8")).trim();
+    } catch (err) {
+      fail(`cannot read the join token from ${file}: ${(err as Error).message}`);
+    }
+  }
+  if (typeof v.token === "string") {
+    log.warn("--token shows the join token in the process list: use --token-file or FLOWCHAIN_TOKEN");
+    return v.token;
+  }
+  return process.env.FLOWCHAIN_TOKEN;
 }
 
 /** A node's data directory keeps its ledger in ledger/; a bare ledger directory works too. */
@@ -196,6 +221,7 @@ async function main(argv: string[]): Promise<void> {
         port: { type: "string" },
         join: { type: "string" },
         token: { type: "string" },
+        "token-file": { type: "string" },
         name: { type: "string" },
         "http-port": { type: "string" },
         "coap-port": { type: "string" },

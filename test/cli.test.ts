@@ -36,7 +36,9 @@ test("SIGTERM shuts a node down cleanly: exit 0, its valid block survives the re
   const cluster = new Cluster();
   t.teardown(() => cluster.stop());
   const node = await cluster.start();
-  t.regex(node.output(), /^join\s+flowchain start .*--token fc1\./m);
+  // The join line names the token's file, never the token itself.
+  t.regex(node.output(), /^join\s+flowchain start .*--token-file \S+join-token$/m);
+  t.notRegex(node.output(), /fc1\./);
   const td = (await (await fetch(node.td!)).json()) as { actions: { put: { forms: { href: string }[] } } };
   const put = td.actions.put.forms.find((f) => f.href.startsWith("http:"))!.href;
   const res = await fetch(put, {
@@ -119,5 +121,5 @@ test("bad options get a clear error and a non-zero exit", async (t) => {
   t.teardown(() => cluster.stop());
   const joinWithoutToken = await run(["start", "--data", await cluster.tempDir(), "--join", "127.0.0.1:1"]);
   t.not(joinWithoutToken.code, 0);
-  t.regex(joinWithoutToken.stderr, /--join needs --token/);
+  t.regex(joinWithoutToken.stderr, /--join needs a join token: --token-file/);
 });

@@ -14,6 +14,7 @@ import { genesisBlock } from "../ledger/genesis.js";
 import type { RecordDoc } from "../ledger/record.js";
 import { PeerNetwork, type Handler } from "../net/index.js";
 import { createLogger, type Logger } from "../log.js";
+import { errorText, UnavailableError } from "../util/errors.js";
 import type {
   ApproveResult,
   ChainInfo,
@@ -30,7 +31,7 @@ import type {
   RingInfo,
 } from "./api.js";
 import { verifyAdminCredential } from "./admin-credential.js";
-import { prepareNetwork, type NetworkState } from "./bootstrap.js";
+import { forgetFailedJoin, prepareNetwork, TOKEN_HINT, type NetworkState } from "./bootstrap.js";
 import { BranchCopies } from "./branch-copies.js";
 import { BranchProofs } from "./branch-proofs.js";
 import { BranchSync } from "./branch-sync.js";
@@ -261,6 +262,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       await net.listen();
     } catch (err) {
       await ledger.close();
+      if (network.firstJoin) await forgetFailedJoin(opts.dataDir);
       throw err;
     }
     const chord = new ChordNode({
@@ -279,7 +281,13 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       await node.enterRing(opts.join);
     } catch (err) {
       await node.stop();
-      throw err;
+      if (!network.firstJoin) throw err;
+      // A first join that failed leaves nothing behind: a wrong token must not bind the directory.
+      await forgetFailedJoin(opts.dataDir);
+      throw new UnavailableError(
+        "join_failed",
+        `could not join through ${opts.join}: ${errorText(err)}. Nothing was kept in ${opts.dataDir}; if the token is wrong, ${TOKEN_HINT}`,
+      );
     }
     return node;
   }

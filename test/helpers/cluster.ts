@@ -69,7 +69,8 @@ export class Cluster {
     const args = [CLI, "start", "--data", dataDir, "--host", host, "--port", String(opts.port ?? 0)];
     args.push("--http-port", "0", "--coap-port", "0", "--ws-port", "0");
     if (opts.wot === false) args.push("--no-wot");
-    if (opts.join) args.push("--join", opts.join, "--token", opts.token ?? "");
+    // The token travels as the CLI says it should: through the environment, not the process list.
+    if (opts.join) args.push("--join", opts.join);
     args.push(...(opts.args ?? []));
     const argv = [...(opts.nodeArgs ?? []), ...args];
     // `ip netns exec` execs node in place, so the child's pid (and its signals) are node's own.
@@ -77,7 +78,7 @@ export class Cluster {
       ? ["ip", ["netns", "exec", opts.netns, process.execPath, ...argv]]
       : [process.execPath, argv];
     const child = spawn(cmd, cmdArgs, {
-      env: { ...process.env, ...opts.env },
+      env: { ...process.env, ...(opts.join ? { FLOWCHAIN_TOKEN: opts.token ?? "" } : {}), ...opts.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     this.children.push(child);
