@@ -16,6 +16,8 @@ const USAGE = `Usage:
   flowchain export --data DIR            write blocks and records as NDJSON to stdout
   flowchain inventory [--data ADMIN_DIR] [--via HOST:PORT] [--out FILE]
                                          merge every branch, sign and store a checkpoint (admin only)
+  flowchain member remove ID [--data ADMIN_DIR] [--via HOST:PORT]
+                                         remove a member: an admin-signed revocation spreads through the ring
   flowchain discover URL                 print the TD URL of every node of the network
   flowchain help
 
@@ -195,6 +197,15 @@ async function inventoryCmd(v: Values): Promise<void> {
   );
 }
 
+async function memberCmd(v: Values, args: string[]): Promise<void> {
+  const [action, id] = args;
+  if (action !== "remove" || !id) fail(`member takes: remove ID\n${USAGE}`);
+  const { removeMember } = await import("./node/inventory-tool.js");
+  const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
+  await removeMember(dataDir, v.via as string | undefined, id);
+  process.stdout.write(`removed ${id}: the revocation is spreading through the ring\n`);
+}
+
 async function exportCmd(v: Values): Promise<void> {
   if (typeof v.data !== "string") fail("export needs --data DIR");
   const { exportDataDir } = await import("./ledger/export.js");
@@ -247,6 +258,8 @@ async function main(argv: string[]): Promise<void> {
       return inventoryCmd(v);
     case "discover":
       return discoverCmd(parsed.positionals[0]);
+    case "member":
+      return memberCmd(v, parsed.positionals);
     case "help":
     case "--help":
     case "-h":

@@ -8,8 +8,6 @@ import { join } from "node:path";
 import { hashHeader, makeBlock, type Block } from "../src/ledger/block.js";
 import { Identity } from "../src/ledger/identity.js";
 import { buildRecord, normaliseChunk, type RecordDoc } from "../src/ledger/record.js";
-import { PeerNetwork } from "../src/net/index.js";
-import { parseJoinToken } from "../src/net/membership.js";
 import type { ApproveResult, PutResult } from "../src/node/api.js";
 import { FLOWCOIN_SOURCE, grantChunk } from "../src/node/approval.js";
 import { Cluster } from "./helpers/cluster.js";
@@ -51,18 +49,7 @@ test("a rogue member's forgeries are all refused and a later real put is acknowl
 
   // The rogue: a fresh key and the network's join token; it never enters the ring.
   const rogueKey = Identity.generate();
-  const claims = parseJoinToken(token).payload;
-  const rogue = new PeerNetwork({
-    signer: rogueKey,
-    networkId: claims.network,
-    adminPublicKey: claims.adminPublicKey,
-    proof: token,
-    host: "127.0.0.1",
-    port: 0,
-    requestTimeoutMs: 10_000,
-  });
-  await rogue.listen();
-  t.teardown(() => rogue.close());
+  const rogue = await cluster.client(token, rogueKey);
   const call = (n: { peer: string; id: string }, method: string, params: unknown) =>
     rogue.call({ addr: n.peer, id: n.id }, method, params);
   const refused = async (p: Promise<unknown>, codes: string[], what: string) => {

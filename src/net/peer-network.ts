@@ -211,8 +211,19 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     return out;
   }
 
+  /** Closes every connection with `id` and refuses it from now on (a member the admin removed). */
+  ban(id: string): void {
+    this.banned.add(id);
+    for (const c of [...(this.byId.get(id) ?? [])]) c.close(CloseCode.authFailed, "removed by the admin");
+  }
+
+  private readonly banned = new Set<string>();
+
   async call(to: CallTarget, method: string, params: unknown, opts?: CallOptions): Promise<unknown> {
     if (this.closed) throw new NetError("closed", "peer network is closed");
+    if (to.id !== undefined && this.banned.has(to.id)) {
+      throw new AuthError("revoked", `${to.id} was removed by the admin`);
+    }
     const timeoutMs = opts?.timeoutMs ?? this.opts.requestTimeoutMs;
     if (to.id === this.id || (to.id === undefined && to.addr === this.advertisedOrUndefined())) {
       return this.handlers.callSelf(method, params, this.selfInfo());
@@ -224,6 +235,8 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     if (to.id && conn.peer!.id !== to.id) {
       throw new AuthError("peer_mismatch", `peer at ${to.addr} is ${conn.peer!.id}, expected ${to.id}`);
     }
+    if (this.banned.has(conn.peer!.id))
+      throw new AuthError("revoked", `${conn.peer!.id} was removed by the admin`);
     return conn.request(method, params, Math.max(1, deadline - Date.now()));
   }
 
@@ -354,6 +367,10 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
       (peer) => {
         uncount();
         if (!conn.isOpen) return;
+        if (this.banned.has(peer.id)) {
+          conn.close(CloseCode.authFailed, "removed by the admin");
+          return;
+        }
         this.rememberId(peer.id);
         let set = this.byId.get(peer.id);
         const first = !set;

@@ -53,6 +53,11 @@ export interface PeerTransport {
   call(to: CallTarget, method: string, params: unknown, opts?: CallOptions): Promise<unknown>;
   /** Peers with at least one open authenticated connection. */
   peers(): PeerInfo[];
+  /**
+   * Closes every connection with this member and refuses it from now on (the admin removed it).
+   * Optional: a transport without it still has the node refuse the member at every method.
+   */
+  ban?(id: string): void;
   close(): Promise<void>;
   on<K extends PeerTransportEvent>(event: K, listener: Listener<K>): this;
   once<K extends PeerTransportEvent>(event: K, listener: Listener<K>): this;

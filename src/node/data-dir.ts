@@ -11,6 +11,7 @@ export const dataFiles = (dir: string) => ({
   adminToken: join(dir, "admin-token"),
   ledger: join(dir, "ledger"),
   peers: join(dir, "peers.json"),
+  revoked: join(dir, "revoked.json"),
   addr: join(dir, "node-addr"),
   branchCopies: join(dir, "branch-copies"),
   checkpoints: join(dir, "checkpoints"),

@@ -14,7 +14,7 @@ import { genesisBlock } from "../ledger/genesis.js";
 import type { RecordDoc } from "../ledger/record.js";
 import { PeerNetwork, type Handler } from "../net/index.js";
 import { createLogger, type Logger } from "../log.js";
-import { errorText, UnavailableError } from "../util/errors.js";
+import { AuthError, errorText, UnavailableError } from "../util/errors.js";
 import type {
   ApproveResult,
   ChainInfo,
@@ -52,6 +52,7 @@ import { serve } from "./protocol/serve.js";
 import { RateMeter } from "./rate-meter.js";
 import { RingQuery } from "./ring-query.js";
 import { Router } from "./router.js";
+import { Revocations, verifyRevocation, type Revocation } from "./revocations.js";
 import { ThingDirectory } from "./thing-directory.js";
 
 export interface NodeOptions {
@@ -82,6 +83,7 @@ const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref()
 
 interface Parts {
   identity: Identity;
+  revocations: Revocations;
   network: NetworkState;
   ledger: Ledger;
   net: NodeTransport;
@@ -109,6 +111,9 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
   private readonly device: DeviceReport;
   private readonly peerStore: PeerStore;
   private readonly copies: BranchCopies;
+  private readonly revocations: Revocations;
+  /** Successors already sent this node's revocations (a node that was down when one spread). */
+  private readonly toldRevocations = new Set<string>();
   private readonly proofs: BranchProofs;
   private local: ReadonlyMap<string, Handler> = new Map();
   private repairTimer: NodeJS.Timeout | undefined;
@@ -140,6 +145,8 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     const client = this.client;
     this.members = new RingMembers({ chord, client });
     this.copies = new BranchCopies(dataFiles(opts.dataDir).branchCopies);
+    this.revocations = parts.revocations;
+    const revocations = this.revocations;
     const copies = this.copies;
     this.proofs = new BranchProofs({
       selfId: this.identity.id,
@@ -152,7 +159,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
         return copy ? { blocks: copy.blocks, more: false } : null;
       },
       known: () => [...chord.successors(), ...chord.knownMembers()],
-      isRevoked: () => false,
+      isRevoked: (id) => revocations.has(id),
     });
     this.placement = new Placement(
       { ledger, client, chord, proofs: this.proofs, hasHadPeers: () => this.hadPeers },
@@ -246,6 +253,11 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       log: log.child({ part: "ledger" }),
       ...components.ledger,
     });
+    const revocations = new Revocations(files.revoked, {
+      networkId: network.networkId,
+      adminPublicKey: network.descriptor.adminPublicKey,
+    });
+    await revocations.load();
     const createTransport = components.createTransport ?? ((init) => new PeerNetwork(init));
     let net: NodeTransport;
     try {
@@ -272,7 +284,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       log: log.child({ part: "chord" }),
     });
     const node = new FlowchainNode(
-      { identity, network, ledger, net, chord, standing },
+      { identity, network, ledger, net, chord, standing, revocations },
       { ...opts, stabilizeMs: opts.stabilizeMs ?? 500, repairMs: opts.repairMs ?? 30_000 },
       log,
     );
@@ -293,9 +305,22 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
   }
 
   private wire(): void {
-    for (const m of CHORD_METHODS) this.net.handle(m, (params, from) => this.chord.handle(m, params, from));
+    for (const r of this.revocations.list()) this.net.ban?.(r.member);
+    // A removed member is refused at every method, whatever the transport did with its connection.
+    const guard =
+      (h: Handler): Handler =>
+      (params, from) => {
+        if (this.revocations.has(from.id))
+          throw new AuthError("revoked", "this member was removed by the admin");
+        return h(params, from);
+      };
+    for (const m of CHORD_METHODS)
+      this.net.handle(
+        m,
+        guard((params, from) => this.chord.handle(m, params, from)),
+      );
     this.local = serve(
-      this.net,
+      { handle: (m, h) => this.net.handle(m, guard(h)) },
       handlers({
         api: this,
         addr: () => this.addr,
@@ -312,6 +337,8 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
           network: this.network.descriptor,
         }),
         things: this.things,
+        revoke: (r) => this.revoke(r),
+        isRevoked: (id) => this.revocations.has(id),
       }),
     );
 
@@ -341,6 +368,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     this.chord.on("successors", (list: PeerRef[]) => {
       if (list.some((p) => p.id !== this.id)) this.hadPeers = true;
       this.branchSync.onSuccessors(list);
+      this.tellRevocations(list);
       void this.placement.repair();
       this.emit("members", list);
     });
@@ -387,7 +415,11 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
   }
 
   inventory(): Promise<InventoryResult> {
-    return inventoryOnAdminNode(this.network, { members: () => this.members.all(), client: this.client });
+    return inventoryOnAdminNode(this.network, {
+      members: () => this.members.all(),
+      client: this.client,
+      isRevoked: (id) => this.revocations.has(id),
+    });
   }
 
   ring(): RingInfo {
@@ -426,6 +458,39 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       putsPerSecond: this.puts.perSecond(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
     };
+  }
+
+  /**
+   * An admin-signed removal of a member: checked, kept, and applied (its connections closed and
+   * refused, its records refused, its branch copies no longer handed out); a new one is passed
+   * to every member this node can reach.
+   */
+  async revoke(r: Revocation): Promise<{ new: boolean }> {
+    const { networkId, descriptor } = this.network;
+    if (!verifyRevocation(r, { networkId, adminPublicKey: descriptor.adminPublicKey })) {
+      throw new AuthError("bad_revocation", "a revocation must be signed by the network's admin key");
+    }
+    const fresh = await this.revocations.add(r);
+    if (!fresh) return { new: false };
+    this.log.warn("member removed by the admin", { member: r.member });
+    this.proofs.forget(r.member);
+    this.net.ban?.(r.member);
+    if (r.member !== this.id) {
+      const members = (await this.members.all()).filter((m) => m.id !== this.id && m.id !== r.member);
+      await Promise.all(members.map((m) => this.client.tryCall(m, "member.revoke", { revocation: r }, null)));
+    }
+    return { new: true };
+  }
+
+  /** A successor this node has not told yet (it may have been down) gets every revocation. */
+  private tellRevocations(list: PeerRef[]): void {
+    const all = this.revocations.list();
+    if (all.length === 0) return;
+    for (const p of list) {
+      if (p.id === this.id || this.toldRevocations.has(p.id)) continue;
+      this.toldRevocations.add(p.id);
+      for (const revocation of all) void this.client.tryCall(p, "member.revoke", { revocation }, null);
+    }
   }
 
   isAdmin(token: string | undefined): boolean {

@@ -25,6 +25,8 @@ const MAX_BRANCH_BLOCKS = 50_000_000;
 export interface InventoryDeps {
   members(): Promise<PeerRef[]>;
   client: Pick<PeerClient, "call" | "tryCall">;
+  /** Members the admin removed: left out of the inventory altogether. */
+  isRevoked?(id: string): boolean;
   progress?(e: {
     phase: "members" | "branch" | "merge" | "checkpoint";
     done: number;
@@ -60,7 +62,8 @@ export async function runInventory(
   admin: Identity,
   desc: NetworkDescriptor,
 ): Promise<{ result: InventoryResult; merged: Merged; checkpoint: Checkpoint }> {
-  const members = await deps.members();
+  const removed = (id: string) => deps.isRevoked?.(id) ?? false;
+  const members = (await deps.members()).filter((m) => !removed(m.id));
   deps.progress?.({ phase: "members", done: members.length, total: members.length });
   const reports: BranchReport[] = [];
   const down = new Set<string>();
@@ -84,7 +87,7 @@ export async function runInventory(
       .map(async (m) => {
         const list = await deps.client.tryCall(m, "ledger.copies", {}, []);
         for (const miner of list) {
-          if (live.has(miner)) continue;
+          if (live.has(miner) || removed(miner)) continue;
           down.add(miner);
           const copy = await deps.client.tryCall(m, "ledger.copy", { miner }, null);
           const best = copies.get(miner);

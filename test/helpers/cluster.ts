@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PeerNetwork, createKeyPairSigner } from "../../src/net/index.js";
+import { PeerNetwork, createKeyPairSigner, type NodeSigner } from "../../src/net/index.js";
 import { parseJoinToken } from "../../src/net/membership.js";
 import type { RingInfo } from "../../src/node/api.js";
 import { eventually } from "./eventually.js";
@@ -126,11 +126,14 @@ export class Cluster {
     return (await readFile(join(first.dataDir, "join-token"), "utf8")).trim();
   }
 
-  /** A peer-protocol client admitted with the join token (it does not enter the ring). */
-  async client(token: string): Promise<PeerNetwork> {
+  /**
+   * A peer-protocol client admitted with the join token (it does not enter the ring); with a fresh
+   * key unless `signer` gives one (a rogue's own, or a removed member's).
+   */
+  async client(token: string, signer: NodeSigner = createKeyPairSigner()): Promise<PeerNetwork> {
     const p = parseJoinToken(token).payload;
     const net = new PeerNetwork({
-      signer: createKeyPairSigner(),
+      signer,
       networkId: p.network,
       adminPublicKey: p.adminPublicKey,
       proof: token,

@@ -3,6 +3,7 @@
 import type { Handlers } from "../protocol/serve.js";
 import { flowcoinHandlers } from "./flowcoin.js";
 import { ledgerHandlers } from "./ledger.js";
+import { memberHandlers } from "./member.js";
 import { nodeHandlers } from "./node.js";
 import type { NodeParts } from "./parts.js";
 import { storeHandlers } from "./store.js";
@@ -10,5 +11,11 @@ import { storeHandlers } from "./store.js";
 export type { NodeParts } from "./parts.js";
 
 export function handlers(p: NodeParts): Handlers {
-  return { ...nodeHandlers(p), ...storeHandlers(p), ...ledgerHandlers(p), ...flowcoinHandlers(p) };
+  return {
+    ...nodeHandlers(p),
+    ...storeHandlers(p),
+    ...ledgerHandlers(p),
+    ...flowcoinHandlers(p),
+    ...memberHandlers(p),
+  };
 }

@@ -35,8 +35,8 @@ export function ledgerHandlers(p: NodeParts): LedgerHandlers {
       return true as const;
     },
     "ledger.duplicates": () => p.placement.duplicates(MAX_DUPLICATES),
-    "ledger.copies": () => p.copies.miners(),
-    "ledger.copy": ({ miner }) => p.copies.branch(miner),
+    "ledger.copies": async () => (await p.copies.miners()).filter((m) => !p.isRevoked(m)),
+    "ledger.copy": ({ miner }) => (p.isRevoked(miner) ? null : p.copies.branch(miner)),
     "ledger.checkpoint": ({ checkpoint }) => p.checkpoints.store(checkpoint),
   };
 }

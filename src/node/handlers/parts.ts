@@ -11,6 +11,7 @@ import type { Placement } from "../placement.js";
 import type { RingQuery } from "../ring-query.js";
 import type { Router } from "../router.js";
 import type { ThingDirectory } from "../thing-directory.js";
+import type { Revocation } from "../revocations.js";
 
 export interface NodeParts {
   api: Pick<FlowchainNodeApi, "id" | "put" | "ring" | "balance" | "inventory" | "isAdmin">;
@@ -25,4 +26,8 @@ export interface NodeParts {
   copies: BranchCopies;
   checkpoints: CheckpointStore;
   things: ThingDirectory;
+  /** Checks, keeps and spreads an admin-signed removal of a member. */
+  revoke(r: Revocation): Promise<{ new: boolean }>;
+  /** Removed members: their branch copies are no longer handed out. */
+  isRevoked(id: string): boolean;
 }

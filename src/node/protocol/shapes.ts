@@ -183,3 +183,12 @@ export const checkpoint = z.object({
   adminKey: hex64,
   signature: hex128,
 });
+
+/** An admin-signed removal of a member (see ../revocations.ts). */
+export const revocation = z.strictObject({
+  network: hex64,
+  member: hex64,
+  at: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  signature: z.string().regex(/^[0-9a-f]{128}$/),
+});
+export type Revocation = z.infer<typeof revocation>;

@@ -20,6 +20,7 @@ import {
   putResult,
   storeQuery,
   recordDoc,
+  revocation,
   ringInfo,
   thingDescription,
 } from "./shapes.js";
@@ -170,6 +171,13 @@ export const PROTOCOL = {
   "flowcoin.verified": spec({
     params: z.strictObject({ txID: hex64, miner: hex64, grant: recordDoc }),
     result: ok,
+    access: "member",
+  }),
+
+  // The admin removed a member: checked against the admin key, kept, and passed on through the ring.
+  "member.revoke": spec({
+    params: z.strictObject({ revocation }),
+    result: z.object({ new: z.boolean() }),
     access: "member",
   }),
 } as const;
