@@ -278,8 +278,9 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     return this.branch.head.height;
   }
 
-  blocks(): AsyncIterable<Block> {
-    return this.queries.blocks();
+  /** Own blocks in height order, from `fromHeight` on (a branch page starts there, not at genesis). */
+  blocks(fromHeight = 0): AsyncIterable<Block> {
+    return this.queries.blocks(fromHeight);
   }
 
   /** A block of this node's branch by its hash (only its own blocks are stored). */

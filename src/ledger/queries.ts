@@ -6,6 +6,7 @@ import { PagedIterator } from "./paged-iterator.js";
 import type { RecordDoc } from "./record.js";
 import { normaliseTimestamp } from "./timestamp.js";
 import {
+  heightKey,
   MAX_TS,
   primaryKey,
   primaryKeyOfSourceKey,
@@ -98,8 +99,9 @@ export class LedgerQueries {
     }, close);
   }
 
-  async *blocks(): AsyncIterable<Block> {
-    for await (const [, hash] of rangeEntries(this.store.heights)) {
+  /** This node's blocks in height order, from `fromHeight` (genesis is 0) by the height index. */
+  async *blocks(fromHeight = 0): AsyncIterable<Block> {
+    for await (const [, hash] of rangeEntries(this.store.heights, { gte: heightKey(fromHeight) })) {
       const b = await this.store.block(hash);
       if (b !== undefined) yield parse<Block>(b);
     }

@@ -10,8 +10,11 @@ import type { PeerRef } from "../chord/transport.js";
 import { verifyBlock, type Block } from "../ledger/block.js";
 import type { RecordDoc } from "../ledger/record.js";
 
-/** Pages of one branch fetched per proof: a first check of a long branch costs a few pages. */
-const MAX_PAGES = 64;
+/**
+ * Pages of one branch fetched per proof (10,000 pages of 500: years of blocks). Every page must
+ * add proven headers above the last, so a peer cannot keep the loop going without signed work.
+ */
+const MAX_PAGES = 10_000;
 /** Miners remembered; beyond that the least recently added is forgotten and re-proven if needed. */
 const MAX_MINERS = 4096;
 
@@ -32,6 +35,7 @@ export interface BranchProofComponents {
 
 export class BranchProofs {
   private readonly verified = new Map<string, Map<string, number>>();
+  private readonly tips = new Map<string, number>();
   private readonly fetching = new Map<string, Promise<void>>();
 
   constructor(private readonly c: BranchProofComponents) {}
@@ -50,7 +54,13 @@ export class BranchProofs {
     }
     if (this.has(miner, hash, height)) return true;
     const copy = await this.c.localCopy(miner).catch(() => null);
-    if (copy) this.learn(miner, copy);
+    // Only what lies above the proven tip can be new: a long copy costs a filter, not a sort.
+    const tip = this.tip(miner);
+    if (copy)
+      this.learn(
+        miner,
+        copy.filter((b) => b.height > tip || b.hash === hash),
+      );
     if (this.has(miner, hash, height)) return true;
     const minerRef = this.c.known().find((p) => p.id === miner);
     const sources = [...via, ...(minerRef ? [minerRef] : [])];
@@ -80,6 +90,7 @@ export class BranchProofs {
         this.remember(miner, known);
       }
       known.set(b.hash, b.height);
+      if (b.height > (this.tips.get(miner) ?? 0)) this.tips.set(miner, b.height);
       added++;
     }
     return added;
@@ -87,6 +98,7 @@ export class BranchProofs {
 
   forget(miner: string): void {
     this.verified.delete(miner);
+    this.tips.delete(miner);
   }
 
   private has(miner: string, hash: string, height: number): boolean {
@@ -96,15 +108,13 @@ export class BranchProofs {
   private remember(miner: string, known: Map<string, number>): void {
     if (this.verified.size >= MAX_MINERS) {
       const oldest = this.verified.keys().next().value;
-      if (oldest !== undefined) this.verified.delete(oldest);
+      if (oldest !== undefined) this.forget(oldest);
     }
     this.verified.set(miner, known);
   }
 
   private tip(miner: string): number {
-    let top = 0;
-    for (const h of this.verified.get(miner)?.values() ?? []) if (h > top) top = h;
-    return top;
+    return this.tips.get(miner) ?? 0;
   }
 
   /** One fetch per (peer, miner) at a time: a burst of replicas of one new block costs one page. */

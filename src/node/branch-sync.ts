@@ -55,8 +55,7 @@ export class BranchSync {
     const blocks: Block[] = [];
     const invalid: BranchPage["invalid"] = [];
     let more = false;
-    for await (const b of this.c.ledger.blocks()) {
-      if (b.height < from) continue;
+    for await (const b of this.c.ledger.blocks(from)) {
       if (blocks.length === limit) {
         more = true;
         break;
