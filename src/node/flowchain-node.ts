@@ -33,6 +33,7 @@ import { prepareNetwork, type NetworkState } from "./bootstrap.js";
 import { BranchCopies } from "./branch-copies.js";
 import { BranchSync } from "./branch-sync.js";
 import { CheckpointStore } from "./checkpoints.js";
+import { CrashRecovery } from "./crash-recovery.js";
 import { dataFiles } from "./data-dir.js";
 import { DeviceReport, Standing } from "./device-report.js";
 import { Flowcoin } from "./flowcoin.js";
@@ -105,6 +106,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
   private readonly things: ThingDirectory;
   private readonly device: DeviceReport;
   private readonly peerStore: PeerStore;
+  private readonly recovery: CrashRecovery;
   private local: ReadonlyMap<string, Handler> = new Map();
   private repairTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -134,8 +136,14 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     });
     const client = this.client;
     this.members = new RingMembers({ chord, client });
+    this.recovery = new CrashRecovery({
+      ledger,
+      client,
+      holders: async () => (await this.members.holders(chord.self)).filter((p) => p.id !== this.id),
+      log: log.child({ part: "recovery" }),
+    });
     this.placement = new Placement(
-      { ledger, client, chord, hasHadPeers: () => this.hadPeers },
+      { ledger, client, chord, hasHadPeers: () => this.hadPeers, recovery: this.recovery },
       {
         replicas: opts.replicas ?? 3,
         writeQuorum: opts.writeQuorum ?? 2,
@@ -255,6 +263,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       log,
     );
     try {
+      await node.recovery.load();
       node.wire();
       await node.enterRing(opts.join);
     } catch (err) {
@@ -332,7 +341,26 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       this.opts.repairMs,
     );
     this.repairTimer.unref();
+    void this.settleAfterCrash();
     void this.flowcoin.refresh().catch(() => undefined);
+  }
+
+  /** Once the ring around this node is known: its successors hold what the crash left to check. */
+  private async settleAfterCrash(): Promise<void> {
+    const hasPeer = (list: PeerRef[]) => list.some((p) => p.id !== this.id);
+    if (!hasPeer(this.chord.successors())) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.chord.off("successors", check);
+          resolve();
+        };
+        const check = (list: PeerRef[]) => hasPeer(list) && done();
+        const timer = setTimeout(done, 10_000);
+        this.chord.on("successors", check);
+      });
+    }
+    await this.recovery.run();
   }
 
   put(input: PutInput): Promise<PutResult> {
@@ -417,6 +445,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     if (this.stopped) return;
     this.stopped = true;
     if (this.repairTimer) clearInterval(this.repairTimer);
+    this.recovery.stop();
     this.chord.stop();
     await this.placement.close();
     await this.net.close().catch(() => undefined);
