@@ -10,7 +10,7 @@ import { errorText } from "./util/errors.js";
 const USAGE = `Usage:
   flowchain start [--data DIR] [--host HOST] [--port 8000] [--join HOST:PORT --token TOKEN]
                   [--http-port 8080] [--coap-port 5683] [--ws-port 8081] [--name NETWORK]
-                  [--log-level debug|info|warn|error|silent] [--no-wot]
+                  [--log-level debug|info|warn|error|silent] [--no-wot] [--peer-tls]
   flowchain verify (--data DIR | --file EXPORT.ndjson)
   flowchain export --data DIR            write blocks and records as NDJSON to stdout
   flowchain inventory [--data ADMIN_DIR] [--via HOST:PORT] [--out FILE]
@@ -58,6 +58,7 @@ async function start(v: Values): Promise<void> {
     join,
     token,
     networkName: v.name as string | undefined,
+    peerTls: v["peer-tls"] === true,
     log,
   });
   let thing: { tdUrl: string; ports: { coap: number; ws: number }; stop(): Promise<void> } | undefined;
@@ -92,7 +93,10 @@ async function start(v: Values): Promise<void> {
   }
   const joinToken = await node.joinToken();
   if (joinToken) {
-    lines.push(`join      flowchain start --data ./node2 --port 0 --join ${node.addr} --token ${joinToken}`);
+    const tls = v["peer-tls"] === true ? " --peer-tls" : "";
+    lines.push(
+      `join      flowchain start --data ./node2 --port 0 --join ${node.addr} --token ${joinToken}${tls}`,
+    );
   }
   process.stdout.write(lines.join("\n") + "\nready\n");
 
@@ -202,6 +206,7 @@ async function main(argv: string[]): Promise<void> {
         "ws-port": { type: "string" },
         "log-level": { type: "string" },
         "no-wot": { type: "boolean" },
+        "peer-tls": { type: "boolean" },
         via: { type: "string" },
         out: { type: "string" },
       },

@@ -67,6 +67,8 @@ export interface NodeOptions {
   repairMs?: number;
   requestTimeoutMs?: number;
   hashesPerSecond?: number;
+  /** TLS 1.3 on peer links (src/net/tls-cert.ts); every member of a network must agree. */
+  peerTls?: boolean;
   log?: Logger;
 }
 
@@ -244,6 +246,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
         host: opts.host,
         port: opts.port,
         requestTimeoutMs: opts.requestTimeoutMs,
+        tls: opts.peerTls,
         log: log.child({ part: "net" }),
       });
       await net.listen();

@@ -126,7 +126,7 @@ export class Cluster {
   }
 
   /** A peer-protocol client admitted with the join token (it does not enter the ring). */
-  async client(token: string): Promise<PeerNetwork> {
+  async client(token: string, opts: { tls?: boolean } = {}): Promise<PeerNetwork> {
     const p = parseJoinToken(token).payload;
     const net = new PeerNetwork({
       signer: createKeyPairSigner(),
@@ -136,6 +136,7 @@ export class Cluster {
       host: "127.0.0.1",
       port: 0,
       requestTimeoutMs: 10_000,
+      tls: opts.tls,
     });
     await net.listen();
     this.clients.push(net);
