@@ -2,6 +2,7 @@
 // apart (they did: a refused peer was HTTP 403 but CoAP 4.01). Rows are keyed by the error's kind,
 // read from its `kind` field or else its class name, not by instanceof: errors that crossed the
 // peer RPC are rebuilt, and handlers in other packages throw look-alikes.
+import { STATUS_CODES } from "node:http";
 import type { ErrorKind } from "../util/errors.js";
 
 export type StatusKind = ErrorKind | "internal";
@@ -68,4 +69,22 @@ function kindOf(e: Record<string, unknown>): StatusKind {
 // Both headers carry whole seconds; an error that gave none gets UnavailableError's default.
 function retryAfter(seconds: unknown): number {
   return typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : 1;
+}
+
+/**
+ * The one error body every binding sends, RFC 9457 problem details: HTTP as
+ * application/problem+json, CoAP and WebSocket as JSON. `status` is the HTTP status of the row
+ * (the CoAP code is the one on the CoAP message), so the same input gives the same body everywhere.
+ */
+export interface ProblemDetails {
+  type: "about:blank";
+  title: string;
+  status: number;
+  detail: string;
+}
+
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+export function problemDetails(http: number, detail: string): ProblemDetails {
+  return { type: "about:blank", title: STATUS_CODES[http] ?? "Error", status: http, detail };
 }
