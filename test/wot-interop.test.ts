@@ -185,6 +185,38 @@ test.serial(
   },
 );
 
+test.serial(
+  "the directory's notifications: thing_created when a member joins, thing_deleted when it goes",
+  async (t) => {
+    const origin = new URL(nodes[0]!.td!).origin;
+    const ac = new AbortController();
+    t.teardown(() => ac.abort());
+    const res = await fetch(`${origin}/events`, {
+      headers: { accept: "text/event-stream" },
+      signal: ac.signal,
+    });
+    t.is(res.headers.get("content-type"), "text/event-stream");
+    const reader = res.body!.getReader();
+    let text = "";
+    const until = async (re: RegExp) => {
+      const deadline = AbortSignal.timeout(90_000);
+      while (!re.test(text)) {
+        if (deadline.aborted) throw new Error(`no ${re} in:\n${text}`);
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`stream ended before ${re}:\n${text}`);
+        text += Buffer.from(value).toString("utf8");
+      }
+    };
+    const token = await cluster.token(nodes[0]!);
+    const joined = await cluster.start({ join: nodes[0]!.peer, token });
+    const id = `urn:flowchain:node:${joined.id}`;
+    await until(new RegExp(`event: thing_created\nid: \\S+\ndata: \\{"id":"${id}"\\}`));
+    await cluster.kill(joined, "SIGKILL");
+    await until(new RegExp(`event: thing_deleted\nid: \\S+\ndata: \\{"id":"${id}"\\}`));
+    t.pass();
+  },
+);
+
 test.serial("an export's blocks and records expand with the context any node serves", async (t) => {
   const stopped = nodes[2]!;
   const origin = new URL(nodes[0]!.td!).origin;

@@ -17,15 +17,21 @@ export interface HttpEventOptions {
   maxBuffered?: number;
   /** Comment lines that keep idle streams open through proxies. */
   heartbeatMs?: number;
+  /**
+   * Name each SSE event (`event: <name>`), as the WoT Discovery notification API does. Off for the
+   * Thing's events: node-wot's SSE client hears only unnamed ("message") events.
+   */
+  named?: boolean;
 }
 
 interface Sent {
   seq: number;
+  name: string;
   data: string;
 }
 
 interface Topic {
-  seq: number;
+  name: string;
   recent: Sent[];
   streams: Set<(e: Sent) => void>;
   polls: Set<(e: Sent) => void>;
@@ -37,9 +43,12 @@ export class HttpEventHub {
   private readonly open = new Set<ServerResponse>();
   /** Ids name this run, so a Last-Event-ID from before a restart replays nothing wrong. */
   private readonly epoch = Date.now().toString(36);
+  /** One sequence for every event, so ids order events across topics on one stream. */
+  private seq = 0;
   private readonly replay: number;
   private readonly maxBuffered: number;
   private readonly heartbeatMs: number;
+  private readonly named: boolean;
 
   constructor(
     private readonly source: EventEmitter,
@@ -49,8 +58,9 @@ export class HttpEventHub {
     this.replay = o.replay ?? 1024;
     this.maxBuffered = o.maxBuffered ?? 8 * 1024 * 1024;
     this.heartbeatMs = o.heartbeatMs ?? 15_000;
+    this.named = o.named ?? false;
     for (const name of names) {
-      const topic: Topic = { seq: 0, recent: [], streams: new Set(), polls: new Set(), onEvent: () => {} };
+      const topic: Topic = { name, recent: [], streams: new Set(), polls: new Set(), onEvent: () => {} };
       topic.onEvent = (data) => this.publish(topic, data);
       this.topics.set(name, topic);
       source.on(name, topic.onEvent);
@@ -61,6 +71,11 @@ export class HttpEventHub {
     return this.topics.has(name);
   }
 
+  /** True while any client listens: a source that costs work to watch may rest otherwise. */
+  get watched(): boolean {
+    return this.open.size > 0;
+  }
+
   /** Ends every open stream and poll (a server cannot close while they stay open). */
   stop(): void {
     for (const [name, topic] of this.topics) this.source.off(name, topic.onEvent);
@@ -68,8 +83,9 @@ export class HttpEventHub {
     this.open.clear();
   }
 
-  serve(name: string, req: IncomingMessage, res: ServerResponse): void {
-    const topic = this.topics.get(name)!;
+  /** Serves one event, or (SSE only) several on one stream. */
+  serve(names: string | readonly string[], req: IncomingMessage, res: ServerResponse): void {
+    const topics = ([] as string[]).concat(names).map((n) => this.topics.get(n)!);
     setCors(res);
     if (req.method === "HEAD") {
       // node-wot's long-poll client checks the resource with HEAD before its first poll.
@@ -77,18 +93,22 @@ export class HttpEventHub {
       res.end();
       return;
     }
-    if (wantsEventStream(req)) this.stream(topic, req, res);
-    else this.poll(topic, res);
+    if (wantsEventStream(req)) this.stream(topics, req, res);
+    else if (topics.length === 1) this.poll(topics[0]!, res);
+    else {
+      res.writeHead(406, { "Content-Type": "text/plain; charset=utf-8" });
+      res.end("this stream is served as text/event-stream only");
+    }
   }
 
   private publish(topic: Topic, data: unknown): void {
-    const sent = { seq: ++topic.seq, data: JSON.stringify(data ?? null) };
+    const sent = { seq: ++this.seq, name: topic.name, data: JSON.stringify(data ?? null) };
     topic.recent.push(sent);
     if (topic.recent.length > this.replay) topic.recent.shift();
     for (const send of [...topic.streams, ...topic.polls]) send(sent);
   }
 
-  private stream(topic: Topic, req: IncomingMessage, res: ServerResponse): void {
+  private stream(topics: Topic[], req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, {
       "Content-Type": "text/event-stream",
       "Cache-Control": "no-cache",
@@ -100,15 +120,16 @@ export class HttpEventHub {
     this.open.add(res);
     const send = (e: Sent) => {
       if (res.writableLength > this.maxBuffered) return void res.destroy();
-      res.write(`id: ${this.epoch}.${e.seq}\ndata: ${e.data}\n\n`);
+      const event = this.named ? `event: ${e.name}\n` : "";
+      res.write(`${event}id: ${this.epoch}.${e.seq}\ndata: ${e.data}\n\n`);
     };
-    for (const e of this.missed(topic, req.headers["last-event-id"])) send(e);
-    topic.streams.add(send);
+    for (const e of this.missed(topics, req.headers["last-event-id"])) send(e);
+    for (const topic of topics) topic.streams.add(send);
     const heartbeat = setInterval(() => res.write(":\n\n"), this.heartbeatMs);
     heartbeat.unref();
     res.on("close", () => {
       clearInterval(heartbeat);
-      topic.streams.delete(send);
+      for (const topic of topics) topic.streams.delete(send);
       this.open.delete(res);
     });
   }
@@ -129,11 +150,11 @@ export class HttpEventHub {
     });
   }
 
-  private missed(topic: Topic, lastEventId: string | string[] | undefined): Sent[] {
+  private missed(topics: Topic[], lastEventId: string | string[] | undefined): Sent[] {
     const m = /^([0-9a-z]+)\.(\d{1,15})$/.exec(String(lastEventId ?? ""));
     if (!m || m[1] !== this.epoch) return [];
     const after = Number(m[2]);
-    return topic.recent.filter((e) => e.seq > after);
+    return topics.flatMap((t) => t.recent.filter((e) => e.seq > after)).sort((a, b) => a.seq - b.seq);
   }
 }
 

@@ -13,6 +13,7 @@ import { AuthError, UnavailableError, errorText } from "../util/errors.js";
 import { PROBLEM_CONTENT_TYPE, errorStatus, problemDetails, type ErrorStatus } from "./error-status.js";
 import { DIRECTORY_PATH, DIRECTORY_TD_PATH, serveThing, serveThings, type TD } from "./http-directory.js";
 import type { HttpEventHub } from "./http-events.js";
+import { THING_CREATED, THING_DELETED } from "./directory-changes.js";
 import {
   JSON_LD_CONTENT_TYPE,
   TD_CONTENT_TYPE,
@@ -27,6 +28,8 @@ export { DIRECTORY_PATH } from "./http-directory.js";
 export const WELL_KNOWN_PATH = "/.well-known/wot";
 /** JSON-LD contexts the node serves, by path: documents name them by these URLs. */
 export const CONTEXTS_PATH = "/contexts/";
+/** The WoT Discovery notification API: every directory event, or one type. */
+export const DIRECTORY_EVENTS_PATH = "/events";
 /** Actions that need the admin credential. */
 const ADMIN_ACTIONS = new Set(["inventory"]);
 
@@ -41,6 +44,9 @@ export interface HttpFrontOptions {
   /** The Thing's events by the path of their HTTP form, once exposed. */
   eventPaths(): ReadonlyMap<string, string>;
   events: HttpEventHub;
+  /** The directory's notifications (SSE), and a nudge to compare the ring now. */
+  directoryEvents: HttpEventHub;
+  directoryListened(): void;
   isAdmin(token: string | undefined): boolean;
   realm: string;
   log: Logger;
@@ -59,13 +65,18 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
         path === DIRECTORY_TD_PATH ||
         path === DIRECTORY_PATH ||
         path.startsWith(`${DIRECTORY_PATH}/`) ||
-        path.startsWith(CONTEXTS_PATH);
+        path.startsWith(CONTEXTS_PATH) ||
+        path === DIRECTORY_EVENTS_PATH ||
+        path.startsWith(`${DIRECTORY_EVENTS_PATH}/`);
       if (isPublic) {
         setCors(res);
         if (method === "OPTIONS") return sendPreflight(res);
         if (path === WELL_KNOWN_PATH) return serveDocument(method, res, TD_CONTENT_TYPE, o.td());
         if (path === DIRECTORY_TD_PATH) return serveDocument(method, res, TD_CONTENT_TYPE, o.directoryTd());
         if (path === DIRECTORY_PATH) return serveThings(method, url, res, await o.directory());
+        if (path === DIRECTORY_EVENTS_PATH || path.startsWith(`${DIRECTORY_EVENTS_PATH}/`)) {
+          return serveDirectoryEvents(method, path, req, res, o);
+        }
         if (path.startsWith(CONTEXTS_PATH)) {
           const doc = o.contexts.get(path.slice(CONTEXTS_PATH.length));
           if (doc === undefined) return sendProblem(res, 404, `no context at ${path}`);
@@ -141,6 +152,21 @@ function bearerToken(header: string | undefined): string | undefined {
 
 function setRetryAfter(res: ServerResponse, status: ErrorStatus): void {
   if (status.retryAfterSeconds !== undefined) res.setHeader("Retry-After", String(status.retryAfterSeconds));
+}
+
+function serveDirectoryEvents(
+  method: string,
+  path: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  o: HttpFrontOptions,
+): void {
+  if (!allowGetHead(method, res)) return;
+  const type = path.slice(DIRECTORY_EVENTS_PATH.length + 1);
+  const names = type === "" ? [THING_CREATED, THING_DELETED] : [type];
+  if (!names.every((n) => o.directoryEvents.has(n))) return sendProblem(res, 404, `no event type ${type}`);
+  o.directoryEvents.serve(names, req, res);
+  o.directoryListened();
 }
 
 function serveDocument(method: string, res: ServerResponse, type: string, doc: unknown): void {

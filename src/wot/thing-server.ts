@@ -11,6 +11,7 @@ import { LEDGER_CONTEXT_FILE, LEDGER_CONTEXT_URL } from "../ledger/context.js";
 import { CONTEXTS_PATH, createHttpFront, WELL_KNOWN_PATH } from "./http-front.js";
 import { DIRECTORY_TD_PATH, directoryTd } from "./http-directory.js";
 import { HttpEventHub } from "./http-events.js";
+import { DirectoryChanges, THING_CREATED, THING_DELETED } from "./directory-changes.js";
 import { compileInputValidators } from "./input-validation.js";
 import { attachInteractions } from "./interactions.js";
 import { loadThingModel, readProjectFile, tdFromModel } from "./thing-model.js";
@@ -58,6 +59,19 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
   let dirTd: Record<string, unknown> | undefined;
   let eventPaths = new Map<string, string>();
   const events = new HttpEventHub(node, Object.keys((init.events ?? {}) as object));
+  const changes: DirectoryChanges = new DirectoryChanges({
+    list: () => node.directory(),
+    watched: (): boolean => directoryEvents.watched,
+    node,
+    log,
+  });
+  const directoryEvents = new HttpEventHub(changes, [THING_CREATED, THING_DELETED], { named: true });
+  // Open streams and polls end first: the HTTP server cannot close while they stay open.
+  const stopFeeds = () => {
+    events.stop();
+    directoryEvents.stop();
+    changes.stop();
+  };
 
   const http = withoutPortEnv(
     () =>
@@ -71,6 +85,8 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
           contexts: servedContexts(),
           eventPaths: () => eventPaths,
           events,
+          directoryEvents,
+          directoryListened: () => changes.check(),
           isAdmin: (token) => node.isAdmin(token),
           realm: String(init.id),
           log,
@@ -105,7 +121,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
     pruneForms(thing, urlHost, ports.http);
     eventPaths = offerServerSentEvents(thing, origin);
     // The directory this node also is (WoT Discovery): its TD is linked from the node's own.
-    dirTd = directoryTd(origin, node.id, false);
+    dirTd = directoryTd(origin, node.id, true);
     thing.links = [
       { href: `${origin}${DIRECTORY_TD_PATH}`, rel: "service-desc", type: "application/td+json" },
     ];
@@ -122,13 +138,13 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
         if (stopped) return;
         stopped = true;
         detach?.();
-        events.stop();
+        stopFeeds();
         await servient.shutdown();
       },
     };
   } catch (err) {
     detach?.();
-    events.stop();
+    stopFeeds();
     // servient.shutdown() gives up at the first server that never started (e.g. its port was
     // taken), leaving the others listening: stop each one on its own.
     await Promise.allSettled([http, coap, ws].map((s) => s.stop()));
