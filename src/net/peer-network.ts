@@ -4,6 +4,7 @@
 // inbound connection, and for how long, is admission.ts (per-source budgets, oldest-first eviction).
 import { EventEmitter } from "node:events";
 import type { IncomingMessage } from "node:http";
+import { isIPv6 } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { silentLogger, type Logger } from "../log.js";
 import { Admission, sourceKey } from "./admission.js";
@@ -158,7 +159,9 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     server.on("connection", (ws, req) => this.accept(ws, req));
     const a = server.address();
     if (typeof a === "string" || a === null) throw new Error("unexpected server address");
-    this.advertised = `${this.opts.host}:${a.port}`;
+    // An IPv6 host is bracketed, as in a URL, so the port stays separable (and ws://[::1]:N dials).
+    const host = isIPv6(this.opts.host) ? `[${this.opts.host}]` : this.opts.host;
+    this.advertised = `${host}:${a.port}`;
     return { host: this.opts.host, port: a.port };
   }
 
