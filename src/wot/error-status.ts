@@ -3,7 +3,7 @@
 // read from its `kind` field or else its class name, not by instanceof: errors that crossed the
 // peer RPC are rebuilt, and handlers in other packages throw look-alikes.
 import { STATUS_CODES } from "node:http";
-import type { ErrorKind } from "../util/errors.js";
+import { InputError, type ErrorKind } from "../util/errors.js";
 
 export type StatusKind = ErrorKind | "internal";
 
@@ -87,4 +87,16 @@ export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
 export function problemDetails(http: number, detail: string): ProblemDetails {
   return { type: "about:blank", title: STATUS_CODES[http] ?? "Error", status: http, detail };
+}
+
+/**
+ * The refusal of an action payload that does not decode, in the same words (and so the same
+ * problem details) whichever binding read it; schema refusals share input-validation.ts's checks.
+ */
+export function undecodableInput(action: string, mediaType = "application/json"): InputError {
+  return new InputError("malformed_json", `${action}: input is not valid ${mediaTypeName(mediaType)}`);
+}
+
+function mediaTypeName(mediaType: string): string {
+  return mediaType === "application/json" ? "JSON" : mediaType;
 }
