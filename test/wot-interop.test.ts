@@ -161,6 +161,8 @@ test.serial(
     for (const [path, status] of [
       ["/things?offset=-1", 400],
       ["/things?limit=0", 400],
+      ["/events?diff=true", 400],
+      ["/events/thing_renamed", 404],
       [`/things/${encodeURIComponent("urn:flowchain:node:nobody")}`, 404],
     ] as const) {
       const r = await fetch(`${origin}${path}`, { signal: AbortSignal.timeout(CALL_MS) });

@@ -1,5 +1,6 @@
 // Turns the ring's changing membership into the directory's notifications (WoT Discovery
-// notification API): `thing_created` when a member's TD appears, `thing_deleted` when it goes.
+// notification API): `thing_created` when a member's TD appears, `thing_updated` when it changes,
+// `thing_deleted` when it goes.
 // Listing the ring asks every member, so it is done only while someone listens, on each local
 // membership change and at a steady pace for changes further round the ring.
 import { EventEmitter } from "node:events";
@@ -8,7 +9,9 @@ import { errorText } from "../util/errors.js";
 import type { TD } from "./http-directory.js";
 
 export const THING_CREATED = "thing_created";
+export const THING_UPDATED = "thing_updated";
 export const THING_DELETED = "thing_deleted";
+export const DIRECTORY_EVENT_TYPES = [THING_CREATED, THING_UPDATED, THING_DELETED] as const;
 
 export interface DirectoryChangesOptions {
   list(): Promise<TD[]>;
@@ -20,9 +23,10 @@ export interface DirectoryChangesOptions {
   intervalMs?: number;
 }
 
-/** Emits THING_CREATED and THING_DELETED with `{ id }`, the partial TD the spec sends. */
+/** Emits each type with `{ id }`, the partial TD the spec sends. */
 export class DirectoryChanges extends EventEmitter {
-  private known: Map<string, TD> | undefined;
+  /** Each member's TD as JSON, by id. */
+  private known: Map<string, string> | undefined;
   private running: Promise<void> | undefined;
   private again = false;
   private readonly timer: NodeJS.Timeout;
@@ -63,11 +67,15 @@ export class DirectoryChanges extends EventEmitter {
   }
 
   private async compare(): Promise<void> {
-    const now = new Map((await this.o.list()).map((td) => [String(td.id), td]));
+    const now = new Map((await this.o.list()).map((td) => [String(td.id), JSON.stringify(td)]));
     const before = this.known;
     this.known = now;
     if (before === undefined) return;
-    for (const id of now.keys()) if (!before.has(id)) this.emit(THING_CREATED, { id });
+    for (const [id, json] of now) {
+      const was = before.get(id);
+      if (was === undefined) this.emit(THING_CREATED, { id });
+      else if (was !== json) this.emit(THING_UPDATED, { id });
+    }
     for (const id of before.keys()) if (!now.has(id)) this.emit(THING_DELETED, { id });
   }
 }

@@ -53,7 +53,10 @@ export function serveThings(method: string, url: URL, res: ServerResponse, tds: 
   const etag = collectionTag(all);
   const links = [`<${DIRECTORY_PATH}>; rel="canonical"; etag="${etag}"`];
   if (offset + size < all.length) {
-    links.unshift(`<${DIRECTORY_PATH}?offset=${offset + size}&limit=${size}>; rel="next"`);
+    // The spec: the next link carries the same `limit` argument the client gave (if any).
+    const given = url.searchParams.get("limit");
+    const limitArg = given === null ? "" : `&limit=${given}`;
+    links.unshift(`<${DIRECTORY_PATH}?offset=${offset + size}${limitArg}>; rel="next"`);
   }
   sendJson(method, res, 200, JSON_LD_CONTENT_TYPE, page, {
     Link: links.join(", "),
@@ -181,7 +184,8 @@ function notificationEvents(origin: string): TD {
     ],
   });
   return {
-    thingCreated: event("A member joined the ring: its TD", "/events/thing_created"),
-    thingDeleted: event("A member left the ring: its id", "/events/thing_deleted"),
+    thingCreated: event("A member joined the ring", "/events/thing_created"),
+    thingUpdated: event("A member's TD changed (e.g. it restarted on other ports)", "/events/thing_updated"),
+    thingDeleted: event("A member left the ring", "/events/thing_deleted"),
   };
 }

@@ -9,11 +9,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log.js";
 import { MAX_INPUT_BYTES } from "./interactions.js";
 import { requestContext, type RequestContext } from "./request-context.js";
-import { AuthError, UnavailableError, errorText } from "../util/errors.js";
+import { AuthError, InputError, UnavailableError, errorText } from "../util/errors.js";
 import { PROBLEM_CONTENT_TYPE, errorStatus, problemDetails, type ErrorStatus } from "./error-status.js";
 import { DIRECTORY_PATH, DIRECTORY_TD_PATH, serveThing, serveThings, type TD } from "./http-directory.js";
 import type { HttpEventHub } from "./http-events.js";
-import { THING_CREATED, THING_DELETED } from "./directory-changes.js";
+import { DIRECTORY_EVENT_TYPES } from "./directory-changes.js";
 import {
   JSON_LD_CONTENT_TYPE,
   TD_CONTENT_TYPE,
@@ -75,7 +75,7 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
         if (path === DIRECTORY_TD_PATH) return serveDocument(method, res, TD_CONTENT_TYPE, o.directoryTd());
         if (path === DIRECTORY_PATH) return serveThings(method, url, res, await o.directory());
         if (path === DIRECTORY_EVENTS_PATH || path.startsWith(`${DIRECTORY_EVENTS_PATH}/`)) {
-          return serveDirectoryEvents(method, path, req, res, o);
+          return serveDirectoryEvents(method, url, req, res, o);
         }
         if (path.startsWith(CONTEXTS_PATH)) {
           const doc = o.contexts.get(path.slice(CONTEXTS_PATH.length));
@@ -156,14 +156,17 @@ function setRetryAfter(res: ServerResponse, status: ErrorStatus): void {
 
 function serveDirectoryEvents(
   method: string,
-  path: string,
+  url: URL,
   req: IncomingMessage,
   res: ServerResponse,
   o: HttpFrontOptions,
 ): void {
   if (!allowGetHead(method, res)) return;
-  const type = path.slice(DIRECTORY_EVENTS_PATH.length + 1);
-  const names = type === "" ? [THING_CREATED, THING_DELETED] : [type];
+  // The spec: a server without `diff` support rejects it rather than send less than asked.
+  if (url.searchParams.has("diff"))
+    throw new InputError("no_diff", "diff is not supported: events carry { id }");
+  const type = url.pathname.slice(DIRECTORY_EVENTS_PATH.length + 1);
+  const names = type === "" ? [...DIRECTORY_EVENT_TYPES] : [type];
   if (!names.every((n) => o.directoryEvents.has(n))) return sendProblem(res, 404, `no event type ${type}`);
   o.directoryEvents.serve(names, req, res);
   o.directoryListened();

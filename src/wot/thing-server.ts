@@ -11,7 +11,7 @@ import { LEDGER_CONTEXT_FILE, LEDGER_CONTEXT_URL } from "../ledger/context.js";
 import { CONTEXTS_PATH, createHttpFront, WELL_KNOWN_PATH } from "./http-front.js";
 import { DIRECTORY_TD_PATH, directoryTd } from "./http-directory.js";
 import { HttpEventHub } from "./http-events.js";
-import { DirectoryChanges, THING_CREATED, THING_DELETED } from "./directory-changes.js";
+import { DIRECTORY_EVENT_TYPES, DirectoryChanges } from "./directory-changes.js";
 import { compileInputValidators } from "./input-validation.js";
 import { attachInteractions } from "./interactions.js";
 import { loadThingModel, readProjectFile, tdFromModel } from "./thing-model.js";
@@ -65,7 +65,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
     node,
     log,
   });
-  const directoryEvents = new HttpEventHub(changes, [THING_CREATED, THING_DELETED], { named: true });
+  const directoryEvents = new HttpEventHub(changes, DIRECTORY_EVENT_TYPES, { named: true });
   // Open streams and polls end first: the HTTP server cannot close while they stay open.
   const stopFeeds = () => {
     events.stop();
