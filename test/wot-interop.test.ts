@@ -138,6 +138,48 @@ test.serial("stock node-wot exploreDirectory() lists every ring member from any 
 });
 
 test.serial(
+  "a stock consumer on the default event form hears every transaction of concurrent puts",
+  async (t) => {
+    const servient = new Servient();
+    servient.addClientFactory(new HttpClientFactory());
+    const wot = await servient.start();
+    t.teardown(() => servient.shutdown());
+    const heard = new Set<string>();
+    const failures: string[] = [];
+    for (const n of nodes) {
+      const consumed = await wot.consume((await getJson<Td>(n.td!)).body as unknown as WoT.ThingDescription);
+      const sub = await consumed.subscribeEvent("transaction", async (data) => {
+        try {
+          heard.add(String(((await data.value()) as { txID: string }).txID));
+        } catch (err) {
+          failures.push(String(err));
+        }
+      });
+      t.teardown(() => sub.stop().catch(() => undefined));
+    }
+    const { body: td } = await getJson<Td>(nodes[0]!.td!);
+    const put = httpForm(td, "put");
+    const txIDs: string[] = [];
+    // 120 puts, 30 at a time: the case where the long-poll default heard 1 event in 18.
+    for (let round = 0; round < 4; round++) {
+      const answers = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => invoke(put, { value: { round, i }, source: "urn:dev:burst" })),
+      );
+      txIDs.push(...answers.map((a) => String(a.txID)));
+    }
+    await eventually(
+      async () => txIDs.every((id) => heard.has(id)) || failures.length > 0,
+      "every txID heard",
+    );
+    t.deepEqual(failures, []);
+    t.deepEqual(
+      txIDs.filter((id) => !heard.has(id)),
+      [],
+    );
+  },
+);
+
+test.serial(
   "the directory API: headers, paging, code-point order, clamping, problem details, CORS",
   async (t) => {
     const origin = new URL(nodes[0]!.td!).origin;

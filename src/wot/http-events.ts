@@ -11,8 +11,10 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { setCors } from "./http-replies.js";
 
 export interface HttpEventOptions {
-  /** Events kept for Last-Event-ID replay, per event. */
+  /** Events kept for Last-Event-ID replay, per event: at most this many... */
   replay?: number;
+  /** ...and at most this many bytes of them (a record may be 64 KiB). */
+  replayBytes?: number;
   /** Bytes a slow SSE client may leave unread before it is cut off (it reconnects and replays). */
   maxBuffered?: number;
   /** Comment lines that keep idle streams open through proxies. */
@@ -33,6 +35,7 @@ interface Sent {
 interface Topic {
   name: string;
   recent: Sent[];
+  recentBytes: number;
   streams: Set<(e: Sent) => void>;
   polls: Set<(e: Sent) => void>;
   onEvent: (data: unknown) => void;
@@ -46,6 +49,7 @@ export class HttpEventHub {
   /** One sequence for every event, so ids order events across topics on one stream. */
   private seq = 0;
   private readonly replay: number;
+  private readonly replayBytes: number;
   private readonly maxBuffered: number;
   private readonly heartbeatMs: number;
   private readonly named: boolean;
@@ -56,11 +60,19 @@ export class HttpEventHub {
     o: HttpEventOptions = {},
   ) {
     this.replay = o.replay ?? 1024;
+    this.replayBytes = o.replayBytes ?? 4 * 1024 * 1024;
     this.maxBuffered = o.maxBuffered ?? 8 * 1024 * 1024;
     this.heartbeatMs = o.heartbeatMs ?? 15_000;
     this.named = o.named ?? false;
     for (const name of names) {
-      const topic: Topic = { name, recent: [], streams: new Set(), polls: new Set(), onEvent: () => {} };
+      const topic: Topic = {
+        name,
+        recent: [],
+        recentBytes: 0,
+        streams: new Set(),
+        polls: new Set(),
+        onEvent: () => {},
+      };
       topic.onEvent = (data) => this.publish(topic, data);
       this.topics.set(name, topic);
       source.on(name, topic.onEvent);
@@ -104,7 +116,10 @@ export class HttpEventHub {
   private publish(topic: Topic, data: unknown): void {
     const sent = { seq: ++this.seq, name: topic.name, data: JSON.stringify(data ?? null) };
     topic.recent.push(sent);
-    if (topic.recent.length > this.replay) topic.recent.shift();
+    topic.recentBytes += sent.data.length;
+    while (topic.recent.length > this.replay || topic.recentBytes > this.replayBytes) {
+      topic.recentBytes -= topic.recent.shift()!.data.length;
+    }
     for (const send of [...topic.streams, ...topic.polls]) send(sent);
   }
 
