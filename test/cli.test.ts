@@ -37,7 +37,10 @@ test("SIGTERM shuts a node down cleanly: exit 0, its valid block survives the re
   const cluster = new Cluster();
   t.teardown(() => cluster.stop());
   const node = await cluster.start();
-  t.regex(node.output(), /^join\s+flowchain start .*--token fc1\./m);
+  t.regex(
+    node.output(),
+    /^join\s+FLOWCHAIN_TOKEN="\$\(cat \S+join-token\)" (npx flowchain|node \S+) start .*--join \S+$/m,
+  );
   const td = (await (await fetch(node.td!)).json()) as { actions: { put: { forms: { href: string }[] } } };
   const put = td.actions.put.forms.find((f) => f.href.startsWith("http:"))!.href;
   const res = await fetch(put, {
