@@ -1,11 +1,15 @@
 // The Thing's events over HTTP as a stock node-wot 0.9.2 consumer (core + binding-http, nothing of
 // ours) meets them: its default (first) form is Server-Sent Events and loses nothing in a burst;
-// long-poll, the later form, answers one decodable event per poll.
+// long-poll, the later form, answers one decodable event per poll; open streams are bounded.
 import test from "ava";
+import { EventEmitter } from "node:events";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import wotCore from "@node-wot/core";
 import bindingHttp from "@node-wot/binding-http";
 import { startFakeThing } from "./helpers/running-thing.js";
 import { eventually } from "./helpers/eventually.js";
+import { HttpEventHub } from "../src/wot/http-events.js";
 
 const { Servient } = wotCore;
 const { HttpClientFactory } = bindingHttp;
@@ -117,4 +121,38 @@ test("long-poll: near-simultaneous events each answer one poll with one decodabl
     t.is(status, 200);
     t.notThrows(() => JSON.parse(String(body)), String(body));
   }
+});
+
+test("event streams are bounded: beyond the cap a client gets 503 with Retry-After, and a slot frees on close", async (t) => {
+  const node = new EventEmitter();
+  const hub = new HttpEventHub(node, ["block"], { maxOpen: 2 });
+  const server = createServer((req, res) => hub.serve("block", req, res));
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  t.teardown(() => {
+    hub.stop();
+    server.closeAllConnections();
+    server.close();
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const open = () => {
+    const ac = new AbortController();
+    return { ac, res: fetch(url, { headers: { accept: "text/event-stream" }, signal: ac.signal }) };
+  };
+  const a = open();
+  const b = open();
+  t.is((await a.res).status, 200);
+  t.is((await b.res).status, 200);
+  const refused = await fetch(url, { headers: { accept: "text/event-stream" } });
+  t.is(refused.status, 503);
+  t.is(refused.headers.get("retry-after"), "5");
+  t.is(refused.headers.get("content-type"), "application/problem+json");
+  a.ac.abort();
+  await eventually(async () => {
+    const again = open();
+    const res = await again.res;
+    again.ac.abort();
+    return res.status === 200;
+  }, "a slot to free");
+  b.ac.abort();
+  t.pass();
 });

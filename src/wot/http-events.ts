@@ -8,7 +8,7 @@
 // - long-poll (the later form): each GET answers exactly one event, then ends.
 import type { EventEmitter } from "node:events";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { setCors } from "./http-replies.js";
+import { sendProblem, setCors } from "./http-replies.js";
 
 export interface HttpEventOptions {
   /** Events kept for Last-Event-ID replay, per event: at most this many... */
@@ -19,6 +19,8 @@ export interface HttpEventOptions {
   maxBuffered?: number;
   /** Comment lines that keep idle streams open through proxies. */
   heartbeatMs?: number;
+  /** Open streams and polls at most; beyond, 503 with Retry-After (each holds a socket). */
+  maxOpen?: number;
   /**
    * Name each SSE event (`event: <name>`), as the WoT Discovery notification API does. Off for the
    * Thing's events: node-wot's SSE client hears only unnamed ("message") events.
@@ -53,6 +55,7 @@ export class HttpEventHub {
   private readonly maxBuffered: number;
   private readonly heartbeatMs: number;
   private readonly named: boolean;
+  private readonly maxOpen: number;
 
   constructor(
     private readonly source: EventEmitter,
@@ -64,6 +67,7 @@ export class HttpEventHub {
     this.maxBuffered = o.maxBuffered ?? 8 * 1024 * 1024;
     this.heartbeatMs = o.heartbeatMs ?? 15_000;
     this.named = o.named ?? false;
+    this.maxOpen = o.maxOpen ?? 1024;
     for (const name of names) {
       const topic: Topic = {
         name,
@@ -105,12 +109,13 @@ export class HttpEventHub {
       res.end();
       return;
     }
+    if (this.open.size >= this.maxOpen) {
+      res.setHeader("Retry-After", "5");
+      return sendProblem(res, 503, `${this.maxOpen} event streams are open; try again later`);
+    }
     if (wantsEventStream(req)) this.stream(topics, req, res);
     else if (topics.length === 1) this.poll(topics[0]!, res);
-    else {
-      res.writeHead(406, { "Content-Type": "text/plain; charset=utf-8" });
-      res.end("this stream is served as text/event-stream only");
-    }
+    else sendProblem(res, 406, "this stream is served as text/event-stream only");
   }
 
   private publish(topic: Topic, data: unknown): void {
