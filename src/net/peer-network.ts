@@ -5,7 +5,7 @@
 import { EventEmitter } from "node:events";
 import type { IncomingMessage } from "node:http";
 import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
-import type { Socket } from "node:net";
+import { isIPv6, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { WebSocket, WebSocketServer } from "ws";
 import { silentLogger, type Logger } from "../log.js";
@@ -194,7 +194,9 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     server.on("connection", (ws, req) => this.accept(ws, req));
     const a = (this.tlsServer ?? server).address();
     if (typeof a === "string" || a === null) throw new Error("unexpected server address");
-    this.advertised = `${this.opts.host}:${a.port}`;
+    // An IPv6 host is bracketed, as in a URL, so the port stays separable (and ws://[::1]:N dials).
+    const host = isIPv6(this.opts.host) ? `[${this.opts.host}]` : this.opts.host;
+    this.advertised = `${host}:${a.port}`;
     return { host: this.opts.host, port: a.port };
   }
 
