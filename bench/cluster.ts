@@ -8,13 +8,29 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** The same cluster run with plain peer links and with TLS 1.3 (`--peer-tls`), one after the other. */
 export async function benchCluster(opts = { nodes: 3, sequential: 2000, pipelined: 20000, window: 128 }) {
+  const plain = await runCluster(opts, false);
+  const tls = await runCluster(opts, true);
+  return {
+    ...plain,
+    tls,
+    tlsToPlainAggregate: +(tls.putsPerSecondAggregate / plain.putsPerSecondAggregate).toFixed(2),
+    tlsToPlainP50: +(tls.putP50Ms / plain.putP50Ms).toFixed(2),
+  };
+}
+
+async function runCluster(
+  opts: { nodes: number; sequential: number; pipelined: number; window: number },
+  tls: boolean,
+) {
   const cluster = new Cluster();
+  const args = tls ? ["--peer-tls"] : [];
   try {
-    const first = await cluster.start({ wot: false });
+    const first = await cluster.start({ wot: false, args });
     const token = await cluster.token(first);
-    for (let i = 1; i < opts.nodes; i++) await cluster.start({ join: first.peer, token, wot: false });
-    const clients = await Promise.all(cluster.nodes.map(() => cluster.client(token)));
+    for (let i = 1; i < opts.nodes; i++) await cluster.start({ join: first.peer, token, wot: false, args });
+    const clients = await Promise.all(cluster.nodes.map(() => cluster.client(token, { tls })));
     // Let the ring settle so every put pays its steady-state routing cost, not the join's.
     await new Promise((r) => setTimeout(r, 3000));
     const latencies: number[] = [];

@@ -4,14 +4,16 @@
 import { parseArgs } from "node:util";
 import { createWriteStream, existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { isIPv6 } from "node:net";
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import { createLogger, isLogLevel, type LogLevel } from "./log.js";
 import { errorText } from "./util/errors.js";
 
 const USAGE = `Usage:
   flowchain start [--data DIR] [--host HOST] [--port 8000] [--join HOST:PORT --token-file FILE]
                   [--http-port 8080] [--coap-port 5683] [--ws-port 8081] [--name NETWORK]
-                  [--log-level debug|info|warn|error|silent] [--no-wot]
+                  [--log-level debug|info|warn|error|silent] [--no-wot] [--peer-tls]
   flowchain verify (--data DIR | --file EXPORT.ndjson)
   flowchain export --data DIR            write blocks and records as NDJSON to stdout
   flowchain inventory [--data ADMIN_DIR] [--via HOST:PORT] [--out FILE]
@@ -40,6 +42,39 @@ function portOption(v: Values, name: string, fallback: number): number {
   return n;
 }
 
+/** HOST:PORT with an IPv6 host bracketed ([::1]:8000; a bare ::1:8000 is read the same way), or null. */
+function peerAddress(s: string): string | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:[\]]+)|([0-9A-Fa-f:.]+)):(\d{1,5})$/.exec(s);
+  if (!m || Number(m[4]) > 65535) return null;
+  const v6 = m[1] ?? m[3];
+  if (v6 !== undefined) return isIPv6(v6) ? `[${v6}]:${m[4]}` : null;
+  return s;
+}
+
+/**
+ * The command that starts a second node on this machine: every port free (0), a data directory
+ * that does not exist yet, the token read from this node's file (never on a process list), and
+ * the command this machine runs (npx inside the project, else node and the script's path).
+ */
+function joinCommand(host: string, addr: string, dataDir: string): string {
+  let n = 2;
+  while (existsSync(resolve(`node${n}`))) n++;
+  const cli = fileURLToPath(import.meta.url);
+  const project = resolve(dirname(cli), "..", "..");
+  const inProject = relative(project, process.cwd()).startsWith("..") === false;
+  const run = inProject ? "npx flowchain" : `node ${shellQuote(cli)}`;
+  const tokenFile = shellQuote(join(dataDir, "join-token"));
+  const hostArg = host === "127.0.0.1" ? "" : ` --host ${host}`;
+  return (
+    `${run} start --data ./node${n}${hostArg}` +
+    ` --port 0 --http-port 0 --coap-port 0 --ws-port 0 --join ${addr} --token-file ${tokenFile}`
+  );
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
+}
+
 async function start(v: Values): Promise<void> {
   const level = (v["log-level"] as string | undefined) ?? process.env.FLOWCHAIN_LOG_LEVEL ?? "warn";
   if (!isLogLevel(level)) fail(`--log-level must be one of debug, info, warn, error, silent`);
@@ -51,7 +86,8 @@ async function start(v: Values): Promise<void> {
     (v.join as string | undefined) ??
     (env.PEER_ADDR ? `${env.PEER_ADDR}:${env.PEER_PORT ?? "8000"}` : undefined);
   const token = await readToken(v, log);
-  if (join && !/^[^\s:]+:\d{1,5}$/.test(join)) fail("--join must be HOST:PORT");
+  const peer = join === undefined ? undefined : peerAddress(join);
+  if (peer === null) fail("--join must be HOST:PORT (an IPv6 host in brackets: [::1]:8000)");
   const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
 
   const { FlowchainNode } = await import("./node/flowchain-node.js");
@@ -59,9 +95,10 @@ async function start(v: Values): Promise<void> {
     dataDir,
     host,
     port,
-    join,
+    join: peer,
     token,
     networkName: v.name as string | undefined,
+    peerTls: v["peer-tls"] === true,
     log,
   });
   let thing: { tdUrl: string; ports: { coap: number; ws: number }; stop(): Promise<void> } | undefined;
@@ -94,11 +131,10 @@ async function start(v: Values): Promise<void> {
       `ws        ws://${host}:${thing.ports.ws}`,
     );
   }
-  const joinToken = await node.joinToken();
-  if (joinToken) {
-    // The form, never the token itself: stdout ends up in logs and terminals' scrollback.
-    const file = resolve(dataDir, "join-token");
-    lines.push(`join      flowchain start --data ./node2 --port 0 --join ${node.addr} --token-file ${file}`);
+  // The form, never the token itself: stdout ends up in logs and terminals' scrollback.
+  if (await node.joinToken()) {
+    const tls = v["peer-tls"] === true ? " --peer-tls" : "";
+    lines.push(`join      ${joinCommand(host, node.addr, dataDir)}${tls}`);
   }
   process.stdout.write(lines.join("\n") + "\nready\n");
 
@@ -239,6 +275,7 @@ async function main(argv: string[]): Promise<void> {
         "ws-port": { type: "string" },
         "log-level": { type: "string" },
         "no-wot": { type: "boolean" },
+        "peer-tls": { type: "boolean" },
         via: { type: "string" },
         out: { type: "string" },
       },

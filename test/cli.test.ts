@@ -2,8 +2,9 @@
 // cleanly on SIGTERM without invalidating its block, verify and export of its data directory, and
 // clear errors for bad options.
 import test from "ava";
-import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -37,7 +38,7 @@ test("SIGTERM shuts a node down cleanly: exit 0, its valid block survives the re
   t.teardown(() => cluster.stop());
   const node = await cluster.start();
   // The join line names the token's file, never the token itself.
-  t.regex(node.output(), /^join\s+flowchain start .*--token-file \S+join-token$/m);
+  t.regex(node.output(), /^join\s+(npx flowchain|node \S+) start .*--join \S+ --token-file \S+join-token$/m);
   t.notRegex(node.output(), /fc1\./);
   const td = (await (await fetch(node.td!)).json()) as { actions: { put: { forms: { href: string }[] } } };
   const put = td.actions.put.forms.find((f) => f.href.startsWith("http:"))!.href;
@@ -122,4 +123,58 @@ test("bad options get a clear error and a non-zero exit", async (t) => {
   const joinWithoutToken = await run(["start", "--data", await cluster.tempDir(), "--join", "127.0.0.1:1"]);
   t.not(joinWithoutToken.code, 0);
   t.regex(joinWithoutToken.stderr, /--join needs a join token: --token-file/);
+});
+
+test("the printed join line starts a second node as printed, on one machine, in an IPv6-only ring", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "flowchain-join-"));
+  const children: ChildProcess[] = [];
+  t.teardown(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+  });
+  // Resolves with the output up to "ready"; a child that exits first fails the test.
+  const ready = (child: ChildProcess) =>
+    new Promise<string>((resolve, reject) => {
+      let out = "";
+      let err = "";
+      child.stdout!.on("data", (d: Buffer) => {
+        out += d.toString();
+        if (/^ready$/m.test(out)) resolve(out);
+      });
+      child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+      child.on("exit", (code) => reject(new Error(`exited ${code} before ready:\n${out}\n${err}`)));
+    });
+  // A directory named node2 already exists there: the line must name a fresh one.
+  await mkdir(join(dir, "node2"));
+  const first = spawn(
+    process.execPath,
+    [CLI, "start", "--data", join(dir, "a"), "--host", "::1", "--port", "0"].concat([
+      "--http-port",
+      "0",
+      "--coap-port",
+      "0",
+      "--ws-port",
+      "0",
+    ]),
+    { cwd: dir },
+  );
+  children.push(first);
+  const out = await ready(first);
+  const line = /^join\s+(.+)$/m.exec(out)![1]!;
+  t.regex(line, /--join \[::1\]:\d+/);
+  t.regex(line, /--data \.\/node3 /);
+  t.notRegex(line, /fc1\./, "the token is read from its file, not printed or put on a process list");
+  const second = spawn("sh", ["-c", line], { cwd: dir });
+  children.push(second);
+  const out2 = await ready(second);
+  const secondId = /^node\s+(\S+)/m.exec(out2)![1]!;
+  const tdUrl = /^td\s+(\S+)/m.exec(out)![1]!;
+  t.regex(tdUrl, /^http:\/\/\[::1\]:/);
+  const td = (await (await fetch(tdUrl)).json()) as { properties: { ring: { forms: { href: string }[] } } };
+  const ringHref = td.properties.ring.forms.find((f) => f.href.startsWith("http:"))!.href;
+  await eventually(async () => {
+    const ring = (await (await fetch(ringHref)).json()) as RingInfo;
+    return ring.successors[0]?.id === secondId;
+  }, "the node started by the printed line to join over IPv6");
+  t.pass();
 });

@@ -39,7 +39,7 @@ test("a member the admin removes is cut off everywhere and left out of the inven
   }
 
   // The removed member's key, with its valid token, is refused by every member.
-  const asVictim = await cluster.client(token, await Identity.loadOrCreate(victim.dataDir));
+  const asVictim = await cluster.client(token, { signer: await Identity.loadOrCreate(victim.dataDir) });
   for (const n of [first, other]) {
     await eventually(
       () =>

@@ -49,7 +49,7 @@ test("a rogue member's forgeries are all refused and a later real put is acknowl
 
   // The rogue: a fresh key and the network's join token; it never enters the ring.
   const rogueKey = Identity.generate();
-  const rogue = await cluster.client(token, rogueKey);
+  const rogue = await cluster.client(token, { signer: rogueKey });
   const call = (n: { peer: string; id: string }, method: string, params: unknown) =>
     rogue.call({ addr: n.peer, id: n.id }, method, params);
   const refused = async (p: Promise<unknown>, codes: string[], what: string) => {

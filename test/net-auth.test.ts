@@ -8,6 +8,9 @@ import { createDevNetwork, RawPeer } from "../src/net/dev-network.js";
 import { createJoinToken, parseJoinToken, verifyJoinToken } from "../src/net/membership.js";
 import { createKeyPairSigner } from "../src/net/signer.js";
 import { createHello, signTranscript } from "../src/net/handshake.js";
+import { createServer as createHttpsServer } from "node:https";
+import { channelBinding } from "../src/net/peer-network.js";
+import { selfSignedCertificate } from "../src/net/tls-cert.js";
 import type { HelloFrame } from "../src/net/frame.js";
 
 function capturingLogger(): { log: Logger; lines: Array<Record<string, unknown>> } {
@@ -103,21 +106,29 @@ test("the dialer refuses a server that is not a member", async (t) => {
   const impostorId = net.identity({
     proof: createJoinToken(createKeyPairSigner(), { networkId: net.networkId, name: "rogue" }),
   });
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-  t.teardown(() => new Promise<void>((r) => wss.close(() => r())));
-  await new Promise<void>((r) => wss.once("listening", () => r()));
-  wss.on("connection", (ws) => {
+  // It speaks TLS and binds its signature to the session, as a member would.
+  const https = createHttpsServer(selfSignedCertificate());
+  const wss = new WebSocketServer({ server: https });
+  t.teardown(() => {
+    https.closeAllConnections();
+    return new Promise<void>((r) => https.close(() => r()));
+  });
+  await new Promise<void>((r) => https.listen(0, "127.0.0.1", () => r()));
+  wss.on("connection", (ws, req) => {
     ws.on("error", () => {});
     ws.once("message", (d) => {
       const dialerHello = JSON.parse(d.toString()) as HelloFrame;
       const mine = createHello(impostorId);
-      ws.send(JSON.stringify({ ...mine, sig: signTranscript(impostorId, "listener", dialerHello, mine) }));
+      const binding = channelBinding(true, req.socket);
+      ws.send(
+        JSON.stringify({ ...mine, sig: signTranscript(impostorId, "listener", dialerHello, mine, binding) }),
+      );
     });
   });
   const { log, lines } = capturingLogger();
-  const honest = await net.start({ log }, t);
+  const honest = await net.start({ log, tls: true }, t);
   const err = await t.throwsAsync(
-    honest.call({ addr: `127.0.0.1:${(wss.address() as AddressInfo).port}` }, "x", null),
+    honest.call({ addr: `127.0.0.1:${(https.address() as AddressInfo).port}` }, "x", null),
   );
   t.is(err?.name, "AuthError");
   t.is((err as { code?: string }).code, "bad_proof");
@@ -157,7 +168,7 @@ test("forged senders: an id that is not the key's hash, or a member's key withou
   const serverHello = (await c2.next()) as unknown as HelloFrame;
   t.is(serverHello.t, "hello");
   t.is(serverHello.id, server.id);
-  c2.send({ t: "auth", sig: signTranscript(impersonator, "dialer", hello, serverHello) });
+  c2.send({ t: "auth", sig: signTranscript(impersonator, "dialer", hello, serverHello, c2.binding()) });
   t.deepEqual(await c2.closed, { code: 4001, reason: "bad_signature" });
 });
 
@@ -174,7 +185,7 @@ test("a replayed handshake is refused", async (t) => {
   const hello = createHello(me);
   c1.send(hello);
   const serverHello = (await c1.next()) as unknown as HelloFrame;
-  const auth = { t: "auth", sig: signTranscript(me, "dialer", hello, serverHello) };
+  const auth = { t: "auth", sig: signTranscript(me, "dialer", hello, serverHello, c1.binding()) };
   c1.send(auth);
   t.deepEqual(await c1.next(), { t: "ok" });
   c1.send({ t: "req", id: 1, m: "count", p: null });

@@ -99,11 +99,15 @@ test("a failing action answers the table's status over HTTP and CoAP alike", asy
     } else {
       t.is(http.headers.get("retry-after"), null, name);
     }
+    // One body for every error: RFC 9457 problem details with the table's status.
+    t.is(http.headers.get("content-type"), "application/problem+json", name);
+    t.like(JSON.parse(httpText), { type: "about:blank", status: row.http }, name);
     if (row.kind === "internal") {
       t.notRegex(httpText, /secret detail/, name);
       t.notRegex(coap.text, /secret detail/, name);
     } else {
       t.regex(coap.text, new RegExp(failure.message), name);
+      t.is((JSON.parse(httpText) as { detail: string }).detail, failure.message, name);
     }
   }
 });

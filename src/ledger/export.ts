@@ -1,5 +1,7 @@
 // NDJSON export of a node's branch: the genesis block, then each block followed by its records in
 // Merkle leaf order, one JSON-LD document per line. That order is what verifyExportFile replays.
+// Withdrawal notices (withdrawal.ts) follow the last block: the records they name are in the
+// blocks above, since a block's records never change.
 // Like verifyDataDir, it opens the node's LevelDB and so needs the node stopped.
 import { once } from "node:events";
 import { blockRecords, openStore, rangeEntries } from "./store.js";
@@ -17,6 +19,7 @@ export async function exportDataDir(dir: string, out: NodeJS.WritableStream): Pr
       await write(b);
       for await (const d of blockRecords(store, hash)) await write(d);
     }
+    for await (const notice of store.withdrawals.values()) await write(notice);
   } finally {
     await store.close();
   }

@@ -4,9 +4,12 @@
 import { readFileSync, existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { LEDGER_CONTEXT_URL } from "./context.js";
+import { LEDGER_CONTEXT_FILE, LEDGER_CONTEXT_URL, LEGACY_LEDGER_CONTEXT_URL } from "./context.js";
 
-const contexts = new Map<string, string>([[LEDGER_CONTEXT_URL, "ledger-context.jsonld"]]);
+const contexts = new Map<string, string>([
+  [LEDGER_CONTEXT_URL, LEDGER_CONTEXT_FILE],
+  [LEGACY_LEDGER_CONTEXT_URL, LEDGER_CONTEXT_FILE],
+]);
 const cache = new Map<string, unknown>();
 
 /** Makes another td/ context available offline (e.g. the WoT layer's own). */

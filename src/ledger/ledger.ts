@@ -20,7 +20,9 @@ import { LedgerQueries, type QueryOptions } from "./queries.js";
 import type { Chunk, RecordDoc } from "./record.js";
 import { ReplicaStore } from "./replicas.js";
 import { Signer, createCryptoPool, defaultSignerThreads } from "./signing.js";
-import { META, heightKey, openStore, type Store } from "./store.js";
+import { META, heightKey, openStore, primaryKey, sourceKey, type Store } from "./store.js";
+import { buildWithdrawal, twinProblem, type WithdrawalDoc } from "./withdrawal.js";
+import { ConflictError, NotFoundError } from "../util/errors.js";
 import { WriteChain } from "./write-chain.js";
 import { RecordWriter, type PutOptions } from "./write-pipeline.js";
 import { ownPool, type WorkerPool } from "./worker-pool.js";
@@ -90,6 +92,8 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   private readonly replicas: ReplicaStore;
   private readonly closePool: () => Promise<void>;
   private closed = false;
+  /** The previous process died with the store open (kill -9, power loss): see recentOwnRecords. */
+  uncleanStart = false;
 
   private constructor(opts: LedgerOptions, store: Store, branch: Branch) {
     super();
@@ -142,6 +146,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       throw e;
     }
     const head = ledger.branch.head;
+    ledger.uncleanStart = unclean;
     if (unclean) ledger.log.warn("unclean shutdown detected", { height: head.height, block: head.hash });
     if (opts.mine !== false) ledger.miner.start();
     return ledger;
@@ -192,6 +197,47 @@ export class Ledger extends EventEmitter<LedgerEvents> {
 
   ownEntries(): AsyncIterable<{ key: string; txID: string }> {
     return this.queries.ownEntries();
+  }
+
+  /** Own records of the blocks mined since `since` (ms) and the one before them, newest first. */
+  recentOwnRecords(since: number, max = 100_000): Promise<RecordDoc[]> {
+    return this.queries.recentOwnRecords(since, max);
+  }
+
+  /**
+   * Takes an own record that was never acknowledged out of every read, count and approval, with a
+   * signed notice naming `twin` (another miner's record of the same chunk, kept here as a replica)
+   * as the one that stands. The record stays in its block, so the branch keeps verifying.
+   */
+  async withdraw(txID: string, twin: RecordDoc, reason: string): Promise<WithdrawalDoc> {
+    const own = await this.queries.getByTxID(txID);
+    if (!own) throw new NotFoundError(`no own record ${txID}`);
+    const problem = twinProblem(own, twin);
+    if (problem) throw new ConflictError("bad_twin", `cannot withdraw ${txID}: ${problem}`);
+    await this.replicas.storeReplicas([twin]);
+    const notice = buildWithdrawal(own, twin, this.identity, reason, Date.now());
+    const { store } = this;
+    const pk = primaryKey(own.timestamp, own.txID);
+    const recordJson = await store.records.get(pk);
+    if (recordJson === undefined) throw new NotFoundError(`no own record ${txID}`);
+    const ops: Parameters<WriteChain["write"]>[0] = [
+      { type: "del", sublevel: store.records, key: pk },
+      { type: "del", sublevel: store.bySource, key: sourceKey(own.source, pk) },
+      { type: "del", sublevel: store.byTxID, key: own.txID },
+      { type: "put", sublevel: store.withdrawn, key: pk, value: recordJson },
+      { type: "put", sublevel: store.withdrawals, key: own.txID, value: JSON.stringify(notice) },
+    ];
+    if ((await store.byKey.get(own.key)) === pk)
+      ops.push({ type: "del", sublevel: store.byKey, key: own.key });
+    await this.chain.write(ops);
+    this.log.warn("record withdrawn", { txID, key: own.key, replacedBy: twin.txID, reason });
+    return notice;
+  }
+
+  /** The withdrawal notice of an own record, if it was withdrawn. */
+  async withdrawal(txID: string): Promise<WithdrawalDoc | undefined> {
+    const json = await this.store.withdrawals.get(txID);
+    return json === undefined ? undefined : (JSON.parse(json) as WithdrawalDoc);
   }
 
   // ---- replicas ------------------------------------------------------------------------------

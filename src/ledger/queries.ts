@@ -8,6 +8,7 @@ import { normaliseTimestamp } from "./timestamp.js";
 import {
   heightKey,
   MAX_TS,
+  blockRange,
   primaryKey,
   primaryKeyOfSourceKey,
   rangeEntries,
@@ -120,6 +121,25 @@ export class LedgerQueries {
   /** Data keys of this node's own records. */
   ownKeys(): AsyncIterable<string> {
     return rangeKeys(this.store.byKey);
+  }
+
+  /**
+   * Own records of the newest blocks, back to the first block mined before `since` (ms): the
+   * records a process killed at the head of its branch may not have finished replicating.
+   */
+  async recentOwnRecords(since: number, max: number): Promise<RecordDoc[]> {
+    const out: RecordDoc[] = [];
+    for await (const hash of this.store.heights.values({ reverse: true })) {
+      const b = await this.block(hash);
+      if (b === undefined || b.height === 0) break;
+      for await (const pk of this.store.blockRecords.values(blockRange(hash))) {
+        const doc = await this.record(pk);
+        if (doc !== undefined) out.push(doc);
+        if (out.length >= max) return out;
+      }
+      if (b.timestamp < since) break;
+    }
+    return out;
   }
 
   /** Key and txID of every own record, from the key index alone (no record is read). */

@@ -6,7 +6,7 @@
 import { doubleSha256Hex } from "../util/hash.js";
 import { InputError } from "../util/errors.js";
 import { assertJson, canonicalJsonTrusted } from "./canonical.js";
-import { LEDGER_CONTEXT_URL } from "./context.js";
+import { LEDGER_CONTEXT_URL, isLedgerContext } from "./context.js";
 import { Identity, nodeIdOf } from "./identity.js";
 import { HEX64 } from "../util/hex.js";
 import { normaliseTimestamp } from "./timestamp.js";
@@ -178,7 +178,7 @@ const RECORD_FIELDS = [
 export function checkRecordBody(doc: RecordDoc): { bad: string } | { signed: string } {
   if (typeof doc !== "object" || doc === null || Array.isArray(doc))
     return { bad: "record is not an object" };
-  if (doc["@context"] !== LEDGER_CONTEXT_URL) return { bad: "unknown @context" };
+  if (!isLedgerContext(doc["@context"])) return { bad: "unknown @context" };
   if (doc["@type"] !== "Transaction") return { bad: "@type is not Transaction" };
   for (const f of ["txID", "key", "block", "miner", "minerKey"] as const) {
     if (typeof doc[f] !== "string" || !HEX64.test(doc[f])) return { bad: `bad ${f}` };

@@ -110,6 +110,10 @@ export class Store {
   readonly replicas: Space;
   /** txID -> data key of a replica: approving a transaction while its owner is down. */
   readonly replicaTxIDs: Space;
+  /** Primary key -> record JSON of an own record withdrawn (withdrawal.ts): out of every index, still in its block. */
+  readonly withdrawn: Space;
+  /** txID -> the signed withdrawal notice of that record. */
+  readonly withdrawals: Space;
   /** See META. */
   readonly meta: Space;
 
@@ -127,6 +131,8 @@ export class Store {
     this.invalid = space("invalid");
     this.replicas = space("replicas");
     this.replicaTxIDs = space("replica-txids");
+    this.withdrawn = space("withdrawn");
+    this.withdrawals = space("withdrawals");
     this.meta = space("meta");
   }
 
@@ -229,7 +235,10 @@ export async function* rangeKeys(space: Space): AsyncGenerator<string> {
 /** Record documents (JSON) of one block in Merkle leaf order. */
 export async function* blockRecords(store: Store, hash: string): AsyncGenerator<string> {
   for await (const pks of paged(store.blockRecords.values(blockRange(hash)))) {
-    for (const d of await store.records.getMany(pks)) {
+    const docs = await store.records.getMany(pks);
+    for (let i = 0; i < pks.length; i++) {
+      // A withdrawn record left every index but stays part of its block.
+      const d = docs[i] ?? (await store.withdrawn.get(pks[i]!));
       if (d === undefined) throw new Error(`a record listed in block ${hash} is missing`);
       yield d;
     }

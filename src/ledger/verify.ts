@@ -12,6 +12,7 @@ import { genesisBlock, isGenesisOf } from "./genesis.js";
 import { MerkleAccumulator } from "./merkle.js";
 import { RecordDoc, checkRecordBody, verifyRecord } from "./record.js";
 import { defaultVerifierThreads, createCryptoPool, firstBadSignature } from "./signing.js";
+import { verifyWithdrawal } from "./withdrawal.js";
 import { META, LedgerMeta, blockRecords, openStore, rangeEntries } from "./store.js";
 import { ownPool, type WorkerPool } from "./worker-pool.js";
 
@@ -102,6 +103,15 @@ export class ChainChecker {
 
   expectMiner(id: string): void {
     this.miner = id;
+  }
+
+  /** A withdrawal notice follows the blocks and is signed by the branch's own miner. */
+  withdrawal(doc: unknown, line: number): void {
+    const bad = verifyWithdrawal(doc);
+    if (bad !== null) throw new Failure(this.blocks - 1, `line ${line}: ${bad}`);
+    if ((doc as { miner: string }).miner !== this.miner) {
+      throw new Failure(this.blocks - 1, `line ${line}: withdrawal by another miner than the branch's`);
+    }
   }
 
   genesis(b: Block, network: { name: string; adminPublicKey: string } | undefined): void {
@@ -259,6 +269,8 @@ export async function verifyExportFile(file: string, opts: VerifyOptions = {}): 
       } else if (doc["@type"] === "Transaction") {
         c.record(doc as unknown as RecordDoc);
         if (c.records % 1024 === 0) await c.drain();
+      } else if (doc["@type"] === "Withdrawal") {
+        c.withdrawal(doc, line);
       } else {
         throw new Failure(c.blocks - 1, `line ${line}: unknown @type ${String(doc["@type"])}`);
       }

@@ -6,6 +6,7 @@
 // frame only before it), and both end in the same closeLocal(); cut apart, each half would need
 // the other's state and close path. Flow control, which only decides when bytes may be written,
 // is send-gate.ts; the handshake's messages and signatures are handshake.ts.
+import { randomBytes } from "node:crypto";
 import type { WebSocket, RawData } from "ws";
 import type { Logger } from "../log.js";
 import { AuthError } from "../util/errors.js";
@@ -52,6 +53,8 @@ export interface ConnectionOptions {
   maxInflight: number;
   highWaterBytes: number;
   log: Logger;
+  /** The TLS session's exported keying material as hex ("" over plain WebSocket), signed in the handshake. */
+  channelBinding?: () => string;
   /** Runs a request's handler; throws NetError("unknown_method") for unknown methods. */
   dispatch(method: string, params: unknown, from: PeerInfo): Promise<unknown>;
 }
@@ -291,6 +294,15 @@ export class Connection {
     }
   }
 
+  private binding(): string {
+    try {
+      return this.opts.channelBinding?.() ?? "";
+    } catch {
+      // No keying material (the socket is gone): a binding nobody else can produce fails the check.
+      return randomBytes(32).toString("hex");
+    }
+  }
+
   private onDialerHello(hello: HelloFrame): void {
     const why = checkHello(hello, this.opts.self);
     if (why) return this.refuse(why, hello);
@@ -299,7 +311,7 @@ export class Connection {
     this.armHandshakeTimer(this.opts.handshakeTimeoutMs - (Date.now() - this.startedAt));
     this.onHello?.(this, hello.id);
     this.myHello = createHello(this.opts.self);
-    const sig = signTranscript(this.opts.self, "listener", hello, this.myHello);
+    const sig = signTranscript(this.opts.self, "listener", hello, this.myHello, this.binding());
     this.state = "await-auth";
     this.sendRaw({ ...this.myHello, sig });
   }
@@ -309,19 +321,19 @@ export class Connection {
     if (why) return this.refuse(why, hello);
     if (
       !hello.sig ||
-      !verifyTranscript("listener", this.opts.self.networkId, this.myHello!, hello, hello.sig)
+      !verifyTranscript("listener", this.opts.self.networkId, this.myHello!, hello, hello.sig, this.binding())
     ) {
       return this.refuse("bad_signature", hello);
     }
     this.peerHello = hello;
-    const sig = signTranscript(this.opts.self, "dialer", this.myHello!, hello);
+    const sig = signTranscript(this.opts.self, "dialer", this.myHello!, hello, this.binding());
     this.state = "await-ok";
     this.sendRaw({ t: "auth", sig });
   }
 
   private onAuth(sig: string): void {
     const hello = this.peerHello!;
-    if (!verifyTranscript("dialer", this.opts.self.networkId, hello, this.myHello!, sig)) {
+    if (!verifyTranscript("dialer", this.opts.self.networkId, hello, this.myHello!, sig, this.binding())) {
       return this.refuse("bad_signature", hello);
     }
     this.sendRaw({ t: "ok" });

@@ -5,7 +5,8 @@ import { WebSocket } from "ws";
 import type { HelloFrame } from "./frame.js";
 import { createHello, signTranscript, type LocalIdentity } from "./handshake.js";
 import { createJoinToken } from "./membership.js";
-import { PeerNetwork, type PeerNetworkOptions } from "./peer-network.js";
+import type { Socket } from "node:net";
+import { PeerNetwork, channelBinding, type PeerNetworkOptions } from "./peer-network.js";
 import { createKeyPairSigner, type NodeSigner } from "./signer.js";
 
 export interface TeardownOwner {
@@ -72,8 +73,17 @@ export class RawPeer {
   private wake: (() => void) | undefined;
 
   /** `localAddress` picks the source address (e.g. 127.0.0.2 to look like a second host). */
-  constructor(addr: string, opts: { localAddress?: string } = {}) {
-    this.ws = new WebSocket(`ws://${addr}`, { perMessageDeflate: false, localAddress: opts.localAddress });
+  private socket: Socket | undefined;
+  private readonly tls: boolean;
+
+  constructor(addr: string, opts: { localAddress?: string; tls?: boolean } = {}) {
+    this.tls = opts.tls ?? false;
+    this.ws = new WebSocket(`${this.tls ? "wss" : "ws"}://${addr}`, {
+      perMessageDeflate: false,
+      localAddress: opts.localAddress,
+      rejectUnauthorized: false,
+    });
+    this.ws.once("upgrade", (res) => (this.socket = res.socket));
     this.ws.on("message", (d) => {
       this.frames.push(JSON.parse(d.toString()) as Record<string, unknown>);
       this.wake?.();
@@ -81,7 +91,11 @@ export class RawPeer {
     this.ws.on("error", () => {});
     this.opened = new Promise((resolve) => this.ws.once("open", () => resolve()));
     this.closed = new Promise((resolve) =>
-      this.ws.on("close", (code, reason) => resolve({ code, reason: reason.toString() })),
+      this.ws.on("close", (code, reason) => {
+        this.isClosed = true;
+        this.wake?.();
+        resolve({ code, reason: reason.toString() });
+      }),
     );
   }
 
@@ -89,10 +103,20 @@ export class RawPeer {
     this.ws.send(typeof frame === "string" ? frame : JSON.stringify(frame));
   }
 
-  /** The next frame received, in order. */
+  private isClosed = false;
+
+  /** The next frame received, in order; rejects once the socket closed with none left. */
   async next(): Promise<Record<string, unknown>> {
-    while (this.frames.length === 0) await new Promise<void>((r) => (this.wake = r));
+    while (this.frames.length === 0) {
+      if (this.isClosed) throw new Error("the connection closed before another frame arrived");
+      await new Promise<void>((r) => (this.wake = r));
+    }
     return this.frames.shift()!;
+  }
+
+  /** The TLS session's keying material the handshake signs ("" over plain ws). */
+  binding(): string {
+    return channelBinding(this.tls, this.socket);
   }
 
   /** Runs the dialer's side of the handshake as `self`; returns the frames sent, for replays. */
@@ -101,7 +125,10 @@ export class RawPeer {
     const hello = createHello(self);
     this.send(hello);
     const serverHello = (await this.next()) as unknown as HelloFrame;
-    const auth = { t: "auth" as const, sig: signTranscript(self, "dialer", hello, serverHello) };
+    const auth = {
+      t: "auth" as const,
+      sig: signTranscript(self, "dialer", hello, serverHello, this.binding()),
+    };
     this.send(auth);
     const ok = await this.next();
     if (ok.t !== "ok") throw new Error(`handshake failed: ${JSON.stringify(ok)}`);

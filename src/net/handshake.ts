@@ -6,14 +6,18 @@
 // The transcript binds both nonces, both keys, both addresses and the network, and names the
 // signer's role, so a signature is valid for exactly one connection and one direction: a
 // replayed hello/auth meets a fresh listener nonce and fails, and a signature cannot be
-// reflected back to its author.
+// reflected back to its author. Over TLS the transcript also binds the session's exported keying
+// material (RFC 8446 §7.5, RFC 9266's idea for TLS 1.3): a man in the middle runs two sessions
+// with two different secrets, so neither side's signature verifies on the other.
 import { randomBytes } from "node:crypto";
 import { verifyJoinToken } from "./membership.js";
 import { nodeIdOf, verifyEd25519, type NodeSigner } from "./signer.js";
 import type { HelloFrame } from "./frame.js";
 
 export const PROTOCOL_VERSION = 1;
-const DOMAIN = "flowchain/net-handshake/v1";
+const DOMAIN = "flowchain/net-handshake/v2";
+/** RFC 5705 exporter label of the channel binding; 32 bytes, no context. */
+export const BINDING_LABEL = "EXPORTER-flowchain-peer-handshake";
 
 export type Role = "dialer" | "listener";
 
@@ -59,8 +63,9 @@ export function transcript(
   networkId: string,
   dialer: HelloFrame,
   listener: HelloFrame,
+  binding = "",
 ): string {
-  return JSON.stringify([DOMAIN, signer, networkId, part(dialer), part(listener)]);
+  return JSON.stringify([DOMAIN, signer, networkId, binding, part(dialer), part(listener)]);
 }
 
 export function signTranscript(
@@ -68,8 +73,9 @@ export function signTranscript(
   role: Role,
   dialer: HelloFrame,
   listener: HelloFrame,
+  binding = "",
 ): string {
-  return self.signer.sign(transcript(role, self.networkId, dialer, listener));
+  return self.signer.sign(transcript(role, self.networkId, dialer, listener, binding));
 }
 
 /** Checks the peer's signature; `role` is the peer's role. */
@@ -79,7 +85,8 @@ export function verifyTranscript(
   dialer: HelloFrame,
   listener: HelloFrame,
   sig: string,
+  binding = "",
 ): boolean {
   const peer = role === "dialer" ? dialer : listener;
-  return verifyEd25519(peer.publicKeyHex, transcript(role, networkId, dialer, listener), sig);
+  return verifyEd25519(peer.publicKeyHex, transcript(role, networkId, dialer, listener, binding), sig);
 }

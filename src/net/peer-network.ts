@@ -4,6 +4,9 @@
 // inbound connection, and for how long, is admission.ts (per-source budgets, oldest-first eviction).
 import { EventEmitter } from "node:events";
 import type { IncomingMessage } from "node:http";
+import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
+import { isIPv6, type Socket } from "node:net";
+import type { TLSSocket } from "node:tls";
 import { WebSocket, WebSocketServer } from "ws";
 import { silentLogger, type Logger } from "../log.js";
 import { Admission, sourceKey } from "./admission.js";
@@ -22,6 +25,8 @@ import {
   type PeerTransportEvents,
 } from "./peer-transport.js";
 import type { NodeSigner } from "./signer.js";
+import { BINDING_LABEL } from "./handshake.js";
+import { selfSignedCertificate } from "./tls-cert.js";
 
 export type { CallTarget, Handler, PeerInfo } from "./peer-transport.js";
 
@@ -59,6 +64,12 @@ export interface PeerNetworkOptions {
   heartbeatMs?: number;
   /** Send-buffer high-water mark per connection; default 4 MiB. */
   highWaterBytes?: number;
+  /**
+   * TLS 1.3 (wss://) on the peer port, the handshake bound to the session (tls-cert.ts). Every
+   * member of a network must agree. Default false until floods of TLS handshakes are handled as
+   * well as floods of plain ones (src/net/README.md).
+   */
+  tls?: boolean;
   log?: Logger;
 }
 
@@ -78,6 +89,7 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
   private readonly log: Logger;
   private readonly handlers = new HandlerTable();
   private server: WebSocketServer | undefined;
+  private tlsServer: HttpsServer | undefined;
   private advertised: string | undefined;
   private closed = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -112,6 +124,7 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
       maxHandshakesPerAddress: 64,
       highWaterBytes: 4 * 1024 * 1024,
       heartbeatMs: 10_000,
+      tls: false,
       ...stripUndefined(opts),
     } as PeerNetwork["opts"];
     this.admission = new Admission({
@@ -141,24 +154,49 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
   async listen(): Promise<{ host: string; port: number }> {
     if (this.server) throw new Error("already listening");
     if (this.closed) throw new Error("closed");
-    const server = new WebSocketServer({
-      host: this.opts.host,
-      port: this.opts.port,
+    const common = {
       maxPayload: this.opts.maxFrameBytes,
       // Compression would let a small frame inflate past maxPayload's intent and costs CPU per frame.
       perMessageDeflate: false,
       clientTracking: false,
-    });
-    this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("listening", resolve);
-      server.once("error", reject);
-    });
+    };
+    let server: WebSocketServer;
+    if (this.opts.tls) {
+      const https = createHttpsServer({
+        ...selfSignedCertificate(),
+        minVersion: "TLSv1.3",
+        // A socket that never finishes TLS holds memory before admission.ts can see it.
+        handshakeTimeout: this.opts.handshakeTimeoutMs,
+        requestTimeout: this.opts.handshakeTimeoutMs,
+        headersTimeout: this.opts.handshakeTimeoutMs,
+      });
+      https.on("tlsClientError", () => {});
+      server = new WebSocketServer({ server: https, ...common });
+      this.tlsServer = https;
+      this.server = server;
+      await new Promise<void>((resolve, reject) => {
+        https.once("error", reject);
+        https.listen(this.opts.port, this.opts.host, () => {
+          https.off("error", reject);
+          resolve();
+        });
+      });
+      https.on("error", (err) => this.log.error("peer server error", { err: err.message }));
+    } else {
+      server = new WebSocketServer({ host: this.opts.host, port: this.opts.port, ...common });
+      this.server = server;
+      await new Promise<void>((resolve, reject) => {
+        server.once("listening", resolve);
+        server.once("error", reject);
+      });
+    }
     server.on("error", (err) => this.log.error("peer server error", { err: err.message }));
     server.on("connection", (ws, req) => this.accept(ws, req));
-    const a = server.address();
+    const a = (this.tlsServer ?? server).address();
     if (typeof a === "string" || a === null) throw new Error("unexpected server address");
-    this.advertised = `${this.opts.host}:${a.port}`;
+    // An IPv6 host is bracketed, as in a URL, so the port stays separable (and ws://[::1]:N dials).
+    const host = isIPv6(this.opts.host) ? `[${this.opts.host}]` : this.opts.host;
+    this.advertised = `${host}:${a.port}`;
     return { host: this.opts.host, port: a.port };
   }
 
@@ -247,6 +285,11 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     for (const c of [...this.all]) c.close(CloseCode.goingAway, "shutdown");
     const server = this.server;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    const tlsServer = this.tlsServer;
+    if (tlsServer) {
+      tlsServer.closeAllConnections();
+      await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
+    }
   }
 
   private advertisedOrUndefined(): string | undefined {
@@ -274,12 +317,17 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     if (!/^\S+:\d{1,5}$/.test(addr)) throw new InputError("bad_addr", `invalid peer address: ${addr}`);
     let conn: Connection;
     for (let attempt = 1; ; attempt++) {
-      const ws = new WebSocket(`ws://${addr}`, {
+      const ws = new WebSocket(`${this.opts.tls ? "wss" : "ws"}://${addr}`, {
         perMessageDeflate: false,
         maxPayload: this.opts.maxFrameBytes,
         handshakeTimeout: this.opts.handshakeTimeoutMs,
+        // The certificate proves nothing (tls-cert.ts): the node keys do, bound to this session.
+        rejectUnauthorized: false,
+        minVersion: "TLSv1.3",
       });
-      conn = this.track(ws, addr, "dialer");
+      let socket: Socket | undefined;
+      ws.once("upgrade", (res) => (socket = res.socket));
+      conn = this.track(ws, addr, "dialer", () => socket);
       try {
         await conn.ready;
         break;
@@ -309,7 +357,7 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
       setTimeout(() => ws.terminate(), 1000).unref();
       return;
     }
-    const conn = this.track(ws, remote, "listener");
+    const conn = this.track(ws, remote, "listener", () => req.socket);
     // Unauthenticated connections cost memory: the newcomer displaces the oldest idle one.
     for (const victim of this.admission.admit(conn, sourceKey(req.socket.remoteAddress))) {
       this.evicted++;
@@ -327,7 +375,7 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     }
   }
 
-  private track(ws: WebSocket, remote: string, role: Role): Connection {
+  private track(ws: WebSocket, remote: string, role: Role, socket: () => Socket | undefined): Connection {
     const self: LocalIdentity = {
       signer: this.opts.signer,
       networkId: this.opts.networkId,
@@ -346,6 +394,7 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
       highWaterBytes: this.opts.highWaterBytes,
       log: this.log,
       dispatch: (m, p, from) => this.handlers.dispatch(m, p, from),
+      channelBinding: () => channelBinding(this.opts.tls, socket()),
     };
     const conn = new Connection(ws, remote, copts);
     this.all.add(conn);
@@ -421,4 +470,16 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** RFC 5705 keying material of the socket's TLS session, hex; "" on plain WebSocket. */
+export function channelBinding(tls: boolean, socket: Socket | undefined): string {
+  if (!tls) return "";
+  const material = (socket as TLSSocket | undefined)?.exportKeyingMaterial?.(
+    32,
+    BINDING_LABEL,
+    Buffer.alloc(0),
+  );
+  if (!material) throw new Error("no TLS session to bind the handshake to");
+  return material.toString("hex");
 }

@@ -36,6 +36,7 @@ import { BranchCopies } from "./branch-copies.js";
 import { BranchProofs } from "./branch-proofs.js";
 import { BranchSync } from "./branch-sync.js";
 import { CheckpointStore } from "./checkpoints.js";
+import { CrashRecovery } from "./crash-recovery.js";
 import { dataFiles } from "./data-dir.js";
 import { DeviceReport, Standing } from "./device-report.js";
 import { Flowcoin } from "./flowcoin.js";
@@ -70,6 +71,8 @@ export interface NodeOptions {
   repairMs?: number;
   requestTimeoutMs?: number;
   hashesPerSecond?: number;
+  /** TLS 1.3 on peer links (src/net/tls-cert.ts); every member of a network must agree. */
+  peerTls?: boolean;
   log?: Logger;
 }
 
@@ -115,6 +118,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
   /** Successors already sent this node's revocations (a node that was down when one spread). */
   private readonly toldRevocations = new Set<string>();
   private readonly proofs: BranchProofs;
+  private readonly recovery: CrashRecovery;
   private local: ReadonlyMap<string, Handler> = new Map();
   private repairTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -161,8 +165,21 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       known: () => [...chord.successors(), ...chord.knownMembers()],
       isRevoked: (id) => revocations.has(id),
     });
+    this.recovery = new CrashRecovery({
+      ledger,
+      client,
+      holders: async () => (await this.members.holders(chord.self)).filter((p) => p.id !== this.id),
+      log: log.child({ part: "recovery" }),
+    });
     this.placement = new Placement(
-      { ledger, client, chord, proofs: this.proofs, hasHadPeers: () => this.hadPeers },
+      {
+        ledger,
+        client,
+        chord,
+        proofs: this.proofs,
+        hasHadPeers: () => this.hadPeers,
+        recovery: this.recovery,
+      },
       {
         replicas: opts.replicas ?? 3,
         writeQuorum: opts.writeQuorum ?? 2,
@@ -269,6 +286,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
         host: opts.host,
         port: opts.port,
         requestTimeoutMs: opts.requestTimeoutMs,
+        tls: opts.peerTls,
         log: log.child({ part: "net" }),
       });
       await net.listen();
@@ -289,6 +307,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       log,
     );
     try {
+      await node.recovery.load();
       node.wire();
       await node.enterRing(opts.join);
     } catch (err) {
@@ -387,7 +406,26 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       this.opts.repairMs,
     );
     this.repairTimer.unref();
+    void this.settleAfterCrash();
     void this.flowcoin.refresh().catch(() => undefined);
+  }
+
+  /** Once the ring around this node is known: its successors hold what the crash left to check. */
+  private async settleAfterCrash(): Promise<void> {
+    const hasPeer = (list: PeerRef[]) => list.some((p) => p.id !== this.id);
+    if (!hasPeer(this.chord.successors())) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.chord.off("successors", check);
+          resolve();
+        };
+        const check = (list: PeerRef[]) => hasPeer(list) && done();
+        const timer = setTimeout(done, 10_000);
+        this.chord.on("successors", check);
+      });
+    }
+    await this.recovery.run();
   }
 
   put(input: PutInput): Promise<PutResult> {
@@ -509,6 +547,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     if (this.stopped) return;
     this.stopped = true;
     if (this.repairTimer) clearInterval(this.repairTimer);
+    this.recovery.stop();
     this.chord.stop();
     await this.placement.close();
     await this.net.close().catch(() => undefined);

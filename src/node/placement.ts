@@ -45,6 +45,8 @@ export class Placement {
       proofs: BranchProofs;
       /** False only while this node has never had a peer: then one copy is all there can be. */
       hasHadPeers: () => boolean;
+      /** Holds back puts and copies of records an unclean shutdown left unsettled (crash-recovery.ts). */
+      recovery?: { ready(key: string): Promise<void>; done(): Promise<void> };
     },
     private readonly opts: PlacementOptions,
   ) {
@@ -66,6 +68,7 @@ export class Placement {
    * so a copy never exists of a record that is in no branch.
    */
   async storeAsOwner(chunk: KeyedChunk): Promise<{ record: RecordDoc; copies: number }> {
+    await this.components.recovery?.ready(chunk.key);
     const targets = this.replicaTargets();
     const alone = !this.components.hasHadPeers();
     const needed = alone
@@ -194,6 +197,7 @@ export class Placement {
     this.repairing = true;
     let pushed = 0;
     try {
+      await this.components.recovery?.done();
       do {
         if (this.closed) break;
         this.repairAgain = false;
@@ -265,6 +269,7 @@ export class Placement {
     const self = this.chord.self.id;
     if (newPred.id === self) return 0;
     if (oldPred && !betweenRightIncl(oldPred.id, newPred.id, self)) return 0;
+    await this.components.recovery?.done();
     this.pendingHandoff = newPred;
     const keys = await this.heldKeys((k) => !betweenRightIncl(newPred.id, k, self));
     const { pushed, complete } = await this.sync(newPred, keys);

@@ -13,12 +13,17 @@ export interface DiscoverOptions {
   pageSize?: number;
   /** Stops a misbehaving server from paging forever. */
   maxPages?: number;
+  /** Deadline for each page, headers and body together, so a stalled node never hangs discovery. */
+  timeoutMs?: number;
 }
+
+export const DEFAULT_DISCOVER_TIMEOUT_MS = 10_000;
 
 /** `url`: any http(s) URL of one node (its TD URL, or just http://host:port). */
 export async function discover(url: string, opts: DiscoverOptions = {}): Promise<DiscoveredThing[]> {
   const pageSize = opts.pageSize ?? 100;
   const maxPages = opts.maxPages ?? 1000;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_DISCOVER_TIMEOUT_MS;
   let next: URL | undefined = new URL(`${DIRECTORY_PATH}?offset=0&limit=${pageSize}`, url);
   const found = new Map<string, DiscoveredThing>();
   const visited = new Set<string>();
@@ -26,9 +31,18 @@ export async function discover(url: string, opts: DiscoverOptions = {}): Promise
     if (visited.has(next.href) || visited.size >= maxPages)
       throw new Error(`directory at ${url} pages in a loop`);
     visited.add(next.href);
-    const res = await fetch(next, { headers: { accept: "application/json" } });
-    if (!res.ok) throw new Error(`GET ${next.href}: HTTP ${res.status} ${await res.text()}`);
-    const page = (await res.json()) as unknown;
+    // One signal covers the body too: a server that sends headers and then stalls is cut off.
+    const signal = AbortSignal.timeout(timeoutMs);
+    let res: Response;
+    let page: unknown;
+    try {
+      res = await fetch(next, { headers: { accept: "application/json" }, signal });
+      if (!res.ok) throw new Error(`GET ${next.href}: HTTP ${res.status} ${await res.text()}`);
+      page = (await res.json()) as unknown;
+    } catch (err) {
+      if (signal.aborted) throw new Error(`GET ${next.href}: no answer within ${timeoutMs} ms`);
+      throw err;
+    }
     if (!Array.isArray(page)) throw new Error(`GET ${next.href}: expected a JSON array of TDs`);
     for (const td of page as Record<string, unknown>[]) {
       const id = typeof td?.id === "string" ? td.id : undefined;

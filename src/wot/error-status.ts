@@ -2,7 +2,8 @@
 // apart (they did: a refused peer was HTTP 403 but CoAP 4.01). Rows are keyed by the error's kind,
 // read from its `kind` field or else its class name, not by instanceof: errors that crossed the
 // peer RPC are rebuilt, and handlers in other packages throw look-alikes.
-import type { ErrorKind } from "../util/errors.js";
+import { STATUS_CODES } from "node:http";
+import { InputError, type ErrorKind } from "../util/errors.js";
 
 export type StatusKind = ErrorKind | "internal";
 
@@ -68,4 +69,34 @@ function kindOf(e: Record<string, unknown>): StatusKind {
 // Both headers carry whole seconds; an error that gave none gets UnavailableError's default.
 function retryAfter(seconds: unknown): number {
   return typeof seconds === "number" && Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : 1;
+}
+
+/**
+ * The one error body every binding sends, RFC 9457 problem details: HTTP as
+ * application/problem+json, CoAP and WebSocket as JSON. `status` is the HTTP status of the row
+ * (the CoAP code is the one on the CoAP message), so the same input gives the same body everywhere.
+ */
+export interface ProblemDetails {
+  type: "about:blank";
+  title: string;
+  status: number;
+  detail: string;
+}
+
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+export function problemDetails(http: number, detail: string): ProblemDetails {
+  return { type: "about:blank", title: STATUS_CODES[http] ?? "Error", status: http, detail };
+}
+
+/**
+ * The refusal of an action payload that does not decode, in the same words (and so the same
+ * problem details) whichever binding read it; schema refusals share input-validation.ts's checks.
+ */
+export function undecodableInput(action: string, mediaType = "application/json"): InputError {
+  return new InputError("malformed_json", `${action}: input is not valid ${mediaTypeName(mediaType)}`);
+}
+
+function mediaTypeName(mediaType: string): string {
+  return mediaType === "application/json" ? "JSON" : mediaType;
 }

@@ -1,27 +1,52 @@
 // Sits in front of node-wot's HTTP server (its `middleware` option) for what node-wot does not do:
-// WoT discovery (/.well-known/wot with HEAD, the paginated /things directory), the admin bearer check
-// for inventory (handlers cannot see headers), a body size limit, and mapping handler errors to
-// the error table's statuses instead of node-wot's blanket 500 (via the request context the
-// handlers write into).
+// WoT discovery (/.well-known/wot, the read-only Thing Description Directory of the ring), the
+// JSON-LD contexts the node's documents name, the Thing's events (SSE and long-poll, see
+// http-events.ts), the admin bearer check for inventory (handlers cannot see headers), a body size
+// limit, and mapping handler errors to the error table's statuses and one problem-details body
+// instead of node-wot's blanket 500 with a text message (via the request context the handlers
+// write into).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log.js";
 import { MAX_INPUT_BYTES } from "./interactions.js";
 import { requestContext, type RequestContext } from "./request-context.js";
 import { AuthError, InputError, UnavailableError, errorText } from "../util/errors.js";
-import { errorStatus, type ErrorStatus } from "./error-status.js";
+import { PROBLEM_CONTENT_TYPE, errorStatus, problemDetails, type ErrorStatus } from "./error-status.js";
+import { DIRECTORY_PATH, DIRECTORY_TD_PATH, serveThing, serveThings, type TD } from "./http-directory.js";
+import type { HttpEventHub } from "./http-events.js";
+import { DIRECTORY_EVENT_TYPES } from "./directory-changes.js";
+import {
+  JSON_LD_CONTENT_TYPE,
+  TD_CONTENT_TYPE,
+  allowGetHead,
+  sendJson,
+  sendPreflight,
+  sendProblem,
+  setCors,
+} from "./http-replies.js";
 
-export const TD_CONTENT_TYPE = "application/td+json";
+export { DIRECTORY_PATH } from "./http-directory.js";
 export const WELL_KNOWN_PATH = "/.well-known/wot";
-export const DIRECTORY_PATH = "/things";
-export const DEFAULT_PAGE = 20;
-export const MAX_PAGE = 100;
+/** JSON-LD contexts the node serves, by path: documents name them by these URLs. */
+export const CONTEXTS_PATH = "/contexts/";
+/** The WoT Discovery notification API: every directory event, or one type. */
+export const DIRECTORY_EVENTS_PATH = "/events";
 /** Actions that need the admin credential. */
 const ADMIN_ACTIONS = new Set(["inventory"]);
 
 export interface HttpFrontOptions {
   /** The Thing's TD, undefined until it is exposed. */
-  td(): Record<string, unknown> | undefined;
-  directory(): Promise<Record<string, unknown>[]>;
+  td(): TD | undefined;
+  /** The directory's own TD, undefined until the Thing is exposed. */
+  directoryTd(): TD | undefined;
+  directory(): Promise<TD[]>;
+  /** Context documents by file name under /contexts/. */
+  contexts: ReadonlyMap<string, unknown>;
+  /** The Thing's events by the path of their HTTP form, once exposed. */
+  eventPaths(): ReadonlyMap<string, string>;
+  events: HttpEventHub;
+  /** The directory's notifications (SSE), and a nudge to compare the ring now. */
+  directoryEvents: HttpEventHub;
+  directoryListened(): void;
   isAdmin(token: string | undefined): boolean;
   realm: string;
   log: Logger;
@@ -34,15 +59,43 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
     try {
       const url = new URL(req.url ?? "/", "http://localhost");
       const method = req.method ?? "GET";
-      if (url.pathname === WELL_KNOWN_PATH) return serveTd(method, res, o.td());
-      if (url.pathname === DIRECTORY_PATH) return await serveDirectory(method, url, res, o);
+      const path = url.pathname;
+      const isPublic =
+        path === WELL_KNOWN_PATH ||
+        path === DIRECTORY_TD_PATH ||
+        path === DIRECTORY_PATH ||
+        path.startsWith(`${DIRECTORY_PATH}/`) ||
+        path.startsWith(CONTEXTS_PATH) ||
+        path === DIRECTORY_EVENTS_PATH ||
+        path.startsWith(`${DIRECTORY_EVENTS_PATH}/`);
+      if (isPublic) {
+        setCors(res);
+        if (method === "OPTIONS") return sendPreflight(res);
+        if (path === WELL_KNOWN_PATH) return serveDocument(method, res, TD_CONTENT_TYPE, o.td());
+        if (path === DIRECTORY_TD_PATH) return serveDocument(method, res, TD_CONTENT_TYPE, o.directoryTd());
+        if (path === DIRECTORY_PATH) return serveThings(method, url, res, await o.directory());
+        if (path === DIRECTORY_EVENTS_PATH || path.startsWith(`${DIRECTORY_EVENTS_PATH}/`)) {
+          return serveDirectoryEvents(method, url, req, res, o);
+        }
+        if (path.startsWith(CONTEXTS_PATH)) {
+          const doc = o.contexts.get(path.slice(CONTEXTS_PATH.length));
+          if (doc === undefined) return sendProblem(res, 404, `no context at ${path}`);
+          return serveDocument(method, res, JSON_LD_CONTENT_TYPE, doc);
+        }
+        const id = path.slice(DIRECTORY_PATH.length + 1);
+        return serveThing(method, id, res, await o.directory());
+      }
+      const event = o.eventPaths().get(path);
+      if (event !== undefined && (method === "GET" || method === "HEAD")) {
+        return o.events.serve(event, req, res);
+      }
 
       const ctx: RequestContext = { admin: false };
-      const action = /^\/[^/]+\/actions\/([^/]+)\/?$/.exec(url.pathname)?.[1];
+      const action = /^\/[^/]+\/actions\/([^/]+)\/?$/.exec(path)?.[1];
       if (action !== undefined && method === "POST") {
         const length = Number(req.headers["content-length"] ?? 0);
         if (length > MAX_INPUT_BYTES) {
-          return sendText(res, 413, `input is ${length} bytes; the limit is ${MAX_INPUT_BYTES}`);
+          return sendProblem(res, 413, `input is ${length} bytes; the limit is ${MAX_INPUT_BYTES}`);
         }
         if (ADMIN_ACTIONS.has(decodeURIComponent(action))) {
           const token = bearerToken(req.headers.authorization);
@@ -58,24 +111,38 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
           ctx.admin = true;
         }
       }
-      // node-wot writes 500 for any handler error; the handler has recorded what its error maps to.
-      const writeHead = res.writeHead.bind(res) as (status: number, ...rest: unknown[]) => ServerResponse;
-      res.writeHead = ((status: number, ...rest: unknown[]) => {
-        // A partial answer is never a plain 200 (see the query action).
-        if (status === 200 && ctx.partial) return writeHead(206, ...rest);
-        if (status !== 500 || ctx.error === undefined) return writeHead(status, ...rest);
-        setRetryAfter(res, ctx.error);
-        return writeHead(ctx.error.http, ...rest);
-      }) as typeof res.writeHead;
+      mapHandlerErrors(res, ctx);
       requestContext.run(ctx, next);
     } catch (err) {
       const status = errorStatus(err);
       if (status.kind === "internal") o.log.warn("http front failed", { err: errorText(err), url: req.url });
       if (res.headersSent) return void res.destroy();
       setRetryAfter(res, status);
-      sendText(res, status.http, status.message);
+      sendProblem(res, status.http, status.message);
     }
   };
+}
+
+/**
+ * node-wot answers any handler error with 500 and the message as text; the handler has recorded
+ * what its error maps to, so the status becomes the table's and the body the problem details
+ * every binding sends.
+ */
+function mapHandlerErrors(res: ServerResponse, ctx: RequestContext): void {
+  const writeHead = res.writeHead.bind(res) as (status: number, ...rest: unknown[]) => ServerResponse;
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.writeHead = ((status: number, ...rest: unknown[]) => {
+    // A partial answer is never a plain 200 (see the query action).
+    if (status === 200 && ctx.partial) return writeHead(206, ...rest);
+    if (status !== 500 || ctx.error === undefined) return writeHead(status, ...rest);
+    const error = ctx.error;
+    setRetryAfter(res, error);
+    const body = Buffer.from(JSON.stringify(problemDetails(error.http, error.message)));
+    res.setHeader("Content-Type", PROBLEM_CONTENT_TYPE);
+    res.setHeader("Content-Length", body.length);
+    res.end = ((..._ignored: unknown[]) => end(body)) as typeof res.end;
+    return writeHead(error.http, ...rest);
+  }) as typeof res.writeHead;
 }
 
 function bearerToken(header: string | undefined): string | undefined {
@@ -87,68 +154,26 @@ function setRetryAfter(res: ServerResponse, status: ErrorStatus): void {
   if (status.retryAfterSeconds !== undefined) res.setHeader("Retry-After", String(status.retryAfterSeconds));
 }
 
-function sendText(res: ServerResponse, status: number, text: string): void {
-  res.writeHead(status, { "Content-Type": "text/plain; charset=utf-8" });
-  res.end(text);
-}
-
-function sendJson(
-  method: string,
-  res: ServerResponse,
-  status: number,
-  type: string,
-  body: unknown,
-  headers = {},
-) {
-  const buf = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, { "Content-Type": type, "Content-Length": buf.length, ...headers });
-  // HEAD: the same headers as GET, no body.
-  res.end(method === "HEAD" ? undefined : buf);
-}
-
-function allowGetHead(method: string, res: ServerResponse): boolean {
-  if (method === "GET" || method === "HEAD") return true;
-  res.setHeader("Allow", "GET, HEAD");
-  sendText(res, 405, "Method Not Allowed");
-  return false;
-}
-
-function serveTd(method: string, res: ServerResponse, td: Record<string, unknown> | undefined): void {
-  if (!allowGetHead(method, res)) return;
-  if (td === undefined) throw new UnavailableError("not_exposed", "the Thing is not exposed yet");
-  sendJson(method, res, 200, TD_CONTENT_TYPE, td);
-}
-
-/**
- * GET /things?offset=&limit= -> a JSON array of TDs (limit default 20, max 100). When more remain,
- * a `Link: </things?offset=N&limit=L>; rel="next"` header points at the next page, as in the WoT
- * Discovery directory API; X-Total-Count gives the total.
- */
-async function serveDirectory(
+function serveDirectoryEvents(
   method: string,
   url: URL,
+  req: IncomingMessage,
   res: ServerResponse,
   o: HttpFrontOptions,
-): Promise<void> {
+): void {
   if (!allowGetHead(method, res)) return;
-  const offset = intParam(url, "offset", 0);
-  const limit = intParam(url, "limit", DEFAULT_PAGE);
-  if (offset === undefined || limit === undefined || limit < 1 || limit > MAX_PAGE) {
-    throw new InputError("bad_page", `offset must be an integer >= 0 and limit an integer in 1..${MAX_PAGE}`);
-  }
-  const all = await o.directory();
-  // A stable order, so pages do not overlap or skip while the ring is unchanged.
-  all.sort((a, b) => String(a.id).localeCompare(String(b.id)));
-  const page = all.slice(offset, offset + limit);
-  const headers: Record<string, string> = { "X-Total-Count": String(all.length) };
-  if (offset + limit < all.length) {
-    headers.Link = `<${DIRECTORY_PATH}?offset=${offset + limit}&limit=${limit}>; rel="next"`;
-  }
-  sendJson(method, res, 200, "application/json", page, headers);
+  // The spec: a server without `diff` support rejects it rather than send less than asked.
+  if (url.searchParams.has("diff"))
+    throw new InputError("no_diff", "diff is not supported: events carry { id }");
+  const type = url.pathname.slice(DIRECTORY_EVENTS_PATH.length + 1);
+  const names = type === "" ? [...DIRECTORY_EVENT_TYPES] : [type];
+  if (!names.every((n) => o.directoryEvents.has(n))) return sendProblem(res, 404, `no event type ${type}`);
+  o.directoryEvents.serve(names, req, res);
+  o.directoryListened();
 }
 
-function intParam(url: URL, name: string, dflt: number): number | undefined {
-  const raw = url.searchParams.get(name);
-  if (raw === null) return dflt;
-  return /^\d{1,9}$/.test(raw) ? Number(raw) : undefined;
+function serveDocument(method: string, res: ServerResponse, type: string, doc: unknown): void {
+  if (!allowGetHead(method, res)) return;
+  if (doc === undefined) throw new UnavailableError("not_exposed", "the Thing is not exposed yet");
+  sendJson(method, res, 200, type, doc);
 }

@@ -4,7 +4,7 @@ import type { ExposedThing } from "@node-wot/core";
 import type { FlowchainNodeApi, PutInput, QueryInput, ReportInput } from "../node/api.js";
 import type { Logger } from "../log.js";
 import { AuthError, InputError, errorText } from "../util/errors.js";
-import { errorStatus } from "./error-status.js";
+import { errorStatus, undecodableInput } from "./error-status.js";
 import type { InputCheck } from "./input-validation.js";
 import { requestContext } from "./request-context.js";
 
@@ -33,7 +33,7 @@ export function attachInteractions(
     if (!check) throw new Error(`TD has no action '${name}'`);
     thing.setActionHandler(name, async (params) => {
       try {
-        const input = await readInput(params as unknown as RawInput | undefined);
+        const input = await readInput(name, params as unknown as RawInput | undefined);
         check(input);
         // node-wot serializes the result with the TD's output schema.
         return (await run(input as T)) as WoT.InteractionInput;
@@ -102,7 +102,7 @@ export function attachInteractions(
   };
 }
 
-async function readInput(params: RawInput | undefined): Promise<unknown> {
+async function readInput(action: string, params: RawInput | undefined): Promise<unknown> {
   if (params == null || typeof params.arrayBuffer !== "function") return undefined;
   let buf: ArrayBuffer;
   try {
@@ -118,6 +118,6 @@ async function readInput(params: RawInput | undefined): Promise<unknown> {
   try {
     return JSON.parse(Buffer.from(buf).toString("utf8")) as unknown;
   } catch {
-    throw new InputError("malformed_json", "input is not valid JSON");
+    throw undecodableInput(action);
   }
 }

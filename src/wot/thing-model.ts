@@ -2,8 +2,7 @@
 // the single source of the Thing's shape, so the TD, the docs and the input validation never drift.
 import { readFileSync } from "node:fs";
 
-/** URL of the project's WoT JSON-LD context (td/flowchain-context.jsonld), as used in @context. */
-export const FLOWCHAIN_CONTEXT_URL = "https://w3id.org/flowchain/wot/v1";
+// The Flowchain terms are inlined in the model's @context (a reader needs no document of ours).
 export const TD_CONTEXT_URL = "https://www.w3.org/2022/wot/td/v1.1";
 
 const TD_DIR = new URL("../../../td/", import.meta.url);

@@ -7,10 +7,14 @@ import bindingHttp from "@node-wot/binding-http";
 import type { FlowchainNodeApi } from "../node/api.js";
 import { silentLogger, type Logger } from "../log.js";
 import { FlowchainCoapServer } from "./coap-server.js";
-import { createHttpFront, WELL_KNOWN_PATH } from "./http-front.js";
+import { LEDGER_CONTEXT_FILE, LEDGER_CONTEXT_URL } from "../ledger/context.js";
+import { CONTEXTS_PATH, createHttpFront, WELL_KNOWN_PATH } from "./http-front.js";
+import { DIRECTORY_TD_PATH, directoryTd } from "./http-directory.js";
+import { HttpEventHub } from "./http-events.js";
+import { DIRECTORY_EVENT_TYPES, DirectoryChanges } from "./directory-changes.js";
 import { compileInputValidators } from "./input-validation.js";
 import { attachInteractions } from "./interactions.js";
-import { loadThingModel, tdFromModel } from "./thing-model.js";
+import { loadThingModel, readProjectFile, tdFromModel } from "./thing-model.js";
 import { FlowchainWebSocketServer } from "./ws-server.js";
 
 const { Servient } = wotCore;
@@ -52,6 +56,22 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
   const init = tdFromModel(loadThingModel(), { nodeId: node.id, networkId: node.networkId });
   const checks = compileInputValidators(init);
   let td: Record<string, unknown> | undefined;
+  let dirTd: Record<string, unknown> | undefined;
+  let eventPaths = new Map<string, string>();
+  const events = new HttpEventHub(node, Object.keys((init.events ?? {}) as object));
+  const changes: DirectoryChanges = new DirectoryChanges({
+    list: () => node.directory(),
+    watched: (): boolean => directoryEvents.watched,
+    node,
+    log,
+  });
+  const directoryEvents = new HttpEventHub(changes, DIRECTORY_EVENT_TYPES, { named: true });
+  // Open streams and polls end first: the HTTP server cannot close while they stay open.
+  const stopFeeds = () => {
+    events.stop();
+    directoryEvents.stop();
+    changes.stop();
+  };
 
   const http = withoutPortEnv(
     () =>
@@ -60,7 +80,13 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
         address: bind,
         middleware: createHttpFront({
           td: () => td,
+          directoryTd: () => dirTd,
           directory: () => node.directory(),
+          contexts: servedContexts(),
+          eventPaths: () => eventPaths,
+          events,
+          directoryEvents,
+          directoryListened: () => changes.check(),
           isAdmin: (token) => node.isAdmin(token),
           realm: String(init.id),
           log,
@@ -91,7 +117,14 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
     markAdminActions(thing);
     await thing.expose();
     const ports = { http: http.getPort(), coap: coap.getPort(), ws: ws.getPort() };
+    const origin = `http://${urlHost}:${ports.http}`;
     pruneForms(thing, urlHost, ports.http);
+    eventPaths = offerServerSentEvents(thing, origin);
+    // The directory this node also is (WoT Discovery): its TD is linked from the node's own.
+    dirTd = directoryTd(origin, node.id, true);
+    thing.links = [
+      { href: `${origin}${DIRECTORY_TD_PATH}`, rel: "service-desc", type: "application/td+json" },
+    ];
     td = thing.getThingDescription() as unknown as Record<string, unknown>;
     node.setThingDescription(td);
     const tdUrl = `http://${urlHost}:${ports.http}${WELL_KNOWN_PATH}`;
@@ -105,16 +138,42 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
         if (stopped) return;
         stopped = true;
         detach?.();
+        stopFeeds();
         await servient.shutdown();
       },
     };
   } catch (err) {
     detach?.();
+    stopFeeds();
     // servient.shutdown() gives up at the first server that never started (e.g. its port was
     // taken), leaving the others listening: stop each one on its own.
     await Promise.allSettled([http, coap, ws].map((s) => s.stop()));
     throw err;
   }
+}
+
+/** The JSON-LD contexts the node's documents name, by file name under /contexts/. */
+function servedContexts(): Map<string, unknown> {
+  const ledger = LEDGER_CONTEXT_URL.slice(CONTEXTS_PATH.length);
+  return new Map([[ledger, JSON.parse(readProjectFile(LEDGER_CONTEXT_FILE)) as unknown]]);
+}
+
+/**
+ * Offers each event over Server-Sent Events first (subprotocol "sse", which node-wot's HTTP client
+ * and browsers' EventSource speak): a stock consumer takes the first form, and one stream loses
+ * nothing in a burst where long-poll misses what happens between polls. Same href as the long-poll
+ * form: the front tells them apart by `Accept: text/event-stream`. Returns event name by path.
+ */
+function offerServerSentEvents(thing: ExposedThing, origin: string): Map<string, string> {
+  const paths = new Map<string, string>();
+  for (const [name, event] of Object.entries(thing.events)) {
+    const poll = event.forms.find((f) => f.href.startsWith(`${origin}/`));
+    if (!poll) continue;
+    paths.set(new URL(poll.href).pathname, name);
+    const sse = { ...poll, subprotocol: "sse", op: ["subscribeevent", "unsubscribeevent"] };
+    event.forms = [sse, ...event.forms] as typeof event.forms;
+  }
+  return paths;
 }
 
 /**

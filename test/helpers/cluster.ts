@@ -128,18 +128,19 @@ export class Cluster {
 
   /**
    * A peer-protocol client admitted with the join token (it does not enter the ring); with a fresh
-   * key unless `signer` gives one (a rogue's own, or a removed member's).
+   * key unless `opts.signer` gives one (a rogue's own, or a removed member's).
    */
-  async client(token: string, signer: NodeSigner = createKeyPairSigner()): Promise<PeerNetwork> {
+  async client(token: string, opts: { tls?: boolean; signer?: NodeSigner } = {}): Promise<PeerNetwork> {
     const p = parseJoinToken(token).payload;
     const net = new PeerNetwork({
-      signer,
+      signer: opts.signer ?? createKeyPairSigner(),
       networkId: p.network,
       adminPublicKey: p.adminPublicKey,
       proof: token,
       host: "127.0.0.1",
       port: 0,
       requestTimeoutMs: 10_000,
+      tls: opts.tls,
     });
     await net.listen();
     this.clients.push(net);

@@ -19,7 +19,7 @@ export class Flooder {
   constructor(
     private readonly addr: string,
     private readonly count: number,
-    private readonly opts: { localAddress?: string; onEvent?: () => void } = {},
+    private readonly opts: { localAddress?: string; onEvent?: () => void; tls?: boolean } = {},
   ) {}
 
   start(t: ExecutionContext): this {
@@ -52,9 +52,11 @@ export class Flooder {
 
   private open(): void {
     if (this.stopped || Date.now() > this.deadline) return;
-    const ws = new WebSocket(`ws://${this.addr}`, {
+    // Over TLS an idle flood socket completes TLS and the upgrade, then says nothing.
+    const ws = new WebSocket(`${this.opts.tls ? "wss" : "ws"}://${this.addr}`, {
       perMessageDeflate: false,
       localAddress: this.opts.localAddress,
+      rejectUnauthorized: false,
     });
     this.sockets.add(ws);
     ws.on("error", () => {});

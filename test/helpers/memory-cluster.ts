@@ -100,6 +100,11 @@ export class MemoryCluster {
     return this.slots[i].addr;
   }
 
+  /** Node i's data directory. */
+  dirOf(i: number): string {
+    return this.slots[i].dir;
+  }
+
   async stopNode(i: number): Promise<void> {
     const node = this.slots[i].node;
     this.slots[i].node = undefined;
