@@ -15,6 +15,7 @@ import { clampReliability, targetFor, tierFor } from "./difficulty.js";
 import type { Emit, LedgerEvents } from "./events.js";
 import { checkDescriptor, genesisBlock, NetworkDescriptor } from "./genesis.js";
 import { Identity } from "./identity.js";
+import { MERKLE_VERSION } from "./merkle.js";
 import { Miner, HeaderTemplate } from "./miner.js";
 import { LedgerQueries, type QueryOptions } from "./queries.js";
 import type { Chunk, RecordDoc } from "./record.js";
@@ -236,6 +237,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       miner: this.identity.id,
       target: targetFor(this.reliability()),
       sealedRoot: acc.root(),
+      merkle: MERKLE_VERSION,
     };
   }
 

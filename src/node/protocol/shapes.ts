@@ -61,6 +61,8 @@ export const block = z.object({
   target: hex64,
   nonce: z.number().int().nonnegative(),
   sealedRoot: hex64,
+  // Absent in blocks mined before Merkle version 2 (and genesis): kept, since the hash covers it.
+  merkle: z.literal(2).optional(),
   // "" for genesis, which nobody mines; checked as a signature by verifyBlock.
   signature: z.string().max(128),
   minerKey: hex64,
@@ -177,6 +179,7 @@ export const checkpoint = z.object({
   time: millis,
   heads: z.array(z.object({ miner: hex64, height, head: hex64 })).max(MAX_PEERS),
   root: hex64,
+  merkle: z.literal(2).optional(),
   blocks: z.number().int().nonnegative(),
   invalid: z.array(invalidBlock).max(100_000),
   unreachable: z.array(hex64).max(MAX_PEERS),
