@@ -289,6 +289,15 @@ export class Ledger extends EventEmitter<LedgerEvents> {
     return this.queries.block(hash);
   }
 
+  blockAt(height: number): Promise<Block | undefined> {
+    return this.queries.blockAt(height);
+  }
+
+  /** txIDs of one of this node's blocks, in Merkle leaf order. */
+  leaves(hash: string): Promise<string[]> {
+    return this.queries.leaves(hash);
+  }
+
   isInvalid(hash: string): Promise<string | undefined> {
     return this.queries.isInvalid(hash);
   }

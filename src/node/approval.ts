@@ -10,7 +10,7 @@
 import { z } from "zod";
 import type { PeerRef } from "../chord/transport.js";
 import type { Block } from "../ledger/block.js";
-import { verifyBlock } from "../ledger/block.js";
+import { checkRecordInBranch } from "../ledger/proof.js";
 import { verifyRecord, type RecordDoc } from "../ledger/record.js";
 import { InputError, NotFoundError } from "../util/errors.js";
 import type { ApproveResult } from "./api.js";
@@ -104,16 +104,13 @@ export async function verifyTransaction(deps: ApprovalDeps, txID: unknown): Prom
       `block ${doc.block} is not in the branch of ${doc.miner}, nor in any copy of it a member keeps`,
     );
   }
-  const badBlock = verifyBlock(block);
-  if (
-    badBlock !== null ||
-    block.miner !== doc.miner ||
-    block.height !== doc.height ||
-    block.hash !== doc.block
-  ) {
+  // The same check an inclusion proof's verifier makes of a record and its block (ledger/proof.ts).
+  // An approval does not wait for the block that seals the record: endpoints approve at once.
+  const notIncluded = checkRecordInBranch(doc, [block]);
+  if (notIncluded !== null) {
     throw new InputError(
       "not_included",
-      `transaction ${txID} is not included in its miner's branch: ${badBlock ?? "block mismatch"}`,
+      `transaction ${txID} is not included in its miner's branch: ${notIncluded}`,
     );
   }
   await assertPayable(deps, members, doc);

@@ -20,7 +20,9 @@ import type {
   InventoryResult,
   NodeEvents,
   NodeStats,
+  ProofDoc,
   PutInput,
+  RecordDoc as RecordJson,
   PutResult,
   QueryInput,
   QueryResult,
@@ -42,6 +44,7 @@ import { RingMembers } from "./members.js";
 import type { NodeTransport, TransportFactory } from "./node-transport.js";
 import { PeerChordTransport } from "./peer-chord-transport.js";
 import { PeerStore } from "./peer-store.js";
+import { Proofs } from "./proofs.js";
 import { joinOrStartAlone } from "./ring-entry.js";
 import { Placement } from "./placement.js";
 import { PeerClient } from "./protocol/peer-client.js";
@@ -105,6 +108,8 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
   private readonly things: ThingDirectory;
   private readonly device: DeviceReport;
   private readonly peerStore: PeerStore;
+  private readonly checkpoints: CheckpointStore;
+  private readonly proofs: Proofs;
   private local: ReadonlyMap<string, Handler> = new Map();
   private repairTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -182,6 +187,18 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     this.things = new ThingDirectory({ chord, client, members: this.members });
     this.device = new DeviceReport({ ledger, standing: this.standing });
     this.peerStore = new PeerStore({ file: dataFiles(opts.dataDir).peers, selfId: this.id });
+    this.checkpoints = new CheckpointStore({
+      dir: dataFiles(opts.dataDir).checkpoints,
+      network: this.network.descriptor,
+    });
+    this.proofs = new Proofs({
+      selfId: this.id,
+      ledger,
+      network: this.network,
+      checkpoints: this.checkpoints,
+      members: () => this.members.all(),
+      client,
+    });
   }
 
   get id(): string {
@@ -279,10 +296,8 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
         flowcoin: this.flowcoin,
         branchSync: this.branchSync,
         copies: new BranchCopies(dataFiles(this.opts.dataDir).branchCopies),
-        checkpoints: new CheckpointStore({
-          dir: dataFiles(this.opts.dataDir).checkpoints,
-          network: this.network.descriptor,
-        }),
+        checkpoints: this.checkpoints,
+        proofs: this.proofs,
         things: this.things,
         device: this.device,
       }),
@@ -339,8 +354,14 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     return this.router.put(input);
   }
 
-  get(key: string): Promise<RecordDoc> {
-    return this.router.get(key);
+  async get(key: string, opts: { proof?: boolean } = {}): Promise<RecordJson> {
+    const record = await this.router.get(key);
+    if (!opts.proof) return record;
+    return { ...record, proof: await this.proofs.proof(record.txID) };
+  }
+
+  proof(input: { txID: string }): Promise<ProofDoc> {
+    return this.proofs.proof(input?.txID) as unknown as Promise<ProofDoc>;
   }
 
   query(q: QueryInput): Promise<QueryResult> {

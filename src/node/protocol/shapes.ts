@@ -186,3 +186,23 @@ export const checkpoint = z.object({
   adminKey: hex64,
   signature: hex128,
 });
+
+/** An inclusion proof (src/ledger/proof.ts), as the miner of a record hands it out. */
+export const inclusionProof = z.object({
+  "@context": z.string().max(MAX_ADDR),
+  "@type": z.literal("InclusionProof"),
+  version: z.literal(1),
+  network: z.object({ name: z.string().max(MAX_ADDR), adminPublicKey: hex64 }),
+  record: recordDoc,
+  merkle: z.object({
+    index: z.number().int().nonnegative(),
+    size: z.number().int().positive(),
+    path: z.array(hex64).max(64),
+  }),
+  // The record's block, the sealing block and at most MAX_CHECKPOINT_CHAIN more.
+  blocks: z.array(block).min(2).max(258),
+  membership: z.string().max(4096),
+  checkpoint: z
+    .object({ checkpoint, index: z.number().int().nonnegative(), path: z.array(hex64).max(64) })
+    .nullable(),
+});
