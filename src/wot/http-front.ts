@@ -2,13 +2,14 @@
 // WoT discovery (/.well-known/wot with HEAD, the paginated /things directory), the admin bearer check
 // for inventory (handlers cannot see headers), a body size limit, and mapping handler errors to
 // the error table's statuses instead of node-wot's blanket 500 (via the request context the
-// handlers write into).
+// handlers write into); and the explorer page at `/`.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log.js";
 import { MAX_INPUT_BYTES } from "./interactions.js";
 import { requestContext, type RequestContext } from "./request-context.js";
 import { AuthError, InputError, UnavailableError, errorText } from "../util/errors.js";
 import { errorStatus, type ErrorStatus } from "./error-status.js";
+import { EXPLORER_CSP, type Asset, type ExplorerAssets } from "./explorer-assets.js";
 
 export const TD_CONTENT_TYPE = "application/td+json";
 export const WELL_KNOWN_PATH = "/.well-known/wot";
@@ -25,6 +26,8 @@ export interface HttpFrontOptions {
   isAdmin(token: string | undefined): boolean;
   realm: string;
   log: Logger;
+  /** The explorer page's files, served at `/` and under `/explorer/`. */
+  assets?: ExplorerAssets;
 }
 
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) => Promise<void>;
@@ -36,6 +39,8 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
       const method = req.method ?? "GET";
       if (url.pathname === WELL_KNOWN_PATH) return serveTd(method, res, o.td());
       if (url.pathname === DIRECTORY_PATH) return await serveDirectory(method, url, res, o);
+      const asset = o.assets?.at(url.pathname);
+      if (asset !== undefined) return serveAsset(method, res, asset);
 
       const ctx: RequestContext = { admin: false };
       const action = /^\/[^/]+\/actions\/([^/]+)\/?$/.exec(url.pathname)?.[1];
@@ -111,6 +116,18 @@ function allowGetHead(method: string, res: ServerResponse): boolean {
   res.setHeader("Allow", "GET, HEAD");
   sendText(res, 405, "Method Not Allowed");
   return false;
+}
+
+function serveAsset(method: string, res: ServerResponse, asset: Asset): void {
+  if (!allowGetHead(method, res)) return;
+  res.writeHead(200, {
+    "Content-Type": asset.type,
+    "Content-Length": asset.body.length,
+    "Content-Security-Policy": EXPLORER_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+  });
+  res.end(method === "HEAD" ? undefined : asset.body);
 }
 
 function serveTd(method: string, res: ServerResponse, td: Record<string, unknown> | undefined): void {

@@ -7,6 +7,7 @@ import bindingHttp from "@node-wot/binding-http";
 import type { FlowchainNodeApi } from "../node/api.js";
 import { silentLogger, type Logger } from "../log.js";
 import { FlowchainCoapServer } from "./coap-server.js";
+import { ExplorerAssets } from "./explorer-assets.js";
 import { createHttpFront, WELL_KNOWN_PATH } from "./http-front.js";
 import { compileInputValidators } from "./input-validation.js";
 import { attachInteractions } from "./interactions.js";
@@ -64,6 +65,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
           isAdmin: (token) => node.isAdmin(token),
           realm: String(init.id),
           log,
+          assets: new ExplorerAssets(),
         }),
       }),
   );
