@@ -24,4 +24,26 @@ export default tseslint.config(
       "@typescript-eslint/no-explicit-any": "off",
     },
   },
+  // The explorer page (web/): ES modules run by the browser as they are.
+  {
+    files: ["web/**/*.js"],
+    languageOptions: {
+      sourceType: "module",
+      globals: {
+        window: "readonly",
+        document: "readonly",
+        fetch: "readonly",
+        crypto: "readonly",
+        atob: "readonly",
+        btoa: "readonly",
+        TextEncoder: "readonly",
+        TextDecoder: "readonly",
+        performance: "readonly",
+        AbortController: "readonly",
+        location: "readonly",
+        WebSocket: "readonly",
+        structuredClone: "readonly",
+      },
+    },
+  },
 );

@@ -4,6 +4,7 @@ import { benchCluster } from "./cluster.js";
 import { benchLedger } from "./ledger.js";
 import { benchNet } from "./net.js";
 import { benchPartition } from "./partition.js";
+import { benchProofs } from "./proofs.js";
 import { runSim, runSplitHeal } from "./sim.js";
 import { benchWot } from "./wot.js";
 
@@ -14,6 +15,7 @@ const sections: [string, () => Promise<unknown>][] = [
   ["cluster", () => benchCluster()],
   ["partition", () => benchPartition()],
   ["wot", () => benchWot()],
+  ["proofs", () => benchProofs()],
   ["sim", () => runSim(256)],
   ["sim-split", () => runSplitHeal(256)],
 ];

@@ -14,7 +14,7 @@ import {
 } from "../src/ledger/record.js";
 import { documentLoader } from "../src/ledger/jsonld-loader.js";
 import { LEDGER_CONTEXT_URL } from "../src/ledger/context.js";
-import { merkleRoot } from "../src/ledger/merkle.js";
+import { auditPath, merkleRoot, rootFromPath } from "../src/ledger/merkle.js";
 import { hashHeader, headerCanonical } from "../src/ledger/block.js";
 import { InputError } from "../src/util/errors.js";
 import { parseIsoTimestamp } from "../src/ledger/timestamp.js";
@@ -258,17 +258,65 @@ test("records expand as JSON-LD offline through the local context; other URLs ar
   );
 });
 
-test("Merkle root depends on every leaf and on their order", (t) => {
+test("version-1 Merkle root (old blocks): hex concatenation, the leaf is its own root", (t) => {
   const leaves = ["a", "b", "c", "d", "e"].map((x) => d2(x));
-  const root = merkleRoot(leaves);
-  t.is(merkleRoot([]), "0".repeat(64));
-  t.is(merkleRoot([leaves[0]]), leaves[0]);
-  t.is(merkleRoot(leaves.slice(0, 2)), d2(leaves[0] + leaves[1]));
+  const root = merkleRoot(leaves, 1);
+  t.is(merkleRoot([], 1), "0".repeat(64));
+  t.is(merkleRoot([leaves[0]], 1), leaves[0]);
+  t.is(merkleRoot(leaves.slice(0, 2), 1), d2(leaves[0] + leaves[1]));
   // Five leaves: peaks (a..d) and e, bagged right to left.
   const abcd = d2(d2(leaves[0] + leaves[1]) + d2(leaves[2] + leaves[3]));
   t.is(root, d2(abcd + leaves[4]));
-  t.not(merkleRoot([leaves[1], leaves[0], ...leaves.slice(2)]), root);
-  t.not(merkleRoot(leaves.slice(0, 4)), root);
+  t.not(merkleRoot([leaves[1], leaves[0], ...leaves.slice(2)], 1), root);
+  t.not(merkleRoot(leaves.slice(0, 4), 1), root);
+});
+
+// RFC 6962 MTH written out from the RFC, independently of the accumulator under test.
+function mth(leaves: string[]): string {
+  const sha = (...parts: Buffer[]) => createHash("sha256").update(Buffer.concat(parts)).digest();
+  const rec = (d: Buffer[]): Buffer => {
+    if (d.length === 0) return sha();
+    if (d.length === 1) return sha(Buffer.from([0]), d[0]);
+    let k = 1;
+    while (k * 2 < d.length) k *= 2;
+    return sha(Buffer.from([1]), rec(d.slice(0, k)), rec(d.slice(k)));
+  };
+  return rec(leaves.map((l) => Buffer.from(l, "hex"))).toString("hex");
+}
+
+test("version-2 Merkle root is RFC 6962: prefixed leaves and nodes, split at the largest power of two", (t) => {
+  const leaves = Array.from({ length: 70 }, (_, i) => d2(String(i)));
+  for (const n of [0, 1, 2, 3, 4, 5, 7, 8, 9, 31, 64, 65, 70]) {
+    t.is(merkleRoot(leaves.slice(0, n)), mth(leaves.slice(0, n)), `n = ${n}`);
+  }
+  t.is(merkleRoot([]), createHash("sha256").digest("hex"));
+  t.not(merkleRoot([leaves[0]]), leaves[0]);
+  // A tree of two leaves is not a tree of one leaf equal to their parent (second preimage).
+  const parent = merkleRoot(leaves.slice(0, 2));
+  t.not(merkleRoot([parent]), parent);
+  t.not(merkleRoot([leaves[1], leaves[0]]), parent);
+});
+
+test("RFC 6962 audit paths lead every leaf to the root, and only that leaf at that index", (t) => {
+  const leaves = Array.from({ length: 37 }, (_, i) => d2(`leaf ${i}`));
+  for (const version of [1, 2] as const) {
+    for (const n of [1, 2, 3, 4, 5, 8, 13, 16, 17, 37]) {
+      const set = leaves.slice(0, n);
+      const root = merkleRoot(set, version);
+      for (let i = 0; i < n; i++) {
+        const path = auditPath(set, i, version);
+        t.true(path.length <= Math.ceil(Math.log2(n)), `path length ${path.length} for n = ${n}`);
+        t.is(rootFromPath(set[i], i, n, path, version), root, `v${version} n=${n} i=${i}`);
+        if (n > 1) {
+          t.not(rootFromPath(set[i], (i + 1) % n, n, path, version), root);
+          t.not(rootFromPath(set[(i + 1) % n], i, n, path, version), root);
+        }
+        t.is(rootFromPath(set[i], i, n, [...path, root], version), null);
+      }
+    }
+  }
+  t.is(rootFromPath(leaves[0], 1, 1, []), null);
+  t.throws(() => auditPath(leaves, 37));
 });
 
 test("the fast header serialisation is the RFC 8785 one", (t) => {
@@ -283,4 +331,7 @@ test("the fast header serialisation is the RFC 8785 one", (t) => {
   };
   t.is(headerCanonical(h), canonicalJson(h));
   t.is(hashHeader(h), d2(canonicalJson(h)));
+  const v2 = { ...h, merkle: 2 as const };
+  t.is(headerCanonical(v2), canonicalJson(v2));
+  t.not(hashHeader(v2), hashHeader(h));
 });

@@ -46,6 +46,7 @@ test("TD: stable urn id, short id in title, both contexts, forms only on the adv
     "approve",
     "get",
     "inventory",
+    "proof",
     "put",
     "query",
     "report",

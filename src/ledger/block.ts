@@ -6,6 +6,7 @@ import { LEDGER_CONTEXT_URL } from "./context.js";
 import { meetsTarget } from "./difficulty.js";
 import { Identity, nodeIdOf } from "./identity.js";
 import { HEX64 } from "../util/hex.js";
+import { MERKLE_VERSION, type MerkleVersion } from "./merkle.js";
 
 export interface NetworkDescriptor {
   name: string;
@@ -21,6 +22,11 @@ export interface BlockHeader {
   nonce: number;
   /** Merkle root of the records stored in the previous block: this block seals them. */
   sealedRoot: string;
+  /**
+   * How sealedRoot is computed (merkle.ts): 2 (RFC 6962) in every block mined since it was
+   * introduced; absent in older blocks and genesis, which keep version 1.
+   */
+  merkle?: typeof MERKLE_VERSION;
   /** Genesis only: the network the chain belongs to. */
   network?: NetworkDescriptor;
 }
@@ -46,6 +52,7 @@ export function headerOf(b: BlockHeader): BlockHeader {
     nonce: b.nonce,
     sealedRoot: b.sealedRoot,
   };
+  if (b.merkle !== undefined) h.merkle = b.merkle;
   if (b.network !== undefined) h.network = { name: b.network.name, adminPublicKey: b.network.adminPublicKey };
   return h;
 }
@@ -57,9 +64,15 @@ export function headerCanonical(h: BlockHeader): string {
   return headerPrefix(h) + h.nonce + headerSuffix(h);
 }
 
-// Keys in RFC 8785 order: height, miner, nonce, prev, sealedRoot, target, timestamp.
+// Keys in RFC 8785 order: height, merkle, miner, nonce, prev, sealedRoot, target, timestamp.
 export function headerPrefix(h: Omit<BlockHeader, "nonce" | "timestamp">): string {
-  return `{"height":${JSON.stringify(h.height)},"miner":${JSON.stringify(h.miner)},"nonce":`;
+  const merkle = h.merkle === undefined ? "" : `"merkle":${JSON.stringify(h.merkle)},`;
+  return `{"height":${JSON.stringify(h.height)},${merkle}"miner":${JSON.stringify(h.miner)},"nonce":`;
+}
+
+/** The Merkle rule a block's sealedRoot follows. */
+export function merkleVersionOf(h: Pick<BlockHeader, "merkle">): MerkleVersion {
+  return h.merkle === undefined ? 1 : h.merkle;
 }
 
 export function headerSuffix(h: Omit<BlockHeader, "nonce">): string {
@@ -95,6 +108,7 @@ export function verifyBlock(b: Block): string | null {
   for (const f of ["prev", "miner", "target", "sealedRoot", "hash", "minerKey"] as const) {
     if (typeof b[f] !== "string" || !HEX64.test(b[f])) return `bad ${f}`;
   }
+  if (b.merkle !== undefined && b.merkle !== MERKLE_VERSION) return "unknown merkle version";
   if (b.network !== undefined) return "only genesis names a network";
   if (hashHeader(b) !== b.hash) return "hash does not match header";
   if (!meetsTarget(b.hash, b.target)) return "hash above target";

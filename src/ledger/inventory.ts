@@ -8,7 +8,7 @@ import { canonicalJson } from "./canonical.js";
 import { LEDGER_CONTEXT_URL } from "./context.js";
 import { genesisBlock, networkId, type NetworkDescriptor } from "./genesis.js";
 import { Identity, nodeIdOf } from "./identity.js";
-import { merkleRoot } from "./merkle.js";
+import { MERKLE_VERSION, merkleRoot } from "./merkle.js";
 
 export interface BranchReport {
   miner: string;
@@ -30,8 +30,10 @@ export interface Checkpoint {
   network: string;
   time: number;
   heads: { miner: string; height: number; head: string }[];
-  /** Merkle root over the branch heads, in miner order. */
+  /** Merkle root over the branch heads' hashes, in miner order. */
   root: string;
+  /** Merkle version of root (merkle.ts); absent in checkpoints signed before version 2. */
+  merkle?: typeof MERKLE_VERSION;
   blocks: number;
   invalid: InvalidBlock[];
   unreachable: string[];
@@ -118,6 +120,7 @@ export function signCheckpoint(
     time,
     heads: merged.heads,
     root: merkleRoot(merged.heads.map((h) => h.head)),
+    merkle: MERKLE_VERSION,
     blocks: merged.blocks.length,
     invalid: merged.invalid,
     unreachable: [...unreachable].sort(),
@@ -133,7 +136,15 @@ export function verifyCheckpoint(c: Checkpoint, desc: NetworkDescriptor): string
   if (c.adminKey !== desc.adminPublicKey || nodeIdOf(c.adminKey) !== nodeIdOf(desc.adminPublicKey)) {
     return "not signed by this network's admin key";
   }
-  if (!Array.isArray(c.heads) || c.root !== merkleRoot(c.heads.map((h) => h.head)))
+  if (c.merkle !== undefined && c.merkle !== MERKLE_VERSION) return "unknown merkle version";
+  if (
+    !Array.isArray(c.heads) ||
+    c.root !==
+      merkleRoot(
+        c.heads.map((h) => h.head),
+        c.merkle ?? 1,
+      )
+  )
     return "root does not match the heads";
   const { signature, ...body } = c;
   if (!Identity.verify(desc.adminPublicKey, signingText(body), signature)) return "bad admin signature";

@@ -15,6 +15,7 @@ import { clampReliability, targetFor, tierFor } from "./difficulty.js";
 import type { Emit, LedgerEvents } from "./events.js";
 import { checkDescriptor, genesisBlock, NetworkDescriptor } from "./genesis.js";
 import { Identity } from "./identity.js";
+import { MERKLE_VERSION } from "./merkle.js";
 import { Miner, HeaderTemplate } from "./miner.js";
 import { LedgerQueries, type QueryOptions } from "./queries.js";
 import type { Chunk, RecordDoc } from "./record.js";
@@ -282,6 +283,7 @@ export class Ledger extends EventEmitter<LedgerEvents> {
       miner: this.identity.id,
       target: targetFor(this.reliability()),
       sealedRoot: acc.root(),
+      merkle: MERKLE_VERSION,
     };
   }
 
@@ -332,6 +334,15 @@ export class Ledger extends EventEmitter<LedgerEvents> {
   /** A block of this node's branch by its hash (only its own blocks are stored). */
   block(hash: string): Promise<Block | undefined> {
     return this.queries.block(hash);
+  }
+
+  blockAt(height: number): Promise<Block | undefined> {
+    return this.queries.blockAt(height);
+  }
+
+  /** txIDs of one of this node's blocks, in Merkle leaf order. */
+  leaves(hash: string): Promise<string[]> {
+    return this.queries.leaves(hash);
   }
 
   isInvalid(hash: string): Promise<string | undefined> {

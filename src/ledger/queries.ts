@@ -114,6 +114,19 @@ export class LedgerQueries {
     return b === undefined ? undefined : parse<Block>(b);
   }
 
+  /** The block of this node's branch at `height`, if the branch is that long. */
+  async blockAt(height: number): Promise<Block | undefined> {
+    const hash = await this.store.heights.get(heightKey(height));
+    return hash === undefined ? undefined : this.block(hash);
+  }
+
+  /** txIDs of one of this node's blocks, in Merkle leaf order. */
+  async leaves(hash: string): Promise<string[]> {
+    const out: string[] = [];
+    for await (const [, pk] of rangeEntries(this.store.blockRecords, blockRange(hash))) out.push(txIDOf(pk));
+    return out;
+  }
+
   async isInvalid(hash: string): Promise<string | undefined> {
     return this.store.invalid.get(hash);
   }

@@ -83,9 +83,29 @@ export class StoreBatch {
     return this;
   }
 
+  /** One own record: its primary copy and its four indexes. */
+  putOwnRecord(store: Store, doc: OwnRecordKeys, json: string): this {
+    const pk = primaryKey(doc.timestamp, doc.txID);
+    return this.put(store.records, pk, json)
+      .put(store.bySource, sourceKey(doc.source, pk), "")
+      .put(store.byKey, doc.key, pk)
+      .put(store.byTxID, doc.txID, timeKey(doc.timestamp))
+      .put(store.blockRecords, blockRecordKey(doc.block, doc.index), pk);
+  }
+
   write(opts: { sync: boolean }): Promise<void> {
     return this.batch.write(opts);
   }
+}
+
+/** What the indexes of an own record are made of. */
+export interface OwnRecordKeys {
+  txID: string;
+  key: string;
+  block: string;
+  index: number;
+  source: string;
+  timestamp: number;
 }
 
 export class Store {

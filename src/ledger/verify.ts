@@ -1,15 +1,16 @@
 // Offline verification of a node's branch: from genesis, every block's hash, proof of work,
 // signature and link to its predecessor; every record's key, txID and signature; and every block's
-// sealedRoot against the Merkle root of the records stored in the block before it. Stops at the
-// first failure and reports its height.
+// sealedRoot against the Merkle root of the records stored in the block before it, by the Merkle
+// version the sealing block names (1 for blocks mined before version 2). Stops at the first
+// failure and reports its height.
 //
 // verifyDataDir opens the node's LevelDB, which LevelDB locks: it cannot run while the node that
 // owns the directory is running (stop the node, or export from it and use verifyExportFile).
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
-import { Block, verifyBlock } from "./block.js";
+import { Block, merkleVersionOf, verifyBlock } from "./block.js";
 import { genesisBlock, isGenesisOf } from "./genesis.js";
-import { MerkleAccumulator } from "./merkle.js";
+import { merkleRoot } from "./merkle.js";
 import { RecordDoc, checkRecordBody, verifyRecord } from "./record.js";
 import { defaultVerifierThreads, createCryptoPool, firstBadSignature } from "./signing.js";
 import { verifyWithdrawal } from "./withdrawal.js";
@@ -48,7 +49,8 @@ export class ChainChecker {
   blocks = 0;
   records = 0;
   private current: Block | null = null;
-  private acc = new MerkleAccumulator();
+  /** txIDs of the current block: the next block says which Merkle version seals them. */
+  private leaves: string[] = [];
   private miner: string | null;
   private readonly pool: WorkerPool | null;
   private batch = {
@@ -137,14 +139,14 @@ export class ChainChecker {
     if (b.prev !== prev.hash) throw new Failure(h, "prev is not the hash of the previous block");
     if (this.miner === null) this.miner = b.miner;
     if (b.miner !== this.miner) throw new Failure(h, "block mined by another node on this branch");
-    if (b.sealedRoot !== this.acc.root()) {
+    if (b.sealedRoot !== merkleRoot(this.leaves, merkleVersionOf(b))) {
       throw new Failure(
         prev.height,
         `records of block ${prev.height} do not match the sealedRoot of block ${h}`,
       );
     }
     this.current = b;
-    this.acc = new MerkleAccumulator();
+    this.leaves = [];
     this.blocks++;
   }
 
@@ -154,8 +156,8 @@ export class ChainChecker {
     if (b === null || b.height === 0) throw new Failure(h, "record outside a mined block");
     if (d?.block !== b.hash) throw new Failure(h, `record ${String(d?.txID)} names another block`);
     if (d.height !== b.height) throw new Failure(h, `record ${d.txID}: height does not match its block`);
-    if (d.index !== this.acc.count)
-      throw new Failure(h, `record ${d.txID}: index ${d.index}, expected ${this.acc.count}`);
+    if (d.index !== this.leaves.length)
+      throw new Failure(h, `record ${d.txID}: index ${d.index}, expected ${this.leaves.length}`);
     if (d.miner !== b.miner) throw new Failure(h, `record ${d.txID}: signed by another node`);
     if (this.pool === null) {
       const bad = verifyRecord(d);
@@ -170,7 +172,7 @@ export class ChainChecker {
       b.where.push({ height: h, txID: d.txID });
       if (b.keys.length >= SIG_BATCH) this.dispatch();
     }
-    this.acc.add(d.txID);
+    this.leaves.push(d.txID);
     this.records++;
   }
 

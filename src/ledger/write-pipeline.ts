@@ -15,16 +15,7 @@ import type { Emit } from "./events.js";
 import type { Identity } from "./identity.js";
 import { normaliseChunk, unsignedRecord, type Chunk, type NormalChunk, type RecordDoc } from "./record.js";
 import type { Signer } from "./signing.js";
-import {
-  META,
-  blockRecordKey,
-  primaryKey,
-  sourceKey,
-  timeKey,
-  type Space,
-  type Store,
-  type StoreBatch,
-} from "./store.js";
+import { META, type Space, type Store, type StoreBatch } from "./store.js";
 import type { WriteChain } from "./write-chain.js";
 
 export interface PutOptions {
@@ -210,13 +201,7 @@ export class RecordWriter {
         doc.signature = sigs[i];
         const onSigned = fresh[i].onSigned;
         if (onSigned) this.safeCall(onSigned, doc);
-        const pk = primaryKey(doc.timestamp, doc.txID);
-        batch
-          .put(store.records, pk, JSON.stringify(doc))
-          .put(store.bySource, sourceKey(doc.source, pk), "")
-          .put(store.byKey, doc.key, pk)
-          .put(store.byTxID, doc.txID, timeKey(doc.timestamp))
-          .put(store.blockRecords, blockRecordKey(block.hash, doc.index), pk);
+        batch.putOwnRecord(store, doc, JSON.stringify(doc));
       });
       return batch.put(store.meta, META.records, String(count));
     };

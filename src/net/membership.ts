@@ -62,6 +62,9 @@ export function parseJoinToken(token: unknown): ParsedJoinToken {
   if (!B64URL.test(payloadB64) || !B64URL.test(sigB64)) throw bad("not base64url");
   const sig = Buffer.from(sigB64, "base64url");
   if (sig.length !== 64) throw bad("signature is not 64 bytes");
+  // Base64 leaves spare bits in the last character: only the canonical spelling is the token, so a
+  // token cannot be altered (in a proof, in a file) and still pass.
+  if (sig.toString("base64url") !== sigB64) throw bad("signature is not canonical base64url");
   let raw: unknown;
   try {
     raw = JSON.parse(Buffer.from(payloadB64, "base64url").toString("utf8"));

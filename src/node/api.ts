@@ -42,6 +42,12 @@ export interface QueryResult {
   next: string | null;
 }
 
+/**
+ * An inclusion proof (format: README, "Inclusion proofs"): the signed record, the audit path to
+ * the block sealing it, the signed headers, the miner's membership token and a covering checkpoint.
+ */
+export type ProofDoc = Record<string, unknown> & { "@type": "InclusionProof"; record: RecordDoc };
+
 export interface BlockEvent {
   height: number;
   hash: string;
@@ -118,7 +124,10 @@ export interface FlowchainNodeApi extends EventEmitter {
   readonly id: string;
   readonly networkId: string;
   put(input: PutInput): Promise<PutResult>;
-  get(key: string): Promise<RecordDoc>;
+  /** With `proof: true`, the record carries its inclusion proof as `proof`. */
+  get(key: string, opts?: { proof?: boolean }): Promise<RecordDoc>;
+  /** A checked inclusion proof of any transaction of the network. */
+  proof(input: { txID: string }): Promise<ProofDoc>;
   query(input: QueryInput): Promise<QueryResult>;
   approve(input: { txID: string }): Promise<ApproveResult>;
   inventory(): Promise<InventoryResult>;

@@ -1,5 +1,5 @@
 // Inventory checkpoints as members keep them: only what this network's admin signed, one file each.
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { NetworkDescriptor } from "../ledger/genesis.js";
 import { verifyCheckpoint, type Checkpoint } from "../ledger/inventory.js";
@@ -15,5 +15,25 @@ export class CheckpointStore {
     const name = `${String(c.time).padStart(15, "0")}-${c.root.slice(0, 16)}.json`;
     await writeFile(join(this.init.dir, name), JSON.stringify(c) + "\n");
     return { stored: name };
+  }
+
+  /** Every checkpoint stored, checked again on the way out (a file may have been edited). */
+  async all(): Promise<Checkpoint[]> {
+    let names: string[];
+    try {
+      names = (await readdir(this.init.dir)).filter((n) => n.endsWith(".json"));
+    } catch {
+      return [];
+    }
+    const out: Checkpoint[] = [];
+    for (const n of names) {
+      try {
+        const c = JSON.parse(await readFile(join(this.init.dir, n), "utf8")) as Checkpoint;
+        if (verifyCheckpoint(c, this.init.network) === null) out.push(c);
+      } catch {
+        // Unreadable: not a checkpoint this node can offer.
+      }
+    }
+    return out;
   }
 }

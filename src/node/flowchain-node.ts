@@ -22,7 +22,9 @@ import type {
   InventoryResult,
   NodeEvents,
   NodeStats,
+  ProofDoc,
   PutInput,
+  RecordDoc as RecordJson,
   PutResult,
   QueryInput,
   QueryResult,
@@ -46,6 +48,7 @@ import { RingMembers } from "./members.js";
 import type { NodeTransport, TransportFactory } from "./node-transport.js";
 import { PeerChordTransport } from "./peer-chord-transport.js";
 import { PeerStore } from "./peer-store.js";
+import { Proofs } from "./proofs.js";
 import { joinOrStartAlone } from "./ring-entry.js";
 import { Placement } from "./placement.js";
 import { PeerClient } from "./protocol/peer-client.js";
@@ -117,8 +120,12 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
   private readonly revocations: Revocations;
   /** Successors already sent this node's revocations (a node that was down when one spread). */
   private readonly toldRevocations = new Set<string>();
+  /** Is a record's block in its miner's branch (what replicas and approvals need). */
   private readonly proofs: BranchProofs;
   private readonly recovery: CrashRecovery;
+  private readonly checkpoints: CheckpointStore;
+  /** Inclusion proofs handed to clients (ledger/proof.ts). */
+  private readonly inclusion: Proofs;
   private local: ReadonlyMap<string, Handler> = new Map();
   private repairTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -227,6 +234,18 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     this.things = new ThingDirectory({ chord, client, members: this.members });
     this.device = new DeviceReport({ ledger, standing: this.standing });
     this.peerStore = new PeerStore({ file: dataFiles(opts.dataDir).peers, selfId: this.id });
+    this.checkpoints = new CheckpointStore({
+      dir: dataFiles(opts.dataDir).checkpoints,
+      network: this.network.descriptor,
+    });
+    this.inclusion = new Proofs({
+      selfId: this.id,
+      ledger,
+      network: this.network,
+      checkpoints: this.checkpoints,
+      members: () => this.members.all(),
+      client,
+    });
   }
 
   get id(): string {
@@ -351,10 +370,8 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
         flowcoin: this.flowcoin,
         branchSync: this.branchSync,
         copies: this.copies,
-        checkpoints: new CheckpointStore({
-          dir: dataFiles(this.opts.dataDir).checkpoints,
-          network: this.network.descriptor,
-        }),
+        checkpoints: this.checkpoints,
+        proofs: this.inclusion,
         things: this.things,
         revoke: (r) => this.revoke(r),
         isRevoked: (id) => this.revocations.has(id),
@@ -432,8 +449,14 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     return this.router.put(input);
   }
 
-  get(key: string): Promise<RecordDoc> {
-    return this.router.get(key);
+  async get(key: string, opts: { proof?: boolean } = {}): Promise<RecordJson> {
+    const record = await this.router.get(key);
+    if (!opts.proof) return record;
+    return { ...record, proof: await this.inclusion.proof(record.txID) };
+  }
+
+  proof(input: { txID: string }): Promise<ProofDoc> {
+    return this.inclusion.proof(input?.txID) as unknown as Promise<ProofDoc>;
   }
 
   query(q: QueryInput): Promise<QueryResult> {

@@ -10,6 +10,7 @@ import type { CoapInputCheck } from "./coap-input.js";
 import { linkFormat, WELL_KNOWN_CORE } from "./coap-link-format.js";
 import type { CoapObserveEngine, Endpoint } from "./coap-observe.js";
 import type { ObserveHubs } from "./coap-observe-hubs.js";
+import { CoapAnswerCache, requestedBlock } from "./coap-answer-cache.js";
 import { CoapReplyError, reply, replyFailure, replyObserve, type CoapResponse } from "./coap-replies.js";
 
 const { Content: ContentClass } = wotCore;
@@ -38,6 +39,7 @@ type CoapRequest = coap.IncomingMessage;
 export class CoapRoutes {
   private readonly c: CoapRoutesComponents;
   private readonly tokenQueryName: string;
+  private readonly answers = new CoapAnswerCache();
 
   constructor(components: CoapRoutesComponents, init: CoapRoutesInit) {
     this.c = components;
@@ -146,6 +148,18 @@ export class CoapRoutes {
       if (verdict === "forbidden")
         throw new CoapReplyError("4.03", `this token may not invoke action ${name}`);
     }
+    const from = endpointOf(req);
+    const answerKey = `${from.address}|${from.port}|${url.pathname}${url.search}`;
+    const payloadLength = req.payload?.length ?? 0;
+    const block = requestedBlock(req._packet.options);
+    if (block.num > 0 && payloadLength === 0) {
+      // A later block of an answer already given: the same bytes, never the action run again.
+      const cached = this.answers.get(answerKey);
+      if (cached === undefined)
+        throw new CoapReplyError("4.08", "no answer to continue: repeat the request from block 0");
+      reply(res, "2.05", cached.payload, cached.type);
+      return;
+    }
     const schema = action.input as WoT.DataSchema | undefined;
     const { mediaType } = this.c.input.decode(req, schema, `action ${name}`, false);
     const output = await entry.thing.handleInvokeAction(
@@ -157,7 +171,9 @@ export class CoapRoutes {
       reply(res, "2.04");
       return;
     }
-    reply(res, "2.05", await output.toBuffer(), output.type);
+    const payload = await output.toBuffer();
+    if (payload.length > block.size) this.answers.put(answerKey, { payload, type: output.type });
+    reply(res, "2.05", payload, output.type);
   }
 
   private async handleEvent(entry: ThingEntry, name: string, req: CoapRequest, res: CoapResponse) {

@@ -49,6 +49,8 @@ export interface FlowchainCoapServerOptions {
   logger?: Logger;
 }
 
+const PIGGYBACK_MS = 500;
+
 export class FlowchainCoapServer implements ProtocolServer {
   readonly scheme = "coap";
   private readonly host: string;
@@ -116,7 +118,13 @@ export class FlowchainCoapServer implements ProtocolServer {
     guardSendAfterClose(socket);
     this.socket = socket;
     this.boundPort = socket.address().port;
-    const server = coap.createServer({ type }, (req, res) => this.routes.handle(req, res));
+    // Piggyback answers that take up to half a second (node-coap's default is 50 ms, after which it
+    // sends an empty ACK and the answer separately). Clients retransmit only after ACK_TIMEOUT (2 s),
+    // and libcoap 4.3's client cannot reassemble a separate response that comes in Block2 blocks
+    // (a proof, a query page): it drops it as a "large body receive internal issue".
+    const server = coap.createServer({ type, piggybackReplyMs: PIGGYBACK_MS }, (req, res) =>
+      this.routes.handle(req, res),
+    );
     // node-coap reads the socket itself; its handler is wrapped so every datagram is screened first.
     const nodeCoapHandler = server.handleRequest.bind(server);
     server.handleRequest = () => {

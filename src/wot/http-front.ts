@@ -4,7 +4,7 @@
 // http-events.ts), the admin bearer check for inventory (handlers cannot see headers), a body size
 // limit, and mapping handler errors to the error table's statuses and one problem-details body
 // instead of node-wot's blanket 500 with a text message (via the request context the handlers
-// write into).
+// write into); and the explorer page at `/`.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log.js";
 import { MAX_INPUT_BYTES } from "./interactions.js";
@@ -23,6 +23,7 @@ import {
   sendProblem,
   setCors,
 } from "./http-replies.js";
+import { EXPLORER_CSP, type Asset, type ExplorerAssets } from "./explorer-assets.js";
 
 export { DIRECTORY_PATH } from "./http-directory.js";
 export const WELL_KNOWN_PATH = "/.well-known/wot";
@@ -50,6 +51,8 @@ export interface HttpFrontOptions {
   isAdmin(token: string | undefined): boolean;
   realm: string;
   log: Logger;
+  /** The explorer page's files, served at `/` and under `/explorer/`. */
+  assets?: ExplorerAssets;
 }
 
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: () => void) => Promise<void>;
@@ -89,6 +92,8 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
       if (event !== undefined && (method === "GET" || method === "HEAD")) {
         return o.events.serve(event, req, res);
       }
+      const asset = o.assets?.at(path);
+      if (asset !== undefined) return serveAsset(method, res, asset);
 
       const ctx: RequestContext = { admin: false };
       const action = /^\/[^/]+\/actions\/([^/]+)\/?$/.exec(path)?.[1];
@@ -152,6 +157,18 @@ function bearerToken(header: string | undefined): string | undefined {
 
 function setRetryAfter(res: ServerResponse, status: ErrorStatus): void {
   if (status.retryAfterSeconds !== undefined) res.setHeader("Retry-After", String(status.retryAfterSeconds));
+}
+
+function serveAsset(method: string, res: ServerResponse, asset: Asset): void {
+  if (!allowGetHead(method, res)) return;
+  res.writeHead(200, {
+    "Content-Type": asset.type,
+    "Content-Length": asset.body.length,
+    "Content-Security-Policy": EXPLORER_CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+  });
+  res.end(method === "HEAD" ? undefined : asset.body);
 }
 
 function serveDirectoryEvents(

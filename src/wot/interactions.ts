@@ -50,7 +50,9 @@ export function attachInteractions(
   };
 
   action<PutInput>("put", (input) => node.put(input));
-  action<{ key: string }>("get", (input) => node.get(input.key));
+  action<{ key: string; proof?: boolean }>("get", (input) =>
+    node.get(input.key, { proof: input.proof === true }),
+  );
   action<QueryInput>("query", async (input) => {
     const result = await node.query(input);
     const ctx = requestContext.getStore();
@@ -58,6 +60,7 @@ export function attachInteractions(
     return result;
   });
   action<{ txID: string }>("approve", (input) => node.approve(input));
+  action<{ txID: string }>("proof", (input) => node.proof(input));
   action<ReportInput>("report", (input) => node.report(input));
   action<undefined>("inventory", async () => {
     // The token is checked at each binding's door (HTTP: the front, CoAP: the server's authorize

@@ -12,6 +12,7 @@ import { CONTEXTS_PATH, createHttpFront, WELL_KNOWN_PATH } from "./http-front.js
 import { DIRECTORY_TD_PATH, directoryTd } from "./http-directory.js";
 import { HttpEventHub } from "./http-events.js";
 import { DIRECTORY_EVENT_TYPES, DirectoryChanges } from "./directory-changes.js";
+import { ExplorerAssets } from "./explorer-assets.js";
 import { compileInputValidators } from "./input-validation.js";
 import { attachInteractions } from "./interactions.js";
 import { loadThingModel, readProjectFile, tdFromModel } from "./thing-model.js";
@@ -90,6 +91,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
           isAdmin: (token) => node.isAdmin(token),
           realm: String(init.id),
           log,
+          assets: new ExplorerAssets(),
         }),
       }),
   );

@@ -9,6 +9,7 @@ import type {
   FlowchainNodeApi,
   InventoryResult,
   NodeStats,
+  ProofDoc,
   PutInput,
   PutResult,
   QueryInput,
@@ -56,11 +57,23 @@ export class FakeNode extends EventEmitter implements FlowchainNodeApi {
     return { key, txID, owner: this.id, block: `block-${this.height}`, hops: 0 };
   }
 
-  async get(key: string): Promise<RecordDoc> {
-    this.calls.push({ method: "get", input: key });
+  async get(key: string, opts: { proof?: boolean } = {}): Promise<RecordDoc> {
+    this.calls.push({ method: "get", input: opts.proof ? { key, proof: true } : key });
     const rec = this.records.get(key);
     if (!rec) throw new NotFoundError(`no record with key ${key}`);
-    return rec;
+    return opts.proof ? { ...rec, proof: this.fakeProof(rec) } : rec;
+  }
+
+  /** Not a valid proof: the WoT tests check routing and schemas, the proof tests check proofs. */
+  private fakeProof(rec: RecordDoc): ProofDoc {
+    return { "@type": "InclusionProof", version: 1, record: rec };
+  }
+
+  async proof(input: { txID: string }): Promise<ProofDoc> {
+    this.calls.push({ method: "proof", input });
+    const rec = [...this.records.values()].find((r) => r.txID === input.txID);
+    if (!rec) throw new NotFoundError(`no transaction ${input.txID}`);
+    return this.fakeProof(rec);
   }
 
   /** Set by a test to make the next answers partial, as when a key range has no live holder. */

@@ -1,4 +1,5 @@
-// ledger.*: this node's branch (blocks, pages), copies of its predecessors' branches, checkpoints.
+// ledger.*: this node's branch (blocks, pages), copies of its predecessors' branches, checkpoints,
+// inclusion proofs of its records.
 import type { Handlers } from "../protocol/serve.js";
 import { MAX_DUPLICATES } from "../protocol/table.js";
 import type { NodeParts } from "./parts.js";
@@ -14,6 +15,7 @@ type LedgerHandlers = Pick<
   | "ledger.copies"
   | "ledger.copy"
   | "ledger.checkpoint"
+  | "ledger.proof"
 >;
 
 export function ledgerHandlers(p: NodeParts): LedgerHandlers {
@@ -38,5 +40,6 @@ export function ledgerHandlers(p: NodeParts): LedgerHandlers {
     "ledger.copies": async () => (await p.copies.miners()).filter((m) => !p.isRevoked(m)),
     "ledger.copy": ({ miner }) => (p.isRevoked(miner) ? null : p.copies.branch(miner)),
     "ledger.checkpoint": ({ checkpoint }) => p.checkpoints.store(checkpoint),
+    "ledger.proof": ({ txID }) => p.proofs.own(txID),
   };
 }

@@ -8,6 +8,7 @@ import type { BranchSync } from "../branch-sync.js";
 import type { CheckpointStore } from "../checkpoints.js";
 import type { Flowcoin } from "../flowcoin.js";
 import type { Placement } from "../placement.js";
+import type { Proofs } from "../proofs.js";
 import type { RingQuery } from "../ring-query.js";
 import type { Router } from "../router.js";
 import type { ThingDirectory } from "../thing-directory.js";
@@ -25,6 +26,7 @@ export interface NodeParts {
   branchSync: BranchSync;
   copies: BranchCopies;
   checkpoints: CheckpointStore;
+  proofs: Proofs;
   things: ThingDirectory;
   /** Checks, keeps and spreads an admin-signed removal of a member. */
   revoke(r: Revocation): Promise<{ new: boolean }>;

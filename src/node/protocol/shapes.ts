@@ -61,6 +61,8 @@ export const block = z.object({
   target: hex64,
   nonce: z.number().int().nonnegative(),
   sealedRoot: hex64,
+  // Absent in blocks mined before Merkle version 2 (and genesis): kept, since the hash covers it.
+  merkle: z.literal(2).optional(),
   // "" for genesis, which nobody mines; checked as a signature by verifyBlock.
   signature: z.string().max(128),
   minerKey: hex64,
@@ -177,6 +179,7 @@ export const checkpoint = z.object({
   time: millis,
   heads: z.array(z.object({ miner: hex64, height, head: hex64 })).max(MAX_PEERS),
   root: hex64,
+  merkle: z.literal(2).optional(),
   blocks: z.number().int().nonnegative(),
   invalid: z.array(invalidBlock).max(100_000),
   unreachable: z.array(hex64).max(MAX_PEERS),
@@ -192,3 +195,23 @@ export const revocation = z.strictObject({
   signature: z.string().regex(/^[0-9a-f]{128}$/),
 });
 export type Revocation = z.infer<typeof revocation>;
+
+/** An inclusion proof (src/ledger/proof.ts), as the miner of a record hands it out. */
+export const inclusionProof = z.object({
+  "@context": z.string().max(MAX_ADDR),
+  "@type": z.literal("InclusionProof"),
+  version: z.literal(1),
+  network: z.object({ name: z.string().max(MAX_ADDR), adminPublicKey: hex64 }),
+  record: recordDoc,
+  merkle: z.object({
+    index: z.number().int().nonnegative(),
+    size: z.number().int().positive(),
+    path: z.array(hex64).max(64),
+  }),
+  // The record's block, the sealing block and at most MAX_CHECKPOINT_CHAIN more.
+  blocks: z.array(block).min(2).max(258),
+  membership: z.string().max(4096),
+  checkpoint: z
+    .object({ checkpoint, index: z.number().int().nonnegative(), path: z.array(hex64).max(64) })
+    .nullable(),
+});

@@ -11,6 +11,7 @@ import {
   checkpoint,
   chunk,
   hex64,
+  inclusionProof,
   inventoryResult,
   invalidNote,
   MAX_PEERS,
@@ -157,6 +158,12 @@ export const PROTOCOL = {
   "ledger.copy": spec({
     params: z.strictObject({ miner: hex64 }),
     result: branchReport.nullable(),
+    access: "member",
+  }),
+  // The inclusion proof of one of the callee's own records; null when the txID is not its own.
+  "ledger.proof": spec({
+    params: z.strictObject({ txID: hex64 }),
+    result: inclusionProof.nullable(),
     access: "member",
   }),
   // Checked against the admin key by the handler: members store only what the admin signed.

@@ -1,0 +1,283 @@
+// The explorer: reads only this node's public WoT interface (its TD's forms and the Thing
+// Directory), from the node that served the page. The ring from the directory and the `ring`
+// property, this node's branch from `chain`, a live feed from the Thing's events, and any record
+// looked up with its inclusion proof checked here, step by step (proof-verify.js).
+import { verifyProof } from "./proof-verify.js";
+
+const $ = (id) => document.getElementById(id);
+const SVG = "http://www.w3.org/2000/svg";
+const POLL_MS = 2000;
+
+/** A form's URL on the origin the page came from (the TD names the node's advertised host). */
+function local(href) {
+  const u = new URL(href);
+  if (u.protocol === "http:" || u.protocol === "https:")
+    return new URL(u.pathname + u.search, location.origin);
+  if (u.protocol === "ws:" || u.protocol === "wss:") u.hostname = location.hostname;
+  return u;
+}
+const formOf = (affordance, scheme, op) =>
+  affordance?.forms?.find(
+    (f) => f.href.startsWith(scheme) && (op === undefined || [].concat(f.op ?? []).includes(op)),
+  );
+
+async function json(url, init) {
+  const res = await fetch(url, init);
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${res.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+const state = {
+  td: null,
+  self: null,
+  members: new Map(),
+  ring: null,
+  feed: [],
+  times: { block: [], transaction: [], verified: [] },
+};
+
+const readProperty = (name) => json(local(formOf(state.td.properties[name], "http", "readproperty").href));
+const invoke = (name, input) =>
+  json(local(formOf(state.td.actions[name], "http").href), {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(input),
+  });
+
+const short = (h) => (typeof h === "string" ? h.slice(0, 12) : String(h));
+const idOfTd = (td) => String(td.id ?? "").replace(/^urn:flowchain:node:/, "");
+
+// ---- ring --------------------------------------------------------------------------------------
+
+async function directory() {
+  const out = [];
+  for (let offset = 0; offset < 10_000; offset += 100) {
+    const page = await json(`/things?offset=${offset}&limit=100`);
+    out.push(...page);
+    if (page.length < 100) break;
+  }
+  return out;
+}
+
+async function refreshRing() {
+  const [tds, ring] = await Promise.all([directory(), readProperty("ring")]);
+  const now = Date.now();
+  const live = new Set(tds.map(idOfTd));
+  for (const id of live) state.members.set(id, { id, up: true, seen: now });
+  // A member missing from the directory is not forgotten: it turns grey.
+  for (const m of state.members.values()) if (!live.has(m.id)) m.up = false;
+  state.ring = ring;
+  drawRing();
+}
+
+function angleOf(id) {
+  return (parseInt(id.slice(0, 8), 16) / 2 ** 32) * 2 * Math.PI - Math.PI / 2;
+}
+const pos = (id, r = 130) => [Math.cos(angleOf(id)) * r, Math.sin(angleOf(id)) * r];
+
+function el(name, attrs, parent) {
+  const e = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v));
+  parent?.appendChild(e);
+  return e;
+}
+
+function drawRing() {
+  const svg = $("ring");
+  svg.replaceChildren();
+  el("circle", { cx: 0, cy: 0, r: 130, fill: "none", stroke: "#d1d5db" }, svg);
+  const me = state.self;
+  const edge = (to, cls) => {
+    const [x1, y1] = pos(me);
+    const [x2, y2] = pos(to);
+    el("line", { x1, y1, x2, y2, class: cls }, svg);
+  };
+  for (const f of new Set((state.ring?.fingers?.entries ?? []).map((e) => e.id)))
+    if (f !== me) edge(f, "finger");
+  for (const s of state.ring?.successors ?? []) if (s.id !== me) edge(s.id, "succ");
+  const members = [...state.members.values()];
+  for (const m of members) {
+    const [x, y] = pos(m.id);
+    const c = el(
+      "circle",
+      {
+        cx: x,
+        cy: y,
+        r: 5,
+        class: `node ${m.id === me ? "me" : ""} ${m.up ? "up" : "down"}`,
+        "data-id": m.id,
+      },
+      svg,
+    );
+    el("title", {}, c).textContent = `${m.id}${m.up ? "" : " (gone)"}`;
+    const [tx, ty] = pos(m.id, 145);
+    const t = el("text", { x: tx, y: ty, "text-anchor": "middle" }, svg);
+    t.textContent = m.id.slice(0, 6);
+  }
+  const up = members.filter((m) => m.up).length;
+  $("ring-count").textContent =
+    `${up} member${up === 1 ? "" : "s"}${members.length > up ? `, ${members.length - up} gone` : ""}`;
+}
+
+// ---- this node's branch ----------------------------------------------------------------------
+
+async function refreshChain() {
+  const [chain, balance, stats] = await Promise.all([
+    readProperty("chain"),
+    readProperty("balance"),
+    readProperty("stats"),
+  ]);
+  const rows = [
+    ["height", chain.height],
+    ["head", short(chain.head)],
+    ["block in use", chain.validBlock ? short(chain.validBlock) : "none (invalidated)"],
+    ["difficulty tier", chain.difficulty?.tier],
+    ["reliability", Number(chain.difficulty?.reliability).toFixed(3)],
+    ["records sealed / unsealed", `${chain.recordsSealed} / ${chain.recordsUnsealed}`],
+    ["Flowcoin balance", balance],
+    ["records here", stats.records],
+    ["puts/s", Number(stats.putsPerSecond).toFixed(1)],
+  ];
+  $("chain").replaceChildren(
+    ...rows.flatMap(([k, v]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = k;
+      const dd = document.createElement("dd");
+      dd.textContent = String(v);
+      return [dt, dd];
+    }),
+  );
+}
+
+// ---- live feed -------------------------------------------------------------------------------
+
+function onEvent(kind, data) {
+  const t = Date.now();
+  state.times[kind].push(t);
+  const li = document.createElement("li");
+  const k = document.createElement("span");
+  k.className = "kind";
+  k.textContent = kind;
+  const text =
+    kind === "block"
+      ? `#${data.height} ${short(data.hash)} by ${short(data.miner)}`
+      : kind === "transaction"
+        ? `${short(data.txID)} ${data.source ?? ""}`
+        : `${short(data.txID)} for ${short(data.miner)}`;
+  li.append(k, document.createTextNode(text));
+  li.dataset.kind = kind;
+  if (data.txID) li.dataset.txid = data.txID;
+  $("feed").prepend(li);
+  while ($("feed").children.length > 200) $("feed").lastChild.remove();
+  renderRates();
+}
+
+function renderRates() {
+  const since = Date.now() - 10_000;
+  const parts = Object.entries(state.times).map(([k, ts]) => {
+    while (ts.length && ts[0] < since) ts.shift();
+    return `${k} ${(ts.length / 10).toFixed(1)}/s`;
+  });
+  $("rates").textContent = parts.join(" · ");
+}
+
+/** WebSocket form first (every event, in order); HTTP long-poll when there is none or it fails. */
+function subscribe(kind) {
+  const ev = state.td.events[kind];
+  const ws = formOf(ev, "ws");
+  if (ws) {
+    const sock = new WebSocket(local(ws.href));
+    let opened = false;
+    sock.onopen = () => (opened = true);
+    sock.onmessage = (m) => {
+      try {
+        onEvent(kind, JSON.parse(m.data));
+      } catch {
+        // Not an event: ignored.
+      }
+    };
+    sock.onclose = () => setTimeout(() => (opened ? subscribe(kind) : longPoll(kind)), 1000);
+    return;
+  }
+  longPoll(kind);
+}
+
+async function longPoll(kind) {
+  const f = formOf(state.td.events[kind], "http");
+  for (;;) {
+    try {
+      onEvent(kind, await json(local(f.href)));
+    } catch {
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+// ---- record view -----------------------------------------------------------------------------
+
+/** Tests may set this to change a proof before it is checked (the page shows it red). */
+const hooks = { tamper: null };
+
+async function lookUp(id) {
+  $("steps").replaceChildren();
+  $("record").textContent = "…";
+  let proof;
+  try {
+    proof = await invoke("proof", { txID: id });
+  } catch (byTx) {
+    try {
+      proof = (await invoke("get", { key: id, proof: true })).proof;
+    } catch (byKey) {
+      $("record").textContent = `not found as a txID (${byTx.message}) nor as a key (${byKey.message})`;
+      return null;
+    }
+  }
+  if (typeof hooks.tamper === "function") proof = hooks.tamper(structuredClone(proof)) ?? proof;
+  const report = await verifyProof(proof);
+  $("steps").replaceChildren(
+    ...report.steps.map((s) => {
+      const li = document.createElement("li");
+      li.className = s.ok ? "ok" : "fail";
+      li.dataset.step = s.step;
+      li.textContent = `${s.step}: ${s.detail}`;
+      return li;
+    }),
+  );
+  const r = proof?.record ?? {};
+  $("record").textContent = JSON.stringify(
+    { owner: r.miner, block: r.block, height: r.height, anchor: report.anchor ?? null, record: r },
+    null,
+    2,
+  );
+  return report;
+}
+
+// ---- start -----------------------------------------------------------------------------------
+
+async function start() {
+  state.td = await json("/.well-known/wot");
+  state.self = idOfTd(state.td);
+  $("node").textContent = `${state.td.title} · ${short(state.self)}`;
+  for (const kind of Object.keys(state.td.events ?? {})) if (kind in state.times) subscribe(kind);
+  const tick = async () => {
+    await Promise.allSettled([refreshRing(), refreshChain()]);
+    renderRates();
+    setTimeout(tick, POLL_MS);
+  };
+  await tick();
+  $("lookup").addEventListener("submit", (e) => {
+    e.preventDefault();
+    void lookUp($("lookup-id").value.trim());
+  });
+  // A link to a record: /#record=<key or txID>.
+  const linked = /^#record=([0-9a-f]{64})$/.exec(location.hash)?.[1];
+  if (linked) {
+    $("lookup-id").value = linked;
+    await lookUp(linked);
+  }
+}
+
+// The test hook: a browser test drives the page through this, never through private state.
+window.flowchainExplorer = { lookUp, verifyProof, hooks, state };
+start().catch((e) => ($("node").textContent = `cannot read this node's TD: ${e.message}`));
