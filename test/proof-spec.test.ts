@@ -112,7 +112,8 @@ function readmeVerify(p: J): boolean {
   };
   const networkId = dH(canon(genesis));
   // 2. record
-  if (R["@context"] !== "https://flowchain.io/ns/ledger/v1" || R["@type"] !== "Transaction") return false;
+  const contexts = ["/contexts/ledger-v1.jsonld", "https://flowchain.io/ns/ledger/v1"];
+  if (!contexts.includes(R["@context"]) || R["@type"] !== "Transaction") return false;
   if (!["txID", "key", "block", "miner", "minerKey"].every((f) => HEX64.test(R[f]))) return false;
   if (dH(canon({ source: R.source, timestamp: R.timestamp, value: R.value })) !== R.key) return false;
   if (dH(Buffer.from(R.block + R.key)) !== R.txID || H(hex(R.minerKey)).toString("hex") !== R.miner)
