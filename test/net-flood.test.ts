@@ -20,10 +20,16 @@ const FLOOD = 1000;
  * backlog behind the flood's connects (see src/net/README.md), so timing is logged, not asserted.
  */
 const CALL = { timeoutMs: 20_000 };
+/**
+ * The flooder shares the test's process and a busy 2-core machine: a member's handshake can wait
+ * seconds for the event loop. The flood must not keep members out; how long it delays them is
+ * logged (and measured in the bench), so the handshake gets the call's budget here.
+ */
+const PATIENT = { handshakeTimeoutMs: 20_000 };
 
 /** Time of a new member's first call: dial, WebSocket upgrade, handshake, one request. */
 async function firstCallMs(net: DevNetwork, server: PeerNetwork, t: ExecutionContext): Promise<number> {
-  const member = await net.start({}, t);
+  const member = await net.start(PATIENT, t);
   const started = performance.now();
   t.is(await member.call({ addr: server.addr, id: server.id }, "echo", member.id, CALL), member.id);
   const ms = performance.now() - started;
@@ -41,7 +47,7 @@ function fmt(xs: number[]): string {
 }
 
 async function echoServer(net: DevNetwork, t: ExecutionContext, extra = {}): Promise<PeerNetwork> {
-  const server = await net.start(extra, t);
+  const server = await net.start({ ...PATIENT, ...extra }, t);
   server.handle("echo", async (p) => p);
   return server;
 }
@@ -84,7 +90,7 @@ test.serial(
   async (t) => {
     const net = createDevNetwork();
     const server = await echoServer(net, t);
-    const options = net.memberOptions();
+    const options = net.memberOptions(PATIENT);
     const startMember = async () => {
       const m = new PeerNetwork({ ...options });
       t.teardown(() => m.close());
