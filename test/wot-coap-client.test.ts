@@ -80,9 +80,12 @@ test("node-wot consumer observes a property and unobserve stops it", async (t) =
 });
 
 test("libcoap coap-client deregisters when its observe duration ends", async (t) => {
-  const { server, port } = await startThing(t);
+  const { server, thing, port } = await startThing(t);
   const client = runCoapClient(t, ["-s", "2", "-B", "10", `coap://127.0.0.1:${port}/t/events/block`]);
   await until(() => server.observerCount() === 1, "registration");
+  // The observation is established by its first response, the first event.
+  thing.emitEvent("block", { height: 1 });
+  await until(() => client.lines.length === 1, "first event");
   await client.exited;
   await until(() => server.observerCount() === 0, "deregistration after the client ended");
   t.pass();

@@ -219,6 +219,20 @@ export class RawCoapClient {
     return { first: first!, body: Buffer.concat(parts) };
   }
 
+  /** Registers for an event or property with Observe=0 (CON); resolves with the ACK to it, empty
+   * when the response is to come separately, piggybacked otherwise. */
+  async observe(path: string, token: Buffer): Promise<WireMessage> {
+    const options = pathOptions(path);
+    options.push({ number: CoapOption.Observe, value: Buffer.alloc(0) });
+    const sent = this.send({ code: codeNumber("0.01"), token, options });
+    return this.receive((m) => m.type === CoapType.ACK && m.messageId === sent.messageId);
+  }
+
+  /** Acknowledges a CON message (a notification or a separate response). */
+  ack(msg: WireMessage): void {
+    this.send({ type: CoapType.ACK, code: 0, messageId: msg.messageId });
+  }
+
   pendingCount(pred: (m: WireMessage) => boolean): number {
     return this.inbox.filter(pred).length;
   }

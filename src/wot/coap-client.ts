@@ -5,8 +5,9 @@
 // neither deregisters nor stops the stream it opened, so delivery goes on; and it resolves every
 // request whatever the response code, so a 4.00 comes back as if it were the action's output.
 //
-// This client keeps each Observe relation it opens, skips the registration response, delivers
-// one callback per notification, and on unlinkResource() stops delivery at once, sends the RFC
+// This client keeps each Observe relation it opens, skips a registration response that carries
+// the current state (a property's), takes an event's separate first response as its first
+// occurrence, delivers one callback per notification, and on unlinkResource() stops delivery at once, sends the RFC
 // 7641 deregistration (GET with Observe=1 and the same token) and closes the stream, so any
 // notification already in flight is answered with a RST by node-coap's agent.
 
@@ -42,7 +43,8 @@ interface Target {
 interface ActiveObservation {
   href: string;
   target: Target;
-  stream: coap.ObserveReadStream;
+  /** Set when the first response arrives, which for an event is its first occurrence. */
+  stream?: coap.ObserveReadStream;
   token: Buffer;
   closed: boolean;
 }
@@ -95,45 +97,74 @@ export class FlowchainCoapClient implements ProtocolClient {
       observe: true,
       confirmable: true,
     });
-    const stream = await new Promise<coap.ObserveReadStream>((resolve, reject) => {
+    const observation: ActiveObservation = {
+      href: form.href,
+      target,
+      token: Buffer.alloc(0),
+      closed: false,
+    };
+    const deliver = (stream: coap.ObserveReadStream): void => {
+      observation.stream = stream;
+      // A response piggybacked on the ACK answers the registration with the current state (a
+      // property's value); only what follows is a change. A separate response (how events are
+      // answered, having no state) is itself the first delivery.
+      let skip = stream._packet.ack === true;
+      stream.on("data", (payload: Buffer) => {
+        if (skip) {
+          skip = false;
+          return;
+        }
+        if (observation.closed) return;
+        const cf = stream.headers["Content-Format"];
+        const type = typeof cf === "string" ? cf : (form.contentType ?? "application/json");
+        next(new ContentClass(type, Readable.from([payload])));
+      });
+      stream.on("error", (err: Error) => error?.(err));
+      stream.on("close", () => {
+        if (!observation.closed) complete?.();
+      });
+      if (observation.closed) stream.close();
+    };
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const settle = (err?: Error): void => {
+        if (settled) return;
+        settled = true;
+        if (err === undefined) resolve();
+        else reject(err);
+      };
       req.on("response", (res: coap.IncomingMessage) => {
         if (!res.code.startsWith("2.")) {
           // node-coap opens an observe stream for most error replies too; close it so the agent
           // forgets the token instead of holding its socket open.
           if (res instanceof coap.ObserveReadStream) res.close();
-          reject(
-            new CoapResponseError(res.code, `${res.code} from ${form.href}: ${res.payload.toString("utf8")}`),
+          const err = new CoapResponseError(
+            res.code,
+            `${res.code} from ${form.href}: ${res.payload.toString("utf8")}`,
           );
+          if (settled) error?.(err);
+          settle(err);
           return;
         }
-        resolve(res as coap.ObserveReadStream);
+        deliver(res as coap.ObserveReadStream);
+        settle();
       });
-      req.on("error", reject);
+      req.on("error", (err: Error) => {
+        if (settled) error?.(err);
+        settle(err);
+      });
+      // node-coap's agent resets the request's retransmission when the server acknowledges it,
+      // and tells nothing else about an empty ACK: the registration is accepted then, even if its
+      // response (the first event) comes later. A piggybacked response is handled in the same
+      // tick, before this check runs.
+      const sender = req.sender as { reset: () => void };
+      const reset = sender.reset.bind(sender);
+      sender.reset = () => {
+        reset();
+        setImmediate(() => settle());
+      };
       req.end();
-    });
-    const observation: ActiveObservation = {
-      href: form.href,
-      target,
-      stream,
-      token: Buffer.from(stream._packet.token ?? Buffer.alloc(0)),
-      closed: false,
-    };
-    let first = true;
-    stream.on("data", (payload: Buffer) => {
-      // The first message answers the registration (empty for events, the current value for
-      // properties); only notifications that follow it are deliveries.
-      if (first) {
-        first = false;
-        return;
-      }
-      if (observation.closed) return;
-      const cf = stream.headers["Content-Format"];
-      const type = typeof cf === "string" ? cf : (form.contentType ?? "application/json");
-      next(new ContentClass(type, Readable.from([payload])));
-    });
-    stream.on("error", (err: Error) => error?.(err));
-    stream.on("close", () => {
-      if (!observation.closed) complete?.();
+      observation.token = Buffer.from(req._packet.token ?? Buffer.alloc(0));
     });
     let set = this.observations.get(form.href);
     if (set === undefined) {
@@ -281,7 +312,7 @@ export class FlowchainCoapClient implements ProtocolClient {
     } finally {
       // Forgetting the token makes node-coap's agent answer any later notification with a RST,
       // which also ends the relation if the deregistration was lost.
-      o.stream.close();
+      o.stream?.close();
     }
   }
 }

@@ -51,6 +51,21 @@ export function replyObserve(
   res.end();
 }
 
+/**
+ * Answers a CON request with an empty ACK and nothing else (a NON one with nothing at all): its
+ * response will be sent separately. Through node-coap, so a retransmitted request gets the ACK again.
+ */
+export function acknowledgeOnly(res: coap.ObserveWriteStream): void {
+  if (res._request.confirmable === true) {
+    res._packet.token = Buffer.alloc(0);
+    res.statusCode = "0.00";
+    res._doSend();
+  }
+  // Marks the stream as used, so end() sends nothing more.
+  res._counter = 1;
+  res.end();
+}
+
 export function replyFailure(res: CoapResponse, err: unknown, url: string, log: Logger): void {
   try {
     if (err instanceof CoapReplyError) return replyError(res, err.code, err.message);

@@ -10,7 +10,14 @@ import type { CoapInputCheck } from "./coap-input.js";
 import { linkFormat, WELL_KNOWN_CORE } from "./coap-link-format.js";
 import type { CoapObserveEngine, Endpoint } from "./coap-observe.js";
 import type { ObserveHubs } from "./coap-observe-hubs.js";
-import { CoapReplyError, reply, replyFailure, replyObserve, type CoapResponse } from "./coap-replies.js";
+import {
+  acknowledgeOnly,
+  CoapReplyError,
+  reply,
+  replyFailure,
+  replyObserve,
+  type CoapResponse,
+} from "./coap-replies.js";
 
 const { Content: ContentClass } = wotCore;
 
@@ -168,9 +175,11 @@ export class CoapRoutes {
     const from = endpointOf(req);
     if (observe === 0) {
       this.c.engine.register(await this.c.hubs.resourceFor(entry, "event", name), from);
-      // Events have no current state: the registration is confirmed by an empty 2.05 carrying the
-      // Observe option; every emitted event then follows as one notification.
-      replyObserve(res as coap.ObserveWriteStream, Buffer.alloc(0), undefined);
+      // An event has no current state to answer with, and a 2.05 without one is taken for an
+      // event by clients that decode every response of an observation (node-wot's binding-coap
+      // then fails on the empty value). So the registration is only acknowledged, and the first
+      // event is the (separate, RFC 7252 §5.2.2) response that starts the observation.
+      acknowledgeOnly(res as coap.ObserveWriteStream);
       return;
     }
     if (observe === 1) {

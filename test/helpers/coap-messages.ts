@@ -14,6 +14,10 @@ export const CoapOption = {
   UriQuery: 15,
   Accept: 17,
   Block2: 23,
+  Block1: 27,
+  Size2: 28,
+  Size1: 60,
+  RequestTag: 292,
 } as const;
 
 export interface WireOption {
