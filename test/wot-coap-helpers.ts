@@ -83,6 +83,8 @@ export async function startThing(
         output: { type: "object" },
       },
       fail: { input: { type: "string" } },
+      // Answers {data} of n characters: answers larger than a datagram.
+      big: { input: { type: "integer" }, output: { type: "object" } },
       // Affordance-level security naming a bearer scheme marks the action admin-only.
       inventory: { output: { type: "object" }, security: ["admin_sc"] },
     },
@@ -110,6 +112,7 @@ export async function startThing(
     throw err;
   });
   thing.setActionHandler("inventory", async () => ({ items: 3 }));
+  thing.setActionHandler("big", async (input) => ({ data: "x".repeat((await input.value()) as number) }));
   await thing.expose();
   return fixture;
 }

@@ -15,6 +15,7 @@ import { isIPv6 } from "node:net";
 import { Readable } from "node:stream";
 import * as coap from "coap";
 import wotCore from "@node-wot/core";
+import { BLOCK_SIZE, MAX_SZX } from "./coap-blockwise.js";
 import type { Content, Form, ProtocolClient, ProtocolClientFactory, SecurityScheme } from "@node-wot/core";
 
 const { Content: ContentClass } = wotCore;
@@ -267,6 +268,9 @@ export class FlowchainCoapClient implements ProtocolClient {
       const req = this.agent(target.family).request({ ...target, method, confirmable: true, observe: false });
       for (const [k, v] of Object.entries(headers)) req.setOption(k, v);
       if (content !== undefined) req.setOption("Content-Format", content.type);
+      // node-coap sends a body whole unless told to use Block1 (RFC 7959), and refuses messages
+      // over 1280 bytes: larger inputs go in 1 KiB blocks (SZX 6).
+      if (body !== undefined && body.length > BLOCK_SIZE) req.setOption("Block1", Buffer.from([MAX_SZX]));
       req.on("response", (res: coap.IncomingMessage) => {
         if (!res.code.startsWith("2.")) {
           reject(

@@ -16,8 +16,10 @@ import {
   reply,
   replyFailure,
   replyObserve,
+  type CoapExchange,
   type CoapResponse,
 } from "./coap-replies.js";
+import type { CoapBlockwise } from "./coap-blockwise.js";
 
 const { Content: ContentClass } = wotCore;
 
@@ -30,6 +32,7 @@ export interface CoapRoutesComponents {
   engine: CoapObserveEngine;
   hubs: ObserveHubs;
   input: CoapInputCheck;
+  blocks: CoapBlockwise;
   /** Decides admin-only actions; without it they are refused. */
   authorize?: Authorize;
   logger: Logger;
@@ -56,10 +59,12 @@ export class CoapRoutes {
     // node-coap emits 'error' on a response whose packet cannot be generated or whose CON
     // retransmission timed out; an unhandled 'error' event would crash the process.
     res.on("error", (err: Error) => this.c.logger.debug("coap response error", { err: err.message }));
-    this.route(req, res).catch((err: unknown) => replyFailure(res, err, req.url, this.c.logger));
+    const ex: CoapExchange = { req, res, blocks: this.c.blocks };
+    this.route(ex).catch((err: unknown) => replyFailure(ex, err, req.url, this.c.logger));
   }
 
-  private async route(req: CoapRequest, res: CoapResponse): Promise<void> {
+  private async route(ex: CoapExchange): Promise<void> {
+    const { req } = ex;
     let url: URL;
     let segments: string[];
     try {
@@ -74,30 +79,31 @@ export class CoapRoutes {
     const method = req.method;
     if (segments.length === 2 && segments.every((s, i) => s === WELL_KNOWN_CORE[i])) {
       if (method !== "GET") throw new CoapReplyError("4.05", "only GET is allowed on /.well-known/core");
-      reply(res, "2.05", Buffer.from(linkFormat(this.c.things.values())), "application/link-format");
+      reply(ex, "2.05", Buffer.from(linkFormat(this.c.things.values())), "application/link-format");
       return;
     }
     const entry = segments.length > 0 ? this.c.things.get(segments[0]!) : undefined;
     if (entry === undefined) throw new CoapReplyError("4.04", `no resource at ${url.pathname}`);
     if (segments.length === 1) {
       if (method !== "GET") throw new CoapReplyError("4.05", "only GET is allowed on a Thing Description");
-      return this.serveTd(entry, req, res);
+      return this.serveTd(entry, ex);
     }
     if (segments.length !== 3) throw new CoapReplyError("4.04", `no resource at ${url.pathname}`);
     const [, dir, name] = segments as [string, string, string];
     switch (dir) {
       case "properties":
-        return this.handleProperty(entry, name, req, res);
+        return this.handleProperty(entry, name, ex);
       case "actions":
-        return this.handleAction(entry, name, url, req, res);
+        return this.handleAction(entry, name, url, ex);
       case "events":
-        return this.handleEvent(entry, name, req, res);
+        return this.handleEvent(entry, name, ex);
       default:
         throw new CoapReplyError("4.04", `no resource at ${url.pathname}`);
     }
   }
 
-  private serveTd(entry: ThingEntry, req: CoapRequest, res: CoapResponse): void {
+  private serveTd(entry: ThingEntry, ex: CoapExchange): void {
+    const { req } = ex;
     const accept = req.headers.Accept;
     let mediaType = "application/td+json";
     if (accept === "application/json" || accept === 50) mediaType = "application/json";
@@ -107,10 +113,11 @@ export class CoapRoutes {
         "the TD is available as application/td+json (432) or application/json (50)",
       );
     }
-    reply(res, "2.05", Buffer.from(JSON.stringify(entry.thing.getThingDescription())), mediaType);
+    reply(ex, "2.05", Buffer.from(JSON.stringify(entry.thing.getThingDescription())), mediaType);
   }
 
-  private async handleProperty(entry: ThingEntry, name: string, req: CoapRequest, res: CoapResponse) {
+  private async handleProperty(entry: ThingEntry, name: string, ex: CoapExchange) {
+    const { req, res } = ex;
     const property = entry.thing.properties[name];
     if (property === undefined) throw new CoapReplyError("4.04", `no property ${name}`);
     const index = formIndex(entry, "property", name);
@@ -126,7 +133,7 @@ export class CoapRoutes {
         replyObserve(res as coap.ObserveWriteStream, payload, content.type);
         return;
       }
-      reply(res, "2.05", payload, content.type);
+      reply(ex, "2.05", payload, content.type);
       return;
     }
     if (req.method === "PUT") {
@@ -134,13 +141,14 @@ export class CoapRoutes {
       const { mediaType } = this.c.input.decode(req, property as WoT.DataSchema, `property ${name}`, true);
       const content = new ContentClass(mediaType, Readable.from([req.payload]));
       await entry.thing.handleWriteProperty(name, content, { formIndex: index });
-      reply(res, "2.04");
+      reply(ex, "2.04");
       return;
     }
     throw new CoapReplyError("4.05", `use GET or PUT on property ${name}`);
   }
 
-  private async handleAction(entry: ThingEntry, name: string, url: URL, req: CoapRequest, res: CoapResponse) {
+  private async handleAction(entry: ThingEntry, name: string, url: URL, ex: CoapExchange) {
+    const { req } = ex;
     const action = entry.thing.actions[name];
     if (action === undefined) throw new CoapReplyError("4.04", `no action ${name}`);
     if (req.method !== "POST") throw new CoapReplyError("4.05", `use POST to invoke action ${name}`);
@@ -161,13 +169,14 @@ export class CoapRoutes {
       { formIndex: formIndex(entry, "action", name) },
     );
     if (output === undefined || output === null) {
-      reply(res, "2.04");
+      reply(ex, "2.04");
       return;
     }
-    reply(res, "2.05", await output.toBuffer(), output.type);
+    reply(ex, "2.05", await output.toBuffer(), output.type);
   }
 
-  private async handleEvent(entry: ThingEntry, name: string, req: CoapRequest, res: CoapResponse) {
+  private async handleEvent(entry: ThingEntry, name: string, ex: CoapExchange) {
+    const { req, res } = ex;
     if (entry.thing.events[name] === undefined) throw new CoapReplyError("4.04", `no event ${name}`);
     if (req.method !== "GET")
       throw new CoapReplyError("4.05", `use GET with Observe to subscribe to event ${name}`);
@@ -184,7 +193,7 @@ export class CoapRoutes {
     }
     if (observe === 1) {
       this.deregister(entry, "event", name, from);
-      reply(res, "2.05");
+      reply(ex, "2.05");
       return;
     }
     throw new CoapReplyError("4.00", `event ${name} is observed: send GET with Observe 0`);
