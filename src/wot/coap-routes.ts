@@ -7,7 +7,7 @@ import wotCore from "@node-wot/core";
 import type { Logger } from "../log.js";
 import { formIndex, type ThingEntry } from "./coap-forms.js";
 import type { CoapInputCheck } from "./coap-input.js";
-import { linkFormat, WELL_KNOWN_CORE } from "./coap-link-format.js";
+import { isDirectory, linkFormat, WELL_KNOWN_CORE, WELL_KNOWN_WOT } from "./coap-link-format.js";
 import type { CoapObserveEngine, Endpoint } from "./coap-observe.js";
 import type { ObserveHubs } from "./coap-observe-hubs.js";
 import {
@@ -79,8 +79,18 @@ export class CoapRoutes {
     const method = req.method;
     if (segments.length === 2 && segments.every((s, i) => s === WELL_KNOWN_CORE[i])) {
       if (method !== "GET") throw new CoapReplyError("4.05", "only GET is allowed on /.well-known/core");
-      reply(ex, "2.05", Buffer.from(linkFormat(this.c.things.values())), "application/link-format");
+      const links = linkFormat(this.c.things.values(), url.searchParams);
+      reply(ex, "2.05", Buffer.from(links), "application/link-format");
       return;
+    }
+    if (segments.length === 2 && segments.every((s, i) => s === WELL_KNOWN_WOT[i])) {
+      // W3C WoT Discovery §6.1: the Well-Known URI serves the Thing's own TD (the node's, not
+      // a directory's, when both are exposed).
+      if (method !== "GET") throw new CoapReplyError("4.05", "only GET is allowed on /.well-known/wot");
+      const all = [...this.c.things.values()];
+      const entry = all.find((e) => !isDirectory(e)) ?? all[0];
+      if (entry === undefined) throw new CoapReplyError("4.04", "no Thing is exposed");
+      return this.serveTd(entry, ex);
     }
     const entry = segments.length > 0 ? this.c.things.get(segments[0]!) : undefined;
     if (entry === undefined) throw new CoapReplyError("4.04", `no resource at ${url.pathname}`);
