@@ -11,9 +11,13 @@
 // 7641 deregistration (GET with Observe=1 and the same token) and closes the stream, so any
 // notification already in flight is answered with a RST by node-coap's agent.
 
-import { isIPv6 } from "node:net";
+import { createSocket, type Socket } from "node:dgram";
+import { randomInt } from "node:crypto";
+import { isIP, isIPv6 } from "node:net";
 import { Readable } from "node:stream";
 import * as coap from "coap";
+import { generate, parse } from "coap-packet";
+import { UnavailableError } from "../util/errors.js";
 import wotCore from "@node-wot/core";
 import { BLOCK_SIZE, MAX_SZX } from "./coap-blockwise.js";
 import type { Content, Form, ProtocolClient, ProtocolClientFactory, SecurityScheme } from "@node-wot/core";
@@ -44,6 +48,8 @@ interface Target {
 interface ActiveObservation {
   href: string;
   target: Target;
+  /** Ends the subscription with an error (the server said 4.xx/5.xx, or went silent). */
+  fail: (err: Error) => void;
   /** Set when the first response arrives, which for an event is its first occurrence. */
   stream?: coap.ObserveReadStream;
   token: Buffer;
@@ -54,11 +60,34 @@ interface ActiveObservation {
 // already stopped locally, so this only bounds how long the caller's promise can hang.
 const DEREGISTER_TIMEOUT_MS = 5000;
 
+export interface FlowchainCoapClientOptions {
+  /** A request (or an event registration) with no answer within this time fails. Default 15000. */
+  timeoutMs?: number;
+  /** While observing, each server is pinged (CoAP ping, answered by RST) this often; one silent
+   * for three intervals ends its subscriptions with an error. Default 10000. */
+  livenessIntervalMs?: number;
+}
+
+interface Endpoint {
+  agent: coap.Agent;
+  socket: Socket;
+}
+
 export class FlowchainCoapClient implements ProtocolClient {
-  private readonly agents = new Map<"udp4" | "udp6", coap.Agent>();
+  private readonly endpoints = new Map<"udp4" | "udp6", Endpoint>();
   private readonly observations = new Map<string, Set<ActiveObservation>>();
+  /** When each server ("host|port") was last heard from, for the liveness check. */
+  private readonly lastHeard = new Map<string, number>();
+  private readonly timeoutMs: number;
+  private readonly livenessIntervalMs: number;
+  private liveness?: NodeJS.Timeout;
   private token?: string;
   private tokenQueryName = "access_token";
+
+  constructor(options: FlowchainCoapClientOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 15_000;
+    this.livenessIntervalMs = options.livenessIntervalMs ?? 10_000;
+  }
 
   toString(): string {
     return "[FlowchainCoapClient]";
@@ -103,6 +132,13 @@ export class FlowchainCoapClient implements ProtocolClient {
       target,
       token: Buffer.alloc(0),
       closed: false,
+      fail: (err) => {
+        if (observation.closed) return;
+        observation.closed = true;
+        this.observations.get(form.href)?.delete(observation);
+        observation.stream?.close();
+        error?.(err);
+      },
     };
     const deliver = (stream: coap.ObserveReadStream): void => {
       observation.stream = stream;
@@ -128,11 +164,19 @@ export class FlowchainCoapClient implements ProtocolClient {
     };
     await new Promise<void>((resolve, reject) => {
       let settled = false;
+      const timer = setTimeout(
+        () => settle(new UnavailableError("timeout", `no answer from ${form.href} in ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
       const settle = (err?: Error): void => {
         if (settled) return;
         settled = true;
+        clearTimeout(timer);
         if (err === undefined) resolve();
-        else reject(err);
+        else {
+          req.sender.reset();
+          reject(err);
+        }
       };
       req.on("response", (res: coap.IncomingMessage) => {
         if (!res.code.startsWith("2.")) {
@@ -143,7 +187,7 @@ export class FlowchainCoapClient implements ProtocolClient {
             res.code,
             `${res.code} from ${form.href}: ${res.payload.toString("utf8")}`,
           );
-          if (settled) error?.(err);
+          if (settled) observation.fail(err);
           settle(err);
           return;
         }
@@ -151,7 +195,7 @@ export class FlowchainCoapClient implements ProtocolClient {
         settle();
       });
       req.on("error", (err: Error) => {
-        if (settled) error?.(err);
+        if (settled) observation.fail(err);
         settle(err);
       });
       // node-coap's agent resets the request's retransmission when the server acknowledges it,
@@ -173,6 +217,8 @@ export class FlowchainCoapClient implements ProtocolClient {
       this.observations.set(form.href, set);
     }
     set.add(observation);
+    this.lastHeard.set(serverKey(target), Date.now());
+    this.liveness ??= setInterval(() => this.checkLiveness(), this.livenessIntervalMs).unref();
     const unsubscribe = (): void => {
       this.observations.get(form.href)?.delete(observation);
       void this.deregister(observation);
@@ -200,8 +246,13 @@ export class FlowchainCoapClient implements ProtocolClient {
     const all = [...this.observations.values()].flatMap((s) => [...s]);
     this.observations.clear();
     await Promise.all(all.map((o) => this.deregister(o)));
-    for (const agent of this.agents.values()) agent.close();
-    this.agents.clear();
+    clearInterval(this.liveness);
+    this.liveness = undefined;
+    for (const { agent, socket } of this.endpoints.values()) {
+      agent.close();
+      socket.close();
+    }
+    this.endpoints.clear();
   }
 
   /** Bearer schemes carried `in: "query"` (how FlowchainCoapServer advertises admin actions)
@@ -224,12 +275,84 @@ export class FlowchainCoapClient implements ProtocolClient {
   }
 
   private agent(family: "udp4" | "udp6"): coap.Agent {
-    let agent = this.agents.get(family);
-    if (agent === undefined) {
-      agent = new coap.Agent({ type: family });
-      this.agents.set(family, agent);
+    let endpoint = this.endpoints.get(family);
+    if (endpoint === undefined) {
+      // The socket is ours, not the agent's (an agent closes its own when idle), so that every
+      // datagram can also be seen here: node-coap drops a final non-2.xx notification that has
+      // no Observe option (RFC 7641 §4.2) as out of order, and does not surface RSTs to pings.
+      const socket = createSocket({ type: family });
+      socket.on("message", (msg, from) => this.heard(msg, from.address, from.port));
+      socket.on("error", () => {});
+      endpoint = { agent: new coap.Agent({ type: family, socket }), socket };
+      this.endpoints.set(family, endpoint);
     }
-    return agent;
+    return endpoint.agent;
+  }
+
+  private heard(msg: Buffer, address: string, port: number): void {
+    this.lastHeard.set(`${address.replace(/^::ffff:/, "")}|${port}`, Date.now());
+    let packet;
+    try {
+      packet = parse(msg);
+    } catch {
+      return;
+    }
+    const cls = packet.code[0];
+    if (cls !== "4" && cls !== "5") return;
+    for (const set of this.observations.values()) {
+      for (const o of set) {
+        if (o.token.length > 0 && o.token.equals(packet.token)) {
+          o.fail(
+            new CoapResponseError(
+              packet.code,
+              `${packet.code} from ${o.href}: ${packet.payload.toString("utf8") || "observation ended"}`,
+            ),
+          );
+        }
+      }
+    }
+  }
+
+  /** When a server was last heard from; a target named by host name matches any address on its port. */
+  private heardFrom(target: Target, now: number): number {
+    const exact = this.lastHeard.get(serverKey(target));
+    if (exact !== undefined || isIP(target.hostname) !== 0) return exact ?? now;
+    let latest: number | undefined;
+    for (const [key, at] of this.lastHeard) {
+      if (key.endsWith(`|${target.port}`)) latest = Math.max(latest ?? 0, at);
+    }
+    return latest ?? now;
+  }
+
+  /** Pings every server observed; one not heard from for three intervals is taken as gone. */
+  private checkLiveness(): void {
+    const now = Date.now();
+    const targets = new Map<string, ActiveObservation[]>();
+    for (const set of this.observations.values()) {
+      for (const o of set) {
+        const key = serverKey(o.target);
+        targets.set(key, [...(targets.get(key) ?? []), o]);
+      }
+    }
+    if (targets.size === 0) {
+      clearInterval(this.liveness);
+      this.liveness = undefined;
+      return;
+    }
+    for (const list of targets.values()) {
+      const silentFor = now - this.heardFrom(list[0]!.target, now);
+      if (silentFor > 3 * this.livenessIntervalMs) {
+        const err = new UnavailableError(
+          "unreachable",
+          `${list[0]!.target.hostname} has not answered for ${silentFor} ms`,
+        );
+        for (const o of list) o.fail(err);
+        continue;
+      }
+      const { hostname, port, family } = list[0]!.target;
+      const ping = generate({ code: "0.00", confirmable: true, messageId: randomInt(0, 0x10000) });
+      this.endpoints.get(family)?.socket.send(ping, port, hostname);
+    }
   }
 
   private target(href: string, form?: Form): Target {
@@ -266,6 +389,12 @@ export class FlowchainCoapClient implements ProtocolClient {
     const body = content === undefined ? undefined : await content.toBuffer();
     return new Promise((resolve, reject) => {
       const req = this.agent(target.family).request({ ...target, method, confirmable: true, observe: false });
+      const timer = setTimeout(() => {
+        req.sender.reset();
+        reject(new UnavailableError("timeout", `no answer from ${form.href} in ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      req.on("response", () => clearTimeout(timer));
+      req.on("error", () => clearTimeout(timer));
       for (const [k, v] of Object.entries(headers)) req.setOption(k, v);
       if (content !== undefined) req.setOption("Content-Format", content.type);
       // node-coap sends a body whole unless told to use Block1 (RFC 7959), and refuses messages
@@ -325,8 +454,10 @@ export class FlowchainCoapClientFactory implements ProtocolClientFactory {
   readonly scheme = "coap";
   private readonly clients = new Set<FlowchainCoapClient>();
 
+  constructor(private readonly options: FlowchainCoapClientOptions = {}) {}
+
   getClient(): FlowchainCoapClient {
-    const client = new FlowchainCoapClient();
+    const client = new FlowchainCoapClient(this.options);
     this.clients.add(client);
     return client;
   }
@@ -340,4 +471,8 @@ export class FlowchainCoapClientFactory implements ProtocolClientFactory {
     this.clients.clear();
     return true;
   }
+}
+
+function serverKey(target: Target): string {
+  return `${target.hostname}|${target.port}`;
 }

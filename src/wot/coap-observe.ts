@@ -81,6 +81,7 @@ export class CoapObserveEngine {
   private readonly log: Logger;
   private readonly init: ObserveInit;
   private readonly pending = new Map<string, PendingNotification>();
+  private readonly all = new Set<Observer>();
   private messageId = randomInt(0, 0x10000);
   private relations = 0;
   private sent = 0;
@@ -147,6 +148,30 @@ export class CoapObserveEngine {
     this.pending.clear();
   }
 
+  /**
+   * Ends every relation with a final 5.03 (RFC 7641 §3.2, §4.2: a notification that is not 2.xx
+   * ends the observation and carries no Observe option), so observers learn the server is
+   * going away instead of waiting for notifications that never come. Sent once, not
+   * retransmitted: the socket closes right after.
+   */
+  shutdown(): void {
+    const payload = Buffer.from(JSON.stringify({ error: "5.03", message: "the server is stopping" }));
+    for (const observer of [...this.all]) {
+      this.messageId = (this.messageId + 1) & 0xffff;
+      const buf = generate({
+        code: "5.03",
+        confirmable: observer.confirmable,
+        messageId: this.messageId,
+        token: observer.token,
+        options: [{ name: "Content-Format", value: uintOption(50) }],
+        payload,
+      });
+      this.send(buf, observer.port, observer.address);
+      this.detach(observer);
+    }
+    this.stop();
+  }
+
   /** Matches an empty ACK or RST to the notification it answers; false when it answers none of ours. */
   answer(packet: ParsedPacket, address: string, port: number): boolean {
     if (packet.code !== "0.00" || !(packet.ack || packet.reset)) return false;
@@ -188,6 +213,7 @@ export class CoapObserveEngine {
   }
 
   private attach(observer: Observer): void {
+    this.all.add(observer);
     observer.resource.observers.set(observer.key, observer);
     this.relations += 1;
   }
@@ -195,6 +221,7 @@ export class CoapObserveEngine {
   private detach(observer: Observer): void {
     if (observer.resource.observers.get(observer.key) !== observer) return;
     observer.resource.observers.delete(observer.key);
+    this.all.delete(observer);
     this.relations -= 1;
     for (const [key, p] of this.pending) {
       if (p.observer === observer) {

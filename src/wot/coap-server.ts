@@ -154,7 +154,10 @@ export class FlowchainCoapServer implements ProtocolServer {
   }
 
   async stop(): Promise<void> {
-    this.engine.stop();
+    this.engine.shutdown();
+    // dgram sends to an IP address go out on the next tick; the final notifications must
+    // leave before the socket closes.
+    await new Promise((resolve) => setImmediate(resolve));
     this.blocks.stop();
     this.hubs.closeAll();
     const server = this.server;
