@@ -5,13 +5,19 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import wotCore from "@node-wot/core";
-import bindingCoap from "@node-wot/binding-coap";
 import { FlowchainCoapClientFactory } from "../src/wot/coap-client.js";
 import { CoapOption, codeNumber, codeString, readUint, uintOption } from "./helpers/coap-messages.js";
-import { pathOptions, RawCoapClient, runCoapClient, startThing, until } from "./wot-coap-helpers.js";
+import {
+  collectEvents,
+  pathOptions,
+  RawCoapClient,
+  runCoapClient,
+  startThing,
+  stockConsumer,
+  until,
+} from "./wot-coap-helpers.js";
 
 const { Servient } = wotCore;
-const { CoapClientFactory } = bindingCoap;
 
 const optionOf = (m: { options: { number: number; value: Buffer }[] }, n: number): Buffer | undefined =>
   m.options.find((o) => o.number === n)?.value;
@@ -158,27 +164,34 @@ test("4.13 as soon as Size1 or the block number shows the input is over the limi
   t.is(server.pendingUploadByteCount(), 0);
 });
 
-test("unfinished uploads are bounded in total (5.03) and dropped when their next block is late", async (t) => {
-  const { port, server } = await startThing(t, { maxPendingUploadBytes: 4096, uploadTimeoutMs: 2000 });
+function startUpload(raw: RawCoapClient, tag: number, num = 0) {
+  const options = pathOptions("/t/actions/echo");
+  options.push({ number: CoapOption.Block1, value: uintOption((num << 4) | 8 | 6) });
+  options.push({ number: CoapOption.RequestTag, value: Buffer.from([tag]) });
+  const sent = raw.send({
+    code: codeNumber("0.02"),
+    token: Buffer.from([tag, num]),
+    options,
+    payload: Buffer.alloc(1024, 0x20),
+  });
+  return raw.receive((m) => m.messageId === sent.messageId);
+}
+
+test("unfinished uploads are bounded in total: beyond the bound new blocks get 5.03", async (t) => {
+  const { port, server } = await startThing(t, { maxPendingUploadBytes: 4096, uploadTimeoutMs: 60_000 });
   const raw = await RawCoapClient.open(t, port);
-  const start = (tag: number) => {
-    const options = pathOptions("/t/actions/echo");
-    options.push({ number: CoapOption.Block1, value: uintOption(8 | 6) });
-    options.push({ number: CoapOption.RequestTag, value: Buffer.from([tag]) });
-    const sent = raw.send({
-      code: codeNumber("0.02"),
-      token: Buffer.from([tag]),
-      options,
-      payload: Buffer.alloc(1024, 0x20),
-    });
-    return raw.receive((m) => m.messageId === sent.messageId);
-  };
-  for (let tag = 0; tag < 4; tag++) t.is(codeString((await start(tag)).code), "2.31");
-  const full = await start(4);
+  for (let tag = 0; tag < 4; tag++) t.is(codeString((await startUpload(raw, tag)).code), "2.31");
+  const full = await startUpload(raw, 4);
   t.is(codeString(full.code), "5.03");
   t.is(server.pendingUploadByteCount(), 4096);
-  await until(() => server.pendingUploadByteCount() === 0, "stale uploads dropped", 5000);
-  t.is(codeString((await start(5)).code), "2.31");
+});
+
+test("an unfinished upload whose next block is late is dropped; its continuation gets 4.08", async (t) => {
+  const { port, server } = await startThing(t, { uploadTimeoutMs: 200 });
+  const raw = await RawCoapClient.open(t, port);
+  t.is(codeString((await startUpload(raw, 1)).code), "2.31");
+  await until(() => server.pendingUploadByteCount() === 0, "stale upload dropped", 5000);
+  t.is(codeString((await startUpload(raw, 1, 1)).code), "4.08");
 });
 
 test("TD_COAP_CORE: an unknown critical option gets 4.02, an unknown elective one is ignored", async (t) => {
@@ -206,11 +219,7 @@ test("TD_COAP_CORE: an unknown critical option gets 4.02, an unknown elective on
 
 test("stock node-wot invokes an action with a 100 KiB answer; our client also sends a 63 KiB input", async (t) => {
   const { thing, echoCalls } = await startThing(t);
-  const servient = new Servient();
-  servient.addClientFactory(new CoapClientFactory());
-  const wot = await servient.start();
-  t.teardown(() => servient.shutdown());
-  const consumed = await wot.consume(thing.getThingDescription());
+  const consumed = await (await stockConsumer(t)).consume(thing.getThingDescription());
   const big = (await (await consumed.invokeAction("big", 100 * 1024))!.value()) as { data: string };
   t.is(big.data.length, 100 * 1024);
   // binding-coap 0.8.16 cannot send a body over 1280 bytes (its cov:blockwise option setting
@@ -225,4 +234,31 @@ test("stock node-wot invokes an action with a 100 KiB answer; our client also se
   const viaOurs = await ourWot.consume(thing.getThingDescription());
   t.deepEqual(await (await viaOurs.invokeAction("echo", input))!.value(), input);
   t.deepEqual(echoCalls, [small, input]);
+});
+
+test("TD_COAP_BLOCK + OBS: notifications larger than a block go as Block2 (RFC 7959 §2.6) to libcoap and stock node-wot", async (t) => {
+  const { server, thing, port } = await startThing(t);
+  const events = [1, 2, 3].map((height) => ({ height, pad: "p".repeat(3000 + height) }));
+  const observer = runCoapClient(t, [
+    "-s",
+    "60",
+    "-B",
+    "60",
+    "-w",
+    `coap://127.0.0.1:${port}/t/events/block`,
+  ]);
+  const consumed = await (await stockConsumer(t)).consume(thing.getThingDescription());
+  const { values, failures, subscribed } = collectEvents(consumed, "block");
+  await until(() => server.observerCount() === 2, "libcoap and node-wot registrations");
+  thing.emitEvent("block", events[0]);
+  await subscribed;
+  thing.emitEvent("block", events[1]);
+  thing.emitEvent("block", events[2]);
+  await until(() => observer.lines.length >= 3 && values.length + failures.length >= 3, "3 events each");
+  t.deepEqual(
+    observer.lines.map((l) => JSON.parse(l) as unknown),
+    events,
+  );
+  t.deepEqual(failures, []);
+  t.deepEqual(values, events);
 });

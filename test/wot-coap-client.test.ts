@@ -177,7 +177,7 @@ test("our client times out requests to a silent endpoint and ends subscriptions 
     },
   } as unknown as WoT.ThingDescription;
   const s = new Servient();
-  s.addClientFactory(new FlowchainCoapClientFactory({ timeoutMs: 500, livenessIntervalMs: 200 }));
+  s.addClientFactory(new FlowchainCoapClientFactory({ timeoutMs: 2000, livenessIntervalMs: 300 }));
   const wot = await s.start();
   t.teardown(() => s.shutdown());
   const consumed = await wot.consume(td);
@@ -190,5 +190,5 @@ test("our client times out requests to a silent endpoint and ends subscriptions 
   await until(() => errors.length === 1, "liveness failure", 5000);
   t.regex(errors[0]!.message, /has not answered/);
   const err = await t.throwsAsync(consumed.readProperty("p"));
-  t.regex(err!.message, /no answer .* in 500 ms/);
+  t.regex(err!.message, /no answer .* in 2000 ms/);
 });

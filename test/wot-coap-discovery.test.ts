@@ -2,13 +2,8 @@
 // Format filtering on /.well-known/core (RFC 6690 §4.1, ETSI plugtest TD_COAP_LINK_01/02),
 // checked with libcoap and a stock node-wot consumer.
 import test from "ava";
-import wotCore from "@node-wot/core";
-import bindingCoap from "@node-wot/binding-coap";
 import { CoapOption, codeString, readUint } from "./helpers/coap-messages.js";
-import { RawCoapClient, runCoapClient, startThing } from "./wot-coap-helpers.js";
-
-const { Servient } = wotCore;
-const { CoapClientFactory } = bindingCoap;
+import { RawCoapClient, runCoapClient, startThing, stockConsumer } from "./wot-coap-helpers.js";
 
 async function libcoapLines(t: Parameters<typeof startThing>[0], url: string): Promise<string> {
   const run = runCoapClient(t, ["-B", "10", url]);
@@ -25,10 +20,7 @@ test("/.well-known/wot serves the TD as application/td+json (432); stock node-wo
   t.deepEqual(JSON.parse(body.toString()), thing.getThingDescription());
   t.is(codeString((await raw.request("POST", "/.well-known/wot")).code), "4.05");
 
-  const servient = new Servient();
-  servient.addClientFactory(new CoapClientFactory());
-  const wot = await servient.start();
-  t.teardown(() => servient.shutdown());
+  const wot = await stockConsumer(t);
   const td = await wot.requestThingDescription(`coap://127.0.0.1:${port}/.well-known/wot`);
   const consumed = await wot.consume(td);
   t.is(await (await consumed.readProperty("label")).value(), "x");

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import type { ExecutionContext } from "ava";
 import wotCore from "@node-wot/core";
 import type { ExposedThing } from "@node-wot/core";
+import bindingCoap from "@node-wot/binding-coap";
 import { FlowchainCoapServer, type FlowchainCoapServerOptions } from "../src/wot/coap-server.js";
 import {
   CoapOption,
@@ -19,6 +20,7 @@ import {
 } from "./helpers/coap-messages.js";
 
 const { Servient } = wotCore;
+const { CoapClientFactory } = bindingCoap;
 
 export interface ThingFixture {
   server: FlowchainCoapServer;
@@ -290,4 +292,30 @@ export function runCoapClient(
     if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
   });
   return { proc, lines, exited };
+}
+
+/** A stock node-wot consumer: @node-wot/core with @node-wot/binding-coap and nothing of ours. */
+export async function stockConsumer(t: ExecutionContext): Promise<typeof WoT> {
+  const servient = new Servient();
+  servient.addClientFactory(new CoapClientFactory());
+  const wot = await servient.start();
+  t.teardown(() => servient.shutdown());
+  return wot;
+}
+
+/** Subscribes the way a WoT developer does, collecting each event's value or its decoding error.
+ * `subscribed` resolves with the first response, which for an event is its first occurrence. */
+export function collectEvents(
+  consumed: WoT.ConsumedThing,
+  name: string,
+): { values: unknown[]; failures: string[]; subscribed: Promise<unknown> } {
+  const values: unknown[] = [];
+  const failures: string[] = [];
+  const subscribed = consumed.subscribeEvent(name, (data) => {
+    data.value().then(
+      (v) => values.push(v),
+      (err: Error) => failures.push(err.message),
+    );
+  });
+  return { values, failures, subscribed };
 }

@@ -1,21 +1,8 @@
 import test from "ava";
-import wotCore from "@node-wot/core";
-import bindingCoap from "@node-wot/binding-coap";
-import { startThing, until } from "./wot-coap-helpers.js";
+import { collectEvents, startThing, stockConsumer, until } from "./wot-coap-helpers.js";
 
 // Stock node-wot (core 0.9.2, binding-coap 0.8.16) against FlowchainCoapServer, with none of our
 // client code.
-
-const { Servient } = wotCore;
-const { CoapClientFactory } = bindingCoap;
-
-async function stockConsumer(t: Parameters<typeof startThing>[0]) {
-  const servient = new Servient();
-  servient.addClientFactory(new CoapClientFactory());
-  const wot = await servient.start();
-  t.teardown(() => servient.shutdown());
-  return wot;
-}
 
 test("stock node-wot CoapClientFactory invokes actions and reads properties on FlowchainCoapServer", async (t) => {
   const { thing, echoCalls } = await startThing(t);
@@ -30,15 +17,7 @@ test("stock node-wot subscriber gets every event as a valid value, the registrat
   const { server, thing } = await startThing(t);
   const wot = await stockConsumer(t);
   const consumed = await wot.consume(thing.getThingDescription());
-  const values: unknown[] = [];
-  const failures: string[] = [];
-  // binding-coap resolves the subscription with the first response, which is the first event.
-  const subscribed = consumed.subscribeEvent("block", (data) => {
-    data.value().then(
-      (v) => values.push(v),
-      (err: Error) => failures.push(err.message),
-    );
-  });
+  const { values, failures, subscribed } = collectEvents(consumed, "block");
   await until(() => server.observerCount() === 1, "stock registration");
   thing.emitEvent("block", { height: 1 });
   await subscribed;

@@ -55,6 +55,8 @@ export interface Answer {
   /** For an observe notification cut into blocks: its sequence number, repeated on follow-ups
    * that carry Observe (node-coap's agent does, and drops a block it cannot order). */
   observe?: number;
+  /** Called when its last block has been sent to a follow-up. */
+  onLastBlock?: () => void;
 }
 
 interface KeptAnswer extends Answer {
@@ -278,6 +280,8 @@ export class CoapBlockwise {
       part.options.unshift({ name: "Observe", value: uintOption(kept.observe) });
     }
     this.reply(packet, from, part.code, part.options, part.payload);
+    // Only after the last block has gone may the next notification (and its first block) follow.
+    if (part.options.some((o) => o.name === "Block2" && (readUint(o.value) & 8) === 0)) kept.onLastBlock?.();
     return undefined;
   }
 

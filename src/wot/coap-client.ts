@@ -389,12 +389,20 @@ export class FlowchainCoapClient implements ProtocolClient {
     const body = content === undefined ? undefined : await content.toBuffer();
     return new Promise((resolve, reject) => {
       const req = this.agent(target.family).request({ ...target, method, confirmable: true, observe: false });
-      const timer = setTimeout(() => {
-        req.sender.reset();
-        reject(new UnavailableError("timeout", `no answer from ${form.href} in ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
-      req.on("response", () => clearTimeout(timer));
-      req.on("error", () => clearTimeout(timer));
+      // The limit is on silence, not on the whole exchange: a Block1 upload of 64 blocks is
+      // answered block by block, and each answer shows the server is still there.
+      const started = Date.now();
+      const timer = setInterval(
+        () => {
+          if (Date.now() - Math.max(started, this.heardFrom(target, 0)) <= this.timeoutMs) return;
+          clearInterval(timer);
+          req.sender.reset();
+          reject(new UnavailableError("timeout", `no answer from ${form.href} in ${this.timeoutMs} ms`));
+        },
+        Math.min(1000, this.timeoutMs / 4),
+      );
+      req.on("response", () => clearInterval(timer));
+      req.on("error", () => clearInterval(timer));
       for (const [k, v] of Object.entries(headers)) req.setOption(k, v);
       if (content !== undefined) req.setOption("Content-Format", content.type);
       // node-coap sends a body whole unless told to use Block1 (RFC 7959), and refuses messages

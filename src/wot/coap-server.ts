@@ -89,16 +89,6 @@ export class FlowchainCoapServer implements ProtocolServer {
     const logger = options.logger ?? silentLogger;
     this.log = logger;
     const send = (buf: Buffer, port: number, address: string): void => this.sendTo(buf, port, address);
-    this.engine = new CoapObserveEngine(
-      { send, logger },
-      {
-        confirmable: options.confirmableNotifications ?? true,
-        ackTimeoutMs: options.ackTimeoutMs ?? ACK_TIMEOUT_MS,
-        maxBacklog: options.maxBacklog ?? 10_000,
-        maxObservers: options.maxObservers ?? 10_000,
-      },
-    );
-    this.hubs = new ObserveHubs({ engine: this.engine, logger });
     this.blocks = new CoapBlockwise(
       { send },
       {
@@ -109,6 +99,17 @@ export class FlowchainCoapServer implements ProtocolServer {
         answerTtlMs: options.answerTtlMs ?? 60_000,
       },
     );
+    this.engine = new CoapObserveEngine(
+      { send, logger, blocks: this.blocks },
+      {
+        confirmable: options.confirmableNotifications ?? true,
+        ackTimeoutMs: options.ackTimeoutMs ?? ACK_TIMEOUT_MS,
+        maxBacklog: options.maxBacklog ?? 10_000,
+        maxObservers: options.maxObservers ?? 10_000,
+      },
+    );
+    this.hubs = new ObserveHubs({ engine: this.engine, logger });
+
     this.routes = new CoapRoutes(
       {
         things: this.things,
