@@ -1,5 +1,6 @@
 // The things/ consumer scripts, each run as its own process against a live Thing.
 import test from "ava";
+import { InputError } from "../src/util/errors.js";
 import { ADMIN_TOKEN } from "./helpers/fake-node.js";
 import { startFakeThing } from "./helpers/running-thing.js";
 import { runScript } from "./helpers/spawn-script.js";
@@ -71,4 +72,35 @@ test("watcher.js --duration ends the watch after that many seconds", async (t) =
   const bad = runScript(t, "watcher", [thing.tdUrl, "--count", "zero"]);
   t.is(await bad.exited, 1);
   t.regex(bad.stderr(), /--count must be a positive number/);
+});
+
+test("endpoint.js skips grant records and goes on after a refused approval", async (t) => {
+  const { node, thing, href } = await startFakeThing(t);
+  const e = runScript(t, "endpoint", [thing.tdUrl, "--count", "1"]);
+  await e.waitForLines(1);
+  const put = async (body: object): Promise<string> => {
+    const res = await fetch(href("actions", "put", "http"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return ((await res.json()) as { txID: string }).txID;
+  };
+  const approve = node.approve.bind(node);
+  // Counts every approval asked for; the first is refused.
+  let asked = 0;
+  node.approve = async (input) => {
+    if (asked++ === 0) throw new InputError("not_verified", "not verified yet");
+    return approve(input);
+  };
+  await put({ value: { "@type": "FlowcoinGrant" }, source: "urn:flowchain:flowcoin" });
+  const refused = await put({ value: 1 });
+  await e.waitForLines(2);
+  const approved = await put({ value: 2 });
+  t.is(await e.exited, 0, e.stderr());
+  t.is(e.lines.length, 3);
+  t.like(e.lines[1], { refused });
+  t.like(e.lines[2], { approved: { txID: approved, verified: true } });
+  // The grant was never offered for approval.
+  t.is(asked, 2);
 });
