@@ -1,5 +1,11 @@
 // The things/ consumer scripts, each run as its own process against a live Thing.
 import test from "ava";
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
 import { InputError } from "../src/util/errors.js";
 import { ADMIN_TOKEN } from "./helpers/fake-node.js";
 import { startFakeThing } from "./helpers/running-thing.js";
@@ -103,4 +109,19 @@ test("endpoint.js skips grant records and goes on after a refused approval", asy
   t.like(e.lines[2], { approved: { txID: approved, verified: true } });
   // The grant was never offered for approval.
   t.is(asked, 2);
+});
+
+test("a script outside this repository imports our CoAP client as flowchain/client", async (t) => {
+  const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+  const dir = await mkdtemp(join(tmpdir(), "flowchain-user-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, "node_modules"));
+  await symlink(root, join(dir, "node_modules", "flowchain"), "dir");
+  await writeFile(
+    join(dir, "script.mjs"),
+    'import { FlowchainCoapClientFactory } from "flowchain/client";\n' +
+      "console.log(new FlowchainCoapClientFactory().scheme);\n",
+  );
+  const { stdout } = await promisify(execFile)(process.execPath, [join(dir, "script.mjs")], { cwd: dir });
+  t.is(stdout.trim(), "coap");
 });
