@@ -220,8 +220,9 @@ test("TD_COAP_CORE: an unknown critical option gets 4.02, an unknown elective on
 test("stock node-wot invokes an action with a 100 KiB answer; our client also sends a 63 KiB input", async (t) => {
   const { thing, echoCalls } = await startThing(t);
   const consumed = await (await stockConsumer(t)).consume(thing.getThingDescription());
-  const big = (await (await consumed.invokeAction("big", 100 * 1024))!.value()) as { data: string };
-  t.is(big.data.length, 100 * 1024);
+  const big = (await (await consumed.invokeAction("big", 100 * 1024))!.value()) as { data?: string };
+  // binding-coap resolves an error response as output: say which one it was.
+  t.is(big.data?.length, 100 * 1024, JSON.stringify(big).slice(0, 300));
   // binding-coap 0.8.16 cannot send a body over 1280 bytes (its cov:blockwise option setting
   // throws inside node-coap), so stock inputs stay below that; ours uses Block1.
   const small = { n: 3, pad: "q".repeat(1100) };

@@ -275,6 +275,8 @@ export class CoapBlockwise {
       if (packet.code === "0.01") return packet;
       return this.refuse(packet, from, "4.08", "the answer this block belongs to is no longer kept");
     }
+    // A transfer in progress keeps its answer however long the whole of it takes.
+    kept.expires = Date.now() + this.init.answerTtlMs;
     const part = this.cut(kept, block);
     if (kept.observe !== undefined && option(packet, OPTION.Observe) !== undefined) {
       part.options.unshift({ name: "Observe", value: uintOption(kept.observe) });
