@@ -1,7 +1,10 @@
 import test from "ava";
 import wotCore from "@node-wot/core";
 import { CoapResponseError, FlowchainCoapClientFactory } from "../src/wot/coap-client.js";
-import { ADMIN_TOKEN, runCoapClient, startThing, until } from "./wot-coap-helpers.js";
+import { createSocket } from "node:dgram";
+import { generate, parse } from "coap-packet";
+import { CoapOption, codeString } from "./helpers/coap-messages.js";
+import { ADMIN_TOKEN, RawCoapClient, runCoapClient, startThing, until } from "./wot-coap-helpers.js";
 
 const { Servient } = wotCore;
 
@@ -80,9 +83,12 @@ test("node-wot consumer observes a property and unobserve stops it", async (t) =
 });
 
 test("libcoap coap-client deregisters when its observe duration ends", async (t) => {
-  const { server, port } = await startThing(t);
+  const { server, thing, port } = await startThing(t);
   const client = runCoapClient(t, ["-s", "2", "-B", "10", `coap://127.0.0.1:${port}/t/events/block`]);
   await until(() => server.observerCount() === 1, "registration");
+  // The observation is established by its first response, the first event.
+  thing.emitEvent("block", { height: 1 });
+  await until(() => client.lines.length === 1, "first event");
   await client.exited;
   await until(() => server.observerCount() === 0, "deregistration after the client ended");
   t.pass();
@@ -112,4 +118,77 @@ test("IPv6: forms use the bracketed literal and the consumer invokes over udp6",
   t.regex(href, /^coap:\/\/\[::1\]:\d+\/t\/actions\/echo$/);
   const consumed = await consumer(t, td);
   t.deepEqual(await (await consumed.invokeAction("echo", { n: 6 }))!.value(), { n: 6 });
+});
+
+test("observers get a final 5.03 without Observe when the server stops; our client's subscription ends with it", async (t) => {
+  const { server, thing, port } = await startThing(t);
+  const raw = await RawCoapClient.open(t, port);
+  const token = Buffer.from("bye");
+  await raw.observe("/t/events/block", token);
+  const s = new Servient();
+  s.addClientFactory(new FlowchainCoapClientFactory());
+  const wot = await s.start();
+  t.teardown(() => s.shutdown());
+  const consumed = await wot.consume(thing.getThingDescription());
+  const errors: Error[] = [];
+  await consumed.subscribeEvent(
+    "block",
+    () => {},
+    (err) => errors.push(err),
+  );
+  await until(() => server.observerCount() === 2, "both registrations");
+  await server.stop();
+  const last = await raw.receive((m) => m.token.equals(token));
+  t.is(codeString(last.code), "5.03");
+  t.is(
+    last.options.find((o) => o.number === CoapOption.Observe),
+    undefined,
+  );
+  await until(() => errors.length >= 1, "subscription error");
+  t.is(errors.length, 1, errors.map((e) => e.message).join("; "));
+  t.true(errors[0] instanceof CoapResponseError);
+  t.is((errors[0] as CoapResponseError).code, "5.03");
+});
+
+test("our client times out requests to a silent endpoint and ends subscriptions to a server gone silent", async (t) => {
+  // A "server" that acknowledges the event registration and then never answers anything.
+  const silent = createSocket("udp4");
+  await new Promise<void>((resolve) => silent.bind(0, "127.0.0.1", resolve));
+  t.teardown(() => new Promise<void>((resolve) => silent.close(() => resolve())));
+  let acked = false;
+  silent.on("message", (msg, from) => {
+    const p = parse(msg);
+    if (acked || p.code !== "0.01") return;
+    acked = true;
+    silent.send(generate({ code: "0.00", ack: true, messageId: p.messageId }), from.port, from.address);
+  });
+  const port = silent.address().port;
+  const td = {
+    "@context": "https://www.w3.org/2022/wot/td/v1.1",
+    title: "silent",
+    securityDefinitions: { nosec_sc: { scheme: "nosec" } },
+    security: ["nosec_sc"],
+    properties: { p: { type: "string", forms: [{ href: `coap://127.0.0.1:${port}/p` }] } },
+    events: {
+      e: {
+        data: { type: "string" },
+        forms: [{ href: `coap://127.0.0.1:${port}/e`, op: ["subscribeevent"] }],
+      },
+    },
+  } as unknown as WoT.ThingDescription;
+  const s = new Servient();
+  s.addClientFactory(new FlowchainCoapClientFactory({ timeoutMs: 2000, livenessIntervalMs: 300 }));
+  const wot = await s.start();
+  t.teardown(() => s.shutdown());
+  const consumed = await wot.consume(td);
+  const errors: Error[] = [];
+  await consumed.subscribeEvent(
+    "e",
+    () => {},
+    (err) => errors.push(err),
+  );
+  await until(() => errors.length === 1, "liveness failure", 5000);
+  t.regex(errors[0]!.message, /has not answered/);
+  const err = await t.throwsAsync(consumed.readProperty("p"));
+  t.regex(err!.message, /no answer .* in 2000 ms/);
 });

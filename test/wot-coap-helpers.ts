@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import type { ExecutionContext } from "ava";
 import wotCore from "@node-wot/core";
 import type { ExposedThing } from "@node-wot/core";
+import bindingCoap from "@node-wot/binding-coap";
 import { FlowchainCoapServer, type FlowchainCoapServerOptions } from "../src/wot/coap-server.js";
 import {
   CoapOption,
@@ -19,6 +20,7 @@ import {
 } from "./helpers/coap-messages.js";
 
 const { Servient } = wotCore;
+const { CoapClientFactory } = bindingCoap;
 
 export interface ThingFixture {
   server: FlowchainCoapServer;
@@ -83,6 +85,8 @@ export async function startThing(
         output: { type: "object" },
       },
       fail: { input: { type: "string" } },
+      // Answers {data} of n characters: answers larger than a datagram.
+      big: { input: { type: "integer" }, output: { type: "object" } },
       // Affordance-level security naming a bearer scheme marks the action admin-only.
       inventory: { output: { type: "object" }, security: ["admin_sc"] },
     },
@@ -110,6 +114,7 @@ export async function startThing(
     throw err;
   });
   thing.setActionHandler("inventory", async () => ({ items: 3 }));
+  thing.setActionHandler("big", async (input) => ({ data: "x".repeat((await input.value()) as number) }));
   await thing.expose();
   return fixture;
 }
@@ -219,6 +224,20 @@ export class RawCoapClient {
     return { first: first!, body: Buffer.concat(parts) };
   }
 
+  /** Registers for an event or property with Observe=0 (CON); resolves with the ACK to it, empty
+   * when the response is to come separately, piggybacked otherwise. */
+  async observe(path: string, token: Buffer): Promise<WireMessage> {
+    const options = pathOptions(path);
+    options.push({ number: CoapOption.Observe, value: Buffer.alloc(0) });
+    const sent = this.send({ code: codeNumber("0.01"), token, options });
+    return this.receive((m) => m.type === CoapType.ACK && m.messageId === sent.messageId);
+  }
+
+  /** Acknowledges a CON message (a notification or a separate response). */
+  ack(msg: WireMessage): void {
+    this.send({ type: CoapType.ACK, code: 0, messageId: msg.messageId });
+  }
+
   pendingCount(pred: (m: WireMessage) => boolean): number {
     return this.inbox.filter(pred).length;
   }
@@ -273,4 +292,30 @@ export function runCoapClient(
     if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
   });
   return { proc, lines, exited };
+}
+
+/** A stock node-wot consumer: @node-wot/core with @node-wot/binding-coap and nothing of ours. */
+export async function stockConsumer(t: ExecutionContext): Promise<typeof WoT> {
+  const servient = new Servient();
+  servient.addClientFactory(new CoapClientFactory());
+  const wot = await servient.start();
+  t.teardown(() => servient.shutdown());
+  return wot;
+}
+
+/** Subscribes the way a WoT developer does, collecting each event's value or its decoding error.
+ * `subscribed` resolves with the first response, which for an event is its first occurrence. */
+export function collectEvents(
+  consumed: WoT.ConsumedThing,
+  name: string,
+): { values: unknown[]; failures: string[]; subscribed: Promise<unknown> } {
+  const values: unknown[] = [];
+  const failures: string[] = [];
+  const subscribed = consumed.subscribeEvent(name, (data) => {
+    data.value().then(
+      (v) => values.push(v),
+      (err: Error) => failures.push(err.message),
+    );
+  });
+  return { values, failures, subscribed };
 }

@@ -5,6 +5,7 @@ import type { RemoteInfo } from "node:dgram";
 import { generate, parse, type ParsedPacket } from "coap-packet";
 import { silentLogger } from "../src/log.js";
 import { CoapObserveEngine, type ObserveInit } from "../src/wot/coap-observe.js";
+import { CoapBlockwise } from "../src/wot/coap-blockwise.js";
 import { DatagramScreen } from "../src/wot/coap-datagrams.js";
 
 const client = { address: "192.0.2.7", port: 5683 };
@@ -84,11 +85,18 @@ test("the screen answers a ping with RST, drops malformed datagrams and passes r
   const { e } = engine();
   const replies: ParsedPacket[] = [];
   const passed: Buffer[] = [];
-  const screen = new DatagramScreen({
-    engine: e,
-    send: (buf) => replies.push(parse(buf)),
-    logger: silentLogger,
-  });
+  const send = (buf: Buffer): number => replies.push(parse(buf));
+  const blocks = new CoapBlockwise(
+    { send },
+    {
+      maxBodyBytes: 4096,
+      maxPendingUploadBytes: 8192,
+      uploadTimeoutMs: 1000,
+      maxKeptAnswerBytes: 8192,
+      answerTtlMs: 1000,
+    },
+  );
+  const screen = new DatagramScreen({ engine: e, blocks, send, logger: silentLogger });
   const next = (msg: Buffer) => passed.push(msg);
   screen.screen(generate({ code: "0.00", confirmable: true, messageId: 77 }), from, next);
   t.is(replies.length, 1);
@@ -106,5 +114,20 @@ test("the screen answers a ping with RST, drops malformed datagrams and passes r
   });
   screen.screen(get, from, next);
   t.deepEqual(passed, [get]);
+  // RFC 7252 §5.4.1: an unrecognized critical option (odd number) is refused with 4.02.
+  const critical = generate({
+    code: "GET",
+    confirmable: true,
+    messageId: 6,
+    options: [
+      { name: "Uri-Path", value: Buffer.from("t") },
+      { name: "65001", value: Buffer.from("x") },
+    ],
+  });
+  screen.screen(critical, from, next);
+  t.is(passed.length, 1);
+  t.is(replies.at(-1)!.code, "4.02");
+  t.true(replies.at(-1)!.ack);
+  t.is(replies.at(-1)!.messageId, 6);
   e.stop();
 });

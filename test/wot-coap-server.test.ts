@@ -37,31 +37,37 @@ test("libcoap coap-client observing an event gets exactly one notification per e
   );
 });
 
-test("registration is answered with Observe, notifications carry increasing sequence numbers", async (t) => {
+test("an event registration is acknowledged empty; the first event is the separate response", async (t) => {
   const { server, thing, port } = await startThing(t);
   const raw = await RawCoapClient.open(t, port);
   const token = Buffer.from("obs1");
-  const first = await raw.request("GET", "/t/events/block", { observe: 0, token });
-  t.is(codeString(first.code), "2.05");
-  t.is(first.type, CoapType.ACK);
-  t.not(observeOf(first), undefined);
+  const ack = await raw.observe("/t/events/block", token);
+  // No 2.05 without an event: clients decode every response of an observation as an event.
+  t.is(ack.code, 0);
+  t.is(ack.token.length, 0);
   t.is(server.observerCount(), 1);
-  const seqs: number[] = [observeOf(first)!];
+  const seqs: number[] = [];
   for (let i = 0; i < 3; i++) {
     thing.emitEvent("block", { height: i });
     const n = await raw.receive((m) => m.token.equals(token) && m.type === CoapType.CON);
+    t.is(codeString(n.code), "2.05");
+    t.is(readUint(n.options.find((o) => o.number === CoapOption.ContentFormat)!.value), 50);
     t.deepEqual(json(n), { height: i });
     seqs.push(observeOf(n)!);
-    raw.send({ type: CoapType.ACK, code: 0, messageId: n.messageId });
+    raw.ack(n);
   }
   for (let i = 1; i < seqs.length; i++) t.true(seqs[i]! > seqs[i - 1]!, `sequence ${seqs.join(",")}`);
+  t.is(
+    raw.pendingCount((m) => m.token.equals(token) && m.payload.length === 0),
+    0,
+  );
 });
 
 test("deregistration with Observe=1 removes the observer and stops notifications", async (t) => {
   const { server, thing, port } = await startThing(t);
   const raw = await RawCoapClient.open(t, port);
   const token = Buffer.from("dereg");
-  await raw.request("GET", "/t/events/block", { observe: 0, token });
+  await raw.observe("/t/events/block", token);
   t.is(server.observerCount(), 1);
   const sentBefore = server.notificationCount();
   const dereg = await raw.request("GET", "/t/events/block", { observe: 1, token });
@@ -82,7 +88,7 @@ test("a RST in reply to a notification removes the observer", async (t) => {
   const { server, thing, port } = await startThing(t);
   const raw = await RawCoapClient.open(t, port);
   const token = Buffer.from("rst1");
-  await raw.request("GET", "/t/events/block", { observe: 0, token });
+  await raw.observe("/t/events/block", token);
   thing.emitEvent("block", { height: 1 });
   const n = await raw.receive((m) => m.token.equals(token) && m.type === CoapType.CON);
   raw.send({ type: CoapType.RST, code: 0, messageId: n.messageId });
@@ -106,7 +112,7 @@ test("NON registration gets NON notifications and RST to one ends the relation",
       ...["t", "events", "block"].map((s) => ({ number: CoapOption.UriPath, value: Buffer.from(s) })),
     ],
   });
-  await raw.receive((m) => m.token.equals(token) && m.code === codeNumber("2.05"));
+  await until(() => server.observerCount() === 1, "NON registration");
   thing.emitEvent("block", { height: 7 });
   const n = await raw.receive((m) => m.token.equals(token) && m.type === CoapType.NON);
   t.deepEqual(json(n), { height: 7 });
@@ -119,8 +125,8 @@ test("two observers each get every event once (no shared-stream loss)", async (t
   const { server, thing, port } = await startThing(t);
   const a = await RawCoapClient.open(t, port);
   const b = await RawCoapClient.open(t, port);
-  await a.request("GET", "/t/events/block", { observe: 0, token: Buffer.from("a") });
-  await b.request("GET", "/t/events/block", { observe: 0, token: Buffer.from("b") });
+  await a.observe("/t/events/block", Buffer.from("a"));
+  await b.observe("/t/events/block", Buffer.from("b"));
   t.is(server.observerCount(), 2);
   thing.emitEvent("block", { height: 9 });
   const na = await a.receive((m) => m.type === CoapType.CON);
@@ -296,8 +302,7 @@ test("pruning other servers' forms after expose does not break events or actions
   }
   const raw = await RawCoapClient.open(t, port);
   const token = Buffer.from("pruned");
-  const first = await raw.request("GET", "/t/events/block", { observe: 0, token });
-  t.is(codeString(first.code), "2.05");
+  await raw.observe("/t/events/block", token);
   t.is(server.observerCount(), 1);
   thing.emitEvent("block", { height: 1 });
   const n = await raw.receive((m) => m.token.equals(token) && m.type === CoapType.CON);
@@ -318,9 +323,9 @@ test("replies that start no observation carry no Observe option; observer limit 
   t.is(observeOf(plain), undefined);
   t.is(json(plain), "x");
   t.is(server.observerCount(), 0);
-  const ok = await raw.request("GET", "/t/events/block", { observe: 0, token: Buffer.from("one") });
-  t.not(observeOf(ok), undefined);
-  const full = await raw.request("GET", "/t/events/block", { observe: 0, token: Buffer.from("two") });
+  const ok = await raw.observe("/t/events/block", Buffer.from("one"));
+  t.is(ok.code, 0);
+  const full = await raw.observe("/t/events/block", Buffer.from("two"));
   t.is(codeString(full.code), "5.03");
   t.is(observeOf(full), undefined);
   t.is(server.observerCount(), 1);
@@ -330,7 +335,7 @@ test("an observer that never acknowledges CON notifications is dropped after the
   const { server, thing, port } = await startThing(t, { ackTimeoutMs: 20 });
   const raw = await RawCoapClient.open(t, port);
   const token = Buffer.from("gone");
-  await raw.request("GET", "/t/events/block", { observe: 0, token });
+  await raw.observe("/t/events/block", token);
   thing.emitEvent("block", { height: 1 });
   await until(() => server.observerCount() === 0, "timeout removal");
   // The original transmission plus MAX_RETRANSMIT=4 retransmissions, all the same message.
@@ -353,11 +358,11 @@ test("CoAP ping gets a RST; a failing subscribe handler gives 5.00 once and does
     calls += 1;
     if (calls === 1) throw new Error("not yet");
   });
-  const refused = await raw.request("GET", "/t/events/block", { observe: 0, token: Buffer.from("f1") });
+  const refused = await raw.observe("/t/events/block", Buffer.from("f1"));
   t.is(codeString(refused.code), "5.00");
   t.is(server.observerCount(), 0);
-  const ok = await raw.request("GET", "/t/events/block", { observe: 0, token: Buffer.from("f2") });
-  t.is(codeString(ok.code), "2.05");
+  const ok = await raw.observe("/t/events/block", Buffer.from("f2"));
+  t.is(ok.code, 0);
   t.is(server.observerCount(), 1);
   t.is(calls, 2);
 });

@@ -1,24 +1,31 @@
 import test from "ava";
-import wotCore from "@node-wot/core";
-import bindingCoap from "@node-wot/binding-coap";
-import { startThing } from "./wot-coap-helpers.js";
+import { collectEvents, startThing, stockConsumer, until } from "./wot-coap-helpers.js";
 
-// The stock client is fine for request/response against FlowchainCoapServer. Its event
-// subscription is not (it hands the empty registration reply to the listener as an event and
-// keeps delivering after stop()); FlowchainCoapClientFactory exists for that, see
-// wot-coap-client.test.ts.
-
-const { Servient } = wotCore;
-const { CoapClientFactory } = bindingCoap;
+// Stock node-wot (core 0.9.2, binding-coap 0.8.16) against FlowchainCoapServer, with none of our
+// client code.
 
 test("stock node-wot CoapClientFactory invokes actions and reads properties on FlowchainCoapServer", async (t) => {
   const { thing, echoCalls } = await startThing(t);
-  const servient = new Servient();
-  servient.addClientFactory(new CoapClientFactory());
-  const wot = await servient.start();
-  t.teardown(() => servient.shutdown());
+  const wot = await stockConsumer(t);
   const consumed = await wot.consume(thing.getThingDescription());
   t.deepEqual(await (await consumed.invokeAction("echo", { n: 5 }))!.value(), { n: 5 });
   t.deepEqual(echoCalls, [{ n: 5 }]);
   t.is(await (await consumed.readProperty("label")).value(), "x");
+});
+
+test("stock node-wot subscriber gets every event as a valid value, the registration is not one", async (t) => {
+  const { server, thing } = await startThing(t);
+  const wot = await stockConsumer(t);
+  const consumed = await wot.consume(thing.getThingDescription());
+  const { values, failures, subscribed } = collectEvents(consumed, "block");
+  await until(() => server.observerCount() === 1, "stock registration");
+  thing.emitEvent("block", { height: 1 });
+  await subscribed;
+  for (let i = 2; i <= 5; i++) thing.emitEvent("block", { height: i });
+  await until(() => values.length + failures.length >= 5, "5 events");
+  t.deepEqual(failures, []);
+  t.deepEqual(
+    values,
+    [1, 2, 3, 4, 5].map((height) => ({ height })),
+  );
 });

@@ -1,5 +1,12 @@
 // The things/ consumer scripts, each run as its own process against a live Thing.
 import test from "ava";
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { InputError } from "../src/util/errors.js";
 import { ADMIN_TOKEN } from "./helpers/fake-node.js";
 import { startFakeThing } from "./helpers/running-thing.js";
 import { runScript } from "./helpers/spawn-script.js";
@@ -71,4 +78,50 @@ test("watcher.js --duration ends the watch after that many seconds", async (t) =
   const bad = runScript(t, "watcher", [thing.tdUrl, "--count", "zero"]);
   t.is(await bad.exited, 1);
   t.regex(bad.stderr(), /--count must be a positive number/);
+});
+
+test("endpoint.js skips grant records and goes on after a refused approval", async (t) => {
+  const { node, thing, href } = await startFakeThing(t);
+  const e = runScript(t, "endpoint", [thing.tdUrl, "--count", "1"]);
+  await e.waitForLines(1);
+  const put = async (body: object): Promise<string> => {
+    const res = await fetch(href("actions", "put", "http"), {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    return ((await res.json()) as { txID: string }).txID;
+  };
+  const approve = node.approve.bind(node);
+  // Counts every approval asked for; the first is refused.
+  let asked = 0;
+  node.approve = async (input) => {
+    if (asked++ === 0) throw new InputError("not_verified", "not verified yet");
+    return approve(input);
+  };
+  await put({ value: { "@type": "FlowcoinGrant" }, source: "urn:flowchain:flowcoin" });
+  const refused = await put({ value: 1 });
+  await e.waitForLines(2);
+  const approved = await put({ value: 2 });
+  t.is(await e.exited, 0, e.stderr());
+  t.is(e.lines.length, 3);
+  t.like(e.lines[1], { refused });
+  t.like(e.lines[2], { approved: { txID: approved, verified: true } });
+  // The grant was never offered for approval.
+  t.is(asked, 2);
+});
+
+test("a script outside this repository imports our CoAP client as flowchain/client", async (t) => {
+  const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+  const dir = await mkdtemp(join(tmpdir(), "flowchain-user-"));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await mkdir(join(dir, "node_modules"));
+  await symlink(root, join(dir, "node_modules", "flowchain"), "dir");
+  await writeFile(
+    join(dir, "script.mjs"),
+    'import { FlowchainCoapClientFactory } from "flowchain/client";\n' +
+      "console.log(new FlowchainCoapClientFactory().scheme);\n",
+  );
+  const { stdout } = await promisify(execFile)(process.execPath, [join(dir, "script.mjs")], { cwd: dir });
+  t.is(stdout.trim(), "coap");
 });

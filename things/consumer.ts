@@ -3,7 +3,8 @@
 import { parseArgs } from "node:util";
 import wotCore from "@node-wot/core";
 import bindingHttp from "@node-wot/binding-http";
-import { FlowchainCoapClientFactory } from "../src/wot/coap-client.js";
+// Through the package export, as a script outside this repository imports it.
+import { FlowchainCoapClientFactory } from "flowchain/client";
 
 const { Servient } = wotCore;
 const { HttpClientFactory } = bindingHttp;

@@ -3,6 +3,9 @@
 //   node dist/things/endpoint.js http://127.0.0.1:8080/.well-known/wot [--count 5 | --duration 60]
 import { consume, print, readArgs, stopAfter } from "./consumer.js";
 
+// The source of Flowcoin grant records (src/node/approval.ts FLOWCOIN_SOURCE).
+const GRANT_SOURCE = "urn:flowchain:flowcoin";
+
 const args = readArgs("endpoint.js <TD URL> [--count N] [--duration s]");
 const { thing, formIndex, close } = await consume(args.url);
 stopAfter(args.duration, close);
@@ -15,9 +18,18 @@ const subscription = await thing.subscribeEvent(
   (data) => {
     queue = queue.then(async () => {
       if (handled >= args.count) return;
-      const record = (await data.value()) as { txID: string };
-      const out = await thing.invokeAction("approve", { txID: record.txID });
-      print({ approved: await out?.value() });
+      const record = (await data.value()) as { txID: string; source?: string };
+      // A grant is itself a record, and its transaction event comes back here: approving a grant
+      // is refused, so grants are skipped.
+      if (record.source === GRANT_SOURCE) return;
+      try {
+        const out = await thing.invokeAction("approve", { txID: record.txID });
+        print({ approved: await out?.value() });
+      } catch (err) {
+        // A refusal (not verified yet, already approved, ...) is reported; the endpoint goes on.
+        print({ refused: record.txID, error: String(err) });
+        return;
+      }
       if (++handled >= args.count) {
         await subscription.stop(eventForm);
         await close();

@@ -5,15 +5,21 @@
 // neither deregisters nor stops the stream it opened, so delivery goes on; and it resolves every
 // request whatever the response code, so a 4.00 comes back as if it were the action's output.
 //
-// This client keeps each Observe relation it opens, skips the registration response, delivers
-// one callback per notification, and on unlinkResource() stops delivery at once, sends the RFC
+// This client keeps each Observe relation it opens, skips a registration response that carries
+// the current state (a property's), takes an event's separate first response as its first
+// occurrence, delivers one callback per notification, and on unlinkResource() stops delivery at once, sends the RFC
 // 7641 deregistration (GET with Observe=1 and the same token) and closes the stream, so any
 // notification already in flight is answered with a RST by node-coap's agent.
 
-import { isIPv6 } from "node:net";
+import { createSocket, type Socket } from "node:dgram";
+import { randomInt } from "node:crypto";
+import { isIP, isIPv6 } from "node:net";
 import { Readable } from "node:stream";
 import * as coap from "coap";
+import { generate, parse } from "coap-packet";
+import { UnavailableError } from "../util/errors.js";
 import wotCore from "@node-wot/core";
+import { BLOCK_SIZE, MAX_SZX } from "./coap-blockwise.js";
 import type { Content, Form, ProtocolClient, ProtocolClientFactory, SecurityScheme } from "@node-wot/core";
 
 const { Content: ContentClass } = wotCore;
@@ -42,7 +48,10 @@ interface Target {
 interface ActiveObservation {
   href: string;
   target: Target;
-  stream: coap.ObserveReadStream;
+  /** Ends the subscription with an error (the server said 4.xx/5.xx, or went silent). */
+  fail: (err: Error) => void;
+  /** Set when the first response arrives, which for an event is its first occurrence. */
+  stream?: coap.ObserveReadStream;
   token: Buffer;
   closed: boolean;
 }
@@ -51,11 +60,34 @@ interface ActiveObservation {
 // already stopped locally, so this only bounds how long the caller's promise can hang.
 const DEREGISTER_TIMEOUT_MS = 5000;
 
+export interface FlowchainCoapClientOptions {
+  /** A request (or an event registration) with no answer within this time fails. Default 15000. */
+  timeoutMs?: number;
+  /** While observing, each server is pinged (CoAP ping, answered by RST) this often; one silent
+   * for three intervals ends its subscriptions with an error. Default 10000. */
+  livenessIntervalMs?: number;
+}
+
+interface Endpoint {
+  agent: coap.Agent;
+  socket: Socket;
+}
+
 export class FlowchainCoapClient implements ProtocolClient {
-  private readonly agents = new Map<"udp4" | "udp6", coap.Agent>();
+  private readonly endpoints = new Map<"udp4" | "udp6", Endpoint>();
   private readonly observations = new Map<string, Set<ActiveObservation>>();
+  /** When each server ("host|port") was last heard from, for the liveness check. */
+  private readonly lastHeard = new Map<string, number>();
+  private readonly timeoutMs: number;
+  private readonly livenessIntervalMs: number;
+  private liveness?: NodeJS.Timeout;
   private token?: string;
   private tokenQueryName = "access_token";
+
+  constructor(options: FlowchainCoapClientOptions = {}) {
+    this.timeoutMs = options.timeoutMs ?? 15_000;
+    this.livenessIntervalMs = options.livenessIntervalMs ?? 10_000;
+  }
 
   toString(): string {
     return "[FlowchainCoapClient]";
@@ -95,45 +127,89 @@ export class FlowchainCoapClient implements ProtocolClient {
       observe: true,
       confirmable: true,
     });
-    const stream = await new Promise<coap.ObserveReadStream>((resolve, reject) => {
+    const observation: ActiveObservation = {
+      href: form.href,
+      target,
+      token: Buffer.alloc(0),
+      closed: false,
+      fail: (err) => {
+        if (observation.closed) return;
+        observation.closed = true;
+        this.observations.get(form.href)?.delete(observation);
+        observation.stream?.close();
+        error?.(err);
+      },
+    };
+    const deliver = (stream: coap.ObserveReadStream): void => {
+      observation.stream = stream;
+      // A response piggybacked on the ACK answers the registration with the current state (a
+      // property's value); only what follows is a change. A separate response (how events are
+      // answered, having no state) is itself the first delivery.
+      let skip = stream._packet.ack === true;
+      stream.on("data", (payload: Buffer) => {
+        if (skip) {
+          skip = false;
+          return;
+        }
+        if (observation.closed) return;
+        const cf = stream.headers["Content-Format"];
+        const type = typeof cf === "string" ? cf : (form.contentType ?? "application/json");
+        next(new ContentClass(type, Readable.from([payload])));
+      });
+      stream.on("error", (err: Error) => error?.(err));
+      stream.on("close", () => {
+        if (!observation.closed) complete?.();
+      });
+      if (observation.closed) stream.close();
+    };
+    await new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(
+        () => settle(new UnavailableError("timeout", `no answer from ${form.href} in ${this.timeoutMs} ms`)),
+        this.timeoutMs,
+      );
+      const settle = (err?: Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err === undefined) resolve();
+        else {
+          req.sender.reset();
+          reject(err);
+        }
+      };
       req.on("response", (res: coap.IncomingMessage) => {
         if (!res.code.startsWith("2.")) {
           // node-coap opens an observe stream for most error replies too; close it so the agent
           // forgets the token instead of holding its socket open.
           if (res instanceof coap.ObserveReadStream) res.close();
-          reject(
-            new CoapResponseError(res.code, `${res.code} from ${form.href}: ${res.payload.toString("utf8")}`),
+          const err = new CoapResponseError(
+            res.code,
+            `${res.code} from ${form.href}: ${res.payload.toString("utf8")}`,
           );
+          if (settled) observation.fail(err);
+          settle(err);
           return;
         }
-        resolve(res as coap.ObserveReadStream);
+        deliver(res as coap.ObserveReadStream);
+        settle();
       });
-      req.on("error", reject);
+      req.on("error", (err: Error) => {
+        if (settled) observation.fail(err);
+        settle(err);
+      });
+      // node-coap's agent resets the request's retransmission when the server acknowledges it,
+      // and tells nothing else about an empty ACK: the registration is accepted then, even if its
+      // response (the first event) comes later. A piggybacked response is handled in the same
+      // tick, before this check runs.
+      const sender = req.sender as { reset: () => void };
+      const reset = sender.reset.bind(sender);
+      sender.reset = () => {
+        reset();
+        setImmediate(() => settle());
+      };
       req.end();
-    });
-    const observation: ActiveObservation = {
-      href: form.href,
-      target,
-      stream,
-      token: Buffer.from(stream._packet.token ?? Buffer.alloc(0)),
-      closed: false,
-    };
-    let first = true;
-    stream.on("data", (payload: Buffer) => {
-      // The first message answers the registration (empty for events, the current value for
-      // properties); only notifications that follow it are deliveries.
-      if (first) {
-        first = false;
-        return;
-      }
-      if (observation.closed) return;
-      const cf = stream.headers["Content-Format"];
-      const type = typeof cf === "string" ? cf : (form.contentType ?? "application/json");
-      next(new ContentClass(type, Readable.from([payload])));
-    });
-    stream.on("error", (err: Error) => error?.(err));
-    stream.on("close", () => {
-      if (!observation.closed) complete?.();
+      observation.token = Buffer.from(req._packet.token ?? Buffer.alloc(0));
     });
     let set = this.observations.get(form.href);
     if (set === undefined) {
@@ -141,6 +217,8 @@ export class FlowchainCoapClient implements ProtocolClient {
       this.observations.set(form.href, set);
     }
     set.add(observation);
+    this.lastHeard.set(serverKey(target), Date.now());
+    this.liveness ??= setInterval(() => this.checkLiveness(), this.livenessIntervalMs).unref();
     const unsubscribe = (): void => {
       this.observations.get(form.href)?.delete(observation);
       void this.deregister(observation);
@@ -168,8 +246,13 @@ export class FlowchainCoapClient implements ProtocolClient {
     const all = [...this.observations.values()].flatMap((s) => [...s]);
     this.observations.clear();
     await Promise.all(all.map((o) => this.deregister(o)));
-    for (const agent of this.agents.values()) agent.close();
-    this.agents.clear();
+    clearInterval(this.liveness);
+    this.liveness = undefined;
+    for (const { agent, socket } of this.endpoints.values()) {
+      agent.close();
+      socket.close();
+    }
+    this.endpoints.clear();
   }
 
   /** Bearer schemes carried `in: "query"` (how FlowchainCoapServer advertises admin actions)
@@ -192,12 +275,84 @@ export class FlowchainCoapClient implements ProtocolClient {
   }
 
   private agent(family: "udp4" | "udp6"): coap.Agent {
-    let agent = this.agents.get(family);
-    if (agent === undefined) {
-      agent = new coap.Agent({ type: family });
-      this.agents.set(family, agent);
+    let endpoint = this.endpoints.get(family);
+    if (endpoint === undefined) {
+      // The socket is ours, not the agent's (an agent closes its own when idle), so that every
+      // datagram can also be seen here: node-coap drops a final non-2.xx notification that has
+      // no Observe option (RFC 7641 §4.2) as out of order, and does not surface RSTs to pings.
+      const socket = createSocket({ type: family });
+      socket.on("message", (msg, from) => this.heard(msg, from.address, from.port));
+      socket.on("error", () => {});
+      endpoint = { agent: new coap.Agent({ type: family, socket }), socket };
+      this.endpoints.set(family, endpoint);
     }
-    return agent;
+    return endpoint.agent;
+  }
+
+  private heard(msg: Buffer, address: string, port: number): void {
+    this.lastHeard.set(`${address.replace(/^::ffff:/, "")}|${port}`, Date.now());
+    let packet;
+    try {
+      packet = parse(msg);
+    } catch {
+      return;
+    }
+    const cls = packet.code[0];
+    if (cls !== "4" && cls !== "5") return;
+    for (const set of this.observations.values()) {
+      for (const o of set) {
+        if (o.token.length > 0 && o.token.equals(packet.token)) {
+          o.fail(
+            new CoapResponseError(
+              packet.code,
+              `${packet.code} from ${o.href}: ${packet.payload.toString("utf8") || "observation ended"}`,
+            ),
+          );
+        }
+      }
+    }
+  }
+
+  /** When a server was last heard from; a target named by host name matches any address on its port. */
+  private heardFrom(target: Target, now: number): number {
+    const exact = this.lastHeard.get(serverKey(target));
+    if (exact !== undefined || isIP(target.hostname) !== 0) return exact ?? now;
+    let latest: number | undefined;
+    for (const [key, at] of this.lastHeard) {
+      if (key.endsWith(`|${target.port}`)) latest = Math.max(latest ?? 0, at);
+    }
+    return latest ?? now;
+  }
+
+  /** Pings every server observed; one not heard from for three intervals is taken as gone. */
+  private checkLiveness(): void {
+    const now = Date.now();
+    const targets = new Map<string, ActiveObservation[]>();
+    for (const set of this.observations.values()) {
+      for (const o of set) {
+        const key = serverKey(o.target);
+        targets.set(key, [...(targets.get(key) ?? []), o]);
+      }
+    }
+    if (targets.size === 0) {
+      clearInterval(this.liveness);
+      this.liveness = undefined;
+      return;
+    }
+    for (const list of targets.values()) {
+      const silentFor = now - this.heardFrom(list[0]!.target, now);
+      if (silentFor > 3 * this.livenessIntervalMs) {
+        const err = new UnavailableError(
+          "unreachable",
+          `${list[0]!.target.hostname} has not answered for ${silentFor} ms`,
+        );
+        for (const o of list) o.fail(err);
+        continue;
+      }
+      const { hostname, port, family } = list[0]!.target;
+      const ping = generate({ code: "0.00", confirmable: true, messageId: randomInt(0, 0x10000) });
+      this.endpoints.get(family)?.socket.send(ping, port, hostname);
+    }
   }
 
   private target(href: string, form?: Form): Target {
@@ -234,8 +389,25 @@ export class FlowchainCoapClient implements ProtocolClient {
     const body = content === undefined ? undefined : await content.toBuffer();
     return new Promise((resolve, reject) => {
       const req = this.agent(target.family).request({ ...target, method, confirmable: true, observe: false });
+      // The limit is on silence, not on the whole exchange: a Block1 upload of 64 blocks is
+      // answered block by block, and each answer shows the server is still there.
+      const started = Date.now();
+      const timer = setInterval(
+        () => {
+          if (Date.now() - Math.max(started, this.heardFrom(target, 0)) <= this.timeoutMs) return;
+          clearInterval(timer);
+          req.sender.reset();
+          reject(new UnavailableError("timeout", `no answer from ${form.href} in ${this.timeoutMs} ms`));
+        },
+        Math.min(1000, this.timeoutMs / 4),
+      );
+      req.on("response", () => clearInterval(timer));
+      req.on("error", () => clearInterval(timer));
       for (const [k, v] of Object.entries(headers)) req.setOption(k, v);
       if (content !== undefined) req.setOption("Content-Format", content.type);
+      // node-coap sends a body whole unless told to use Block1 (RFC 7959), and refuses messages
+      // over 1280 bytes: larger inputs go in 1 KiB blocks (SZX 6).
+      if (body !== undefined && body.length > BLOCK_SIZE) req.setOption("Block1", Buffer.from([MAX_SZX]));
       req.on("response", (res: coap.IncomingMessage) => {
         if (!res.code.startsWith("2.")) {
           reject(
@@ -281,7 +453,7 @@ export class FlowchainCoapClient implements ProtocolClient {
     } finally {
       // Forgetting the token makes node-coap's agent answer any later notification with a RST,
       // which also ends the relation if the deregistration was lost.
-      o.stream.close();
+      o.stream?.close();
     }
   }
 }
@@ -290,8 +462,10 @@ export class FlowchainCoapClientFactory implements ProtocolClientFactory {
   readonly scheme = "coap";
   private readonly clients = new Set<FlowchainCoapClient>();
 
+  constructor(private readonly options: FlowchainCoapClientOptions = {}) {}
+
   getClient(): FlowchainCoapClient {
-    const client = new FlowchainCoapClient();
+    const client = new FlowchainCoapClient(this.options);
     this.clients.add(client);
     return client;
   }
@@ -305,4 +479,8 @@ export class FlowchainCoapClientFactory implements ProtocolClientFactory {
     this.clients.clear();
     return true;
   }
+}
+
+function serverKey(target: Target): string {
+  return `${target.hostname}|${target.port}`;
 }

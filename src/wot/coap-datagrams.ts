@@ -1,14 +1,17 @@
 // Screens every datagram before node-coap sees it. node-coap answers a datagram it cannot parse
 // with a 5.00 aimed at the wrong address, treats an empty CON (a CoAP ping) as a request without a
 // method, and does not know our notifications, so ACKs and RSTs for them must be taken out first.
+// Requests then pass the block-wise layer.
 import type { RemoteInfo } from "node:dgram";
 import { generate, parse, type ParsedPacket } from "coap-packet";
 import type { Logger } from "../log.js";
 import { errorText } from "../util/errors.js";
 import type { CoapObserveEngine } from "./coap-observe.js";
+import type { CoapBlockwise } from "./coap-blockwise.js";
 
 export interface DatagramScreenComponents {
   engine: CoapObserveEngine;
+  blocks: CoapBlockwise;
   send(buf: Buffer, port: number, address: string): void;
   logger: Logger;
 }
@@ -40,6 +43,13 @@ export class DatagramScreen {
         return;
       }
       if (this.c.engine.answer(packet, from.address, from.port)) return;
+      if (packet.code.startsWith("0.") && packet.code !== "0.00") {
+        // Block-wise transfers and critical options are settled before node-coap (see
+        // coap-blockwise.ts); a completed upload goes on as one request.
+        const passed = this.c.blocks.screen(packet, from);
+        if (passed === undefined) return;
+        if (passed !== packet) msg = generate(passed, ANY_LENGTH + passed.payload.length);
+      }
       next(msg, from);
     } catch (err) {
       this.c.logger.warn("coap datagram dropped", { err: errorText(err) });

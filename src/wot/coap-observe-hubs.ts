@@ -69,7 +69,11 @@ export class ObserveHubs {
       kind,
       name,
       entry,
-      resource: this.engine.resource(id, () => this.close(hub)),
+      resource: this.engine.resource(id, () => this.close(hub), [
+        entry.path,
+        kind === "event" ? "events" : "properties",
+        name,
+      ]),
       formIndex: formIndex(entry, kind === "event" ? "event" : "observe", name),
       queue: Promise.resolve(),
       ready: Promise.resolve(),

@@ -8,11 +8,15 @@ import { generate, type ParsedPacket } from "coap-packet";
 import { UnavailableError } from "../util/errors.js";
 import type { Logger } from "../log.js";
 import { contentFormatId, uintOption } from "./coap-options.js";
+import { BLOCK_SIZE, exchangeKey, type CoapBlockwise } from "./coap-blockwise.js";
 
 export interface ObserveComponents {
   /** Sends one datagram; a failure is the sender's to log, a lost one is what retransmission is for. */
   send(buf: Buffer, port: number, address: string): void;
   logger: Logger;
+  /** Cuts notifications larger than a block (RFC 7959 §2.6) and keeps them for follow-ups;
+   * without it they are sent whole. */
+  blocks?: CoapBlockwise;
 }
 
 export interface ObserveInit {
@@ -39,8 +43,8 @@ export interface Endpoint {
 export interface ObservedResource {
   readonly id: string;
   readonly observers: Map<string, Observer>;
-  /** Oversized notifications are reported once per resource, not per event. */
-  warnedLarge: boolean;
+  /** Its Uri-Path segments: follow-up requests for blocks of a notification name it. */
+  readonly path: readonly string[];
   /** Called once the last relation has ended, so the resource can stop listening. */
   readonly onIdle: () => void;
 }
@@ -51,6 +55,9 @@ interface Observer extends Endpoint {
   seq: number;
   /** A CON notification awaits its ACK; later ones wait in backlog. */
   inFlight: boolean;
+  /** The client is fetching the rest of a notification sent as its first block; the next
+   * notification waits, or the kept representation would change under the follow-ups. */
+  fetching?: NodeJS.Timeout;
   backlog: Array<{ payload: Buffer; cf: number | undefined }>;
   resource: ObservedResource;
 }
@@ -67,10 +74,10 @@ const MAX_RETRANSMIT = 4;
 // How long a NON notification's message id is remembered so a RST to it still finds the observer.
 const NON_MEMORY_MS = 30_000;
 const OBSERVE_MAX = 0xffffff;
-// RFC 7252 §4.6: 1152-byte messages, about 1024 bytes of payload.
-const MAX_NOTIFICATION_PAYLOAD = 1024;
-// Notifications are sent whole (no Block2); only what UDP cannot carry at all is refused.
+// Without a block-wise layer notifications go whole; only what UDP cannot carry is refused.
 const MAX_DATAGRAM = 65_507;
+// How long the rest of a block-wise notification is waited for before the next one goes.
+const FETCH_WAIT_MS = 5000;
 
 export function observerKey(address: string, port: number, token: Buffer): string {
   return `${address}:${port}/${token.toString("hex")}`;
@@ -78,9 +85,11 @@ export function observerKey(address: string, port: number, token: Buffer): strin
 
 export class CoapObserveEngine {
   private readonly send: ObserveComponents["send"];
+  private readonly blocks?: CoapBlockwise;
   private readonly log: Logger;
   private readonly init: ObserveInit;
   private readonly pending = new Map<string, PendingNotification>();
+  private readonly all = new Set<Observer>();
   private messageId = randomInt(0, 0x10000);
   private relations = 0;
   private sent = 0;
@@ -88,12 +97,13 @@ export class CoapObserveEngine {
 
   constructor(components: ObserveComponents, init: ObserveInit) {
     this.send = components.send;
+    this.blocks = components.blocks;
     this.log = components.logger;
     this.init = init;
   }
 
-  resource(id: string, onIdle: () => void): ObservedResource {
-    return { id, observers: new Map(), warnedLarge: false, onIdle };
+  resource(id: string, onIdle: () => void, path: readonly string[] = []): ObservedResource {
+    return { id, observers: new Map(), path, onIdle };
   }
 
   /** Live relations over all resources. */
@@ -147,6 +157,30 @@ export class CoapObserveEngine {
     this.pending.clear();
   }
 
+  /**
+   * Ends every relation with a final 5.03 (RFC 7641 §3.2, §4.2: a notification that is not 2.xx
+   * ends the observation and carries no Observe option), so observers learn the server is
+   * going away instead of waiting for notifications that never come. Sent once, not
+   * retransmitted: the socket closes right after.
+   */
+  shutdown(): void {
+    const payload = Buffer.from(JSON.stringify({ error: "5.03", message: "the server is stopping" }));
+    for (const observer of [...this.all]) {
+      this.messageId = (this.messageId + 1) & 0xffff;
+      const buf = generate({
+        code: "5.03",
+        confirmable: observer.confirmable,
+        messageId: this.messageId,
+        token: observer.token,
+        options: [{ name: "Content-Format", value: uintOption(50) }],
+        payload,
+      });
+      this.send(buf, observer.port, observer.address);
+      this.detach(observer);
+    }
+    this.stop();
+  }
+
   /** Matches an empty ACK or RST to the notification it answers; false when it answers none of ours. */
   answer(packet: ParsedPacket, address: string, port: number): boolean {
     if (packet.code !== "0.00" || !(packet.ack || packet.reset)) return false;
@@ -162,20 +196,12 @@ export class CoapObserveEngine {
   }
 
   notify(resource: ObservedResource, payload: Buffer, mediaType: string): void {
-    if (payload.length > MAX_NOTIFICATION_PAYLOAD && !resource.warnedLarge) {
-      resource.warnedLarge = true;
-      // Constrained clients may drop what exceeds one RFC 7252 datagram.
-      this.log.warn("coap notification larger than one datagram", {
-        resource: resource.id,
-        bytes: payload.length,
-      });
-    }
     const cf = contentFormatId(mediaType);
     for (const observer of [...resource.observers.values()]) {
       // Congestion control (RFC 7641 §4.5.1, NSTART=1): one CON notification in flight per
       // observer, the rest wait for its ACK. Unpaced bursts overflow the client's UDP buffer,
       // and a retransmitted older notification is then discarded as stale, so events were lost.
-      if (observer.confirmable && observer.inFlight) {
+      if ((observer.confirmable && observer.inFlight) || observer.fetching !== undefined) {
         if (observer.backlog.length >= this.init.maxBacklog) {
           observer.backlog.shift();
           this.dropped += 1;
@@ -188,6 +214,7 @@ export class CoapObserveEngine {
   }
 
   private attach(observer: Observer): void {
+    this.all.add(observer);
     observer.resource.observers.set(observer.key, observer);
     this.relations += 1;
   }
@@ -195,6 +222,8 @@ export class CoapObserveEngine {
   private detach(observer: Observer): void {
     if (observer.resource.observers.get(observer.key) !== observer) return;
     observer.resource.observers.delete(observer.key);
+    this.all.delete(observer);
+    clearTimeout(observer.fetching);
     this.relations -= 1;
     for (const [key, p] of this.pending) {
       if (p.observer === observer) {
@@ -216,7 +245,24 @@ export class CoapObserveEngine {
     const seq = (observer.seq + 1) & OBSERVE_MAX;
     const messageId = (this.messageId + 1) & 0xffff;
     const options = [{ name: "Observe", value: uintOption(seq) }];
-    if (cf !== undefined) options.push({ name: "Content-Format", value: uintOption(cf) });
+    if (this.blocks !== undefined && payload.length > BLOCK_SIZE) {
+      // RFC 7959 §2.6: the notification carries the first block; the client asks for the rest
+      // with GETs on the resource, answered from the kept representation.
+      const kept = this.blocks.keep(this.blockKey(observer), {
+        code: "2.05",
+        payload,
+        contentFormat: cf,
+        observe: seq,
+        onLastBlock: () => this.fetched(observer),
+      });
+      const first = this.blocks.firstBlock(kept);
+      options.push(...first.options);
+      payload = first.payload;
+      clearTimeout(observer.fetching);
+      observer.fetching = setTimeout(() => this.fetched(observer), FETCH_WAIT_MS).unref();
+    } else if (cf !== undefined) {
+      options.push({ name: "Content-Format", value: uintOption(cf) });
+    }
     // Encoded before any state changes, so a notification too large for UDP leaves none behind.
     const buf = generate(
       { code: "2.05", confirmable: observer.confirmable, messageId, token: observer.token, options, payload },
@@ -256,9 +302,26 @@ export class CoapObserveEngine {
   /** The observer's CON notification was acknowledged: send the next one waiting, if any. */
   private acknowledged(observer: Observer): void {
     observer.inFlight = false;
+    if (observer.fetching === undefined) this.sendNext(observer);
+  }
+
+  /** The observer fetched the last block of a notification (or stopped trying). */
+  private fetched(observer: Observer): void {
+    clearTimeout(observer.fetching);
+    observer.fetching = undefined;
+    if (!(observer.confirmable && observer.inFlight)) this.sendNext(observer);
+  }
+
+  private sendNext(observer: Observer): void {
     if (observer.resource.observers.get(observer.key) !== observer) return;
     const next = observer.backlog.shift();
     if (next !== undefined) this.transmit(observer, next.payload, next.cf);
+  }
+
+  /** What a follow-up GET for the rest of a notification is matched by (see coap-blockwise.ts). */
+  private blockKey(observer: Observer): string {
+    const options = observer.resource.path.map((p) => ({ name: "Uri-Path", value: Buffer.from(p) }));
+    return exchangeKey({ code: "0.01", options }, observer);
   }
 }
 

@@ -7,11 +7,19 @@ import wotCore from "@node-wot/core";
 import type { Logger } from "../log.js";
 import { formIndex, type ThingEntry } from "./coap-forms.js";
 import type { CoapInputCheck } from "./coap-input.js";
-import { linkFormat, WELL_KNOWN_CORE } from "./coap-link-format.js";
+import { isDirectory, linkFormat, WELL_KNOWN_CORE, WELL_KNOWN_WOT } from "./coap-link-format.js";
 import type { CoapObserveEngine, Endpoint } from "./coap-observe.js";
 import type { ObserveHubs } from "./coap-observe-hubs.js";
-import { CoapAnswerCache, requestedBlock } from "./coap-answer-cache.js";
-import { CoapReplyError, reply, replyFailure, replyObserve, type CoapResponse } from "./coap-replies.js";
+import {
+  acknowledgeOnly,
+  CoapReplyError,
+  reply,
+  replyFailure,
+  replyObserve,
+  type CoapExchange,
+  type CoapResponse,
+} from "./coap-replies.js";
+import type { CoapBlockwise } from "./coap-blockwise.js";
 
 const { Content: ContentClass } = wotCore;
 
@@ -24,6 +32,7 @@ export interface CoapRoutesComponents {
   engine: CoapObserveEngine;
   hubs: ObserveHubs;
   input: CoapInputCheck;
+  blocks: CoapBlockwise;
   /** Decides admin-only actions; without it they are refused. */
   authorize?: Authorize;
   logger: Logger;
@@ -39,7 +48,6 @@ type CoapRequest = coap.IncomingMessage;
 export class CoapRoutes {
   private readonly c: CoapRoutesComponents;
   private readonly tokenQueryName: string;
-  private readonly answers = new CoapAnswerCache();
 
   constructor(components: CoapRoutesComponents, init: CoapRoutesInit) {
     this.c = components;
@@ -51,10 +59,12 @@ export class CoapRoutes {
     // node-coap emits 'error' on a response whose packet cannot be generated or whose CON
     // retransmission timed out; an unhandled 'error' event would crash the process.
     res.on("error", (err: Error) => this.c.logger.debug("coap response error", { err: err.message }));
-    this.route(req, res).catch((err: unknown) => replyFailure(res, err, req.url, this.c.logger));
+    const ex: CoapExchange = { req, res, blocks: this.c.blocks };
+    this.route(ex).catch((err: unknown) => replyFailure(ex, err, req.url, this.c.logger));
   }
 
-  private async route(req: CoapRequest, res: CoapResponse): Promise<void> {
+  private async route(ex: CoapExchange): Promise<void> {
+    const { req } = ex;
     let url: URL;
     let segments: string[];
     try {
@@ -69,30 +79,41 @@ export class CoapRoutes {
     const method = req.method;
     if (segments.length === 2 && segments.every((s, i) => s === WELL_KNOWN_CORE[i])) {
       if (method !== "GET") throw new CoapReplyError("4.05", "only GET is allowed on /.well-known/core");
-      reply(res, "2.05", Buffer.from(linkFormat(this.c.things.values())), "application/link-format");
+      const links = linkFormat(this.c.things.values(), url.searchParams);
+      reply(ex, "2.05", Buffer.from(links), "application/link-format");
       return;
+    }
+    if (segments.length === 2 && segments.every((s, i) => s === WELL_KNOWN_WOT[i])) {
+      // W3C WoT Discovery §6.1: the Well-Known URI serves the Thing's own TD (the node's, not
+      // a directory's, when both are exposed).
+      if (method !== "GET") throw new CoapReplyError("4.05", "only GET is allowed on /.well-known/wot");
+      const all = [...this.c.things.values()];
+      const entry = all.find((e) => !isDirectory(e)) ?? all[0];
+      if (entry === undefined) throw new CoapReplyError("4.04", "no Thing is exposed");
+      return this.serveTd(entry, ex);
     }
     const entry = segments.length > 0 ? this.c.things.get(segments[0]!) : undefined;
     if (entry === undefined) throw new CoapReplyError("4.04", `no resource at ${url.pathname}`);
     if (segments.length === 1) {
       if (method !== "GET") throw new CoapReplyError("4.05", "only GET is allowed on a Thing Description");
-      return this.serveTd(entry, req, res);
+      return this.serveTd(entry, ex);
     }
     if (segments.length !== 3) throw new CoapReplyError("4.04", `no resource at ${url.pathname}`);
     const [, dir, name] = segments as [string, string, string];
     switch (dir) {
       case "properties":
-        return this.handleProperty(entry, name, req, res);
+        return this.handleProperty(entry, name, ex);
       case "actions":
-        return this.handleAction(entry, name, url, req, res);
+        return this.handleAction(entry, name, url, ex);
       case "events":
-        return this.handleEvent(entry, name, req, res);
+        return this.handleEvent(entry, name, ex);
       default:
         throw new CoapReplyError("4.04", `no resource at ${url.pathname}`);
     }
   }
 
-  private serveTd(entry: ThingEntry, req: CoapRequest, res: CoapResponse): void {
+  private serveTd(entry: ThingEntry, ex: CoapExchange): void {
+    const { req } = ex;
     const accept = req.headers.Accept;
     let mediaType = "application/td+json";
     if (accept === "application/json" || accept === 50) mediaType = "application/json";
@@ -102,10 +123,11 @@ export class CoapRoutes {
         "the TD is available as application/td+json (432) or application/json (50)",
       );
     }
-    reply(res, "2.05", Buffer.from(JSON.stringify(entry.thing.getThingDescription())), mediaType);
+    reply(ex, "2.05", Buffer.from(JSON.stringify(entry.thing.getThingDescription())), mediaType);
   }
 
-  private async handleProperty(entry: ThingEntry, name: string, req: CoapRequest, res: CoapResponse) {
+  private async handleProperty(entry: ThingEntry, name: string, ex: CoapExchange) {
+    const { req, res } = ex;
     const property = entry.thing.properties[name];
     if (property === undefined) throw new CoapReplyError("4.04", `no property ${name}`);
     const index = formIndex(entry, "property", name);
@@ -121,7 +143,7 @@ export class CoapRoutes {
         replyObserve(res as coap.ObserveWriteStream, payload, content.type);
         return;
       }
-      reply(res, "2.05", payload, content.type);
+      reply(ex, "2.05", payload, content.type);
       return;
     }
     if (req.method === "PUT") {
@@ -129,13 +151,14 @@ export class CoapRoutes {
       const { mediaType } = this.c.input.decode(req, property as WoT.DataSchema, `property ${name}`, true);
       const content = new ContentClass(mediaType, Readable.from([req.payload]));
       await entry.thing.handleWriteProperty(name, content, { formIndex: index });
-      reply(res, "2.04");
+      reply(ex, "2.04");
       return;
     }
     throw new CoapReplyError("4.05", `use GET or PUT on property ${name}`);
   }
 
-  private async handleAction(entry: ThingEntry, name: string, url: URL, req: CoapRequest, res: CoapResponse) {
+  private async handleAction(entry: ThingEntry, name: string, url: URL, ex: CoapExchange) {
+    const { req } = ex;
     const action = entry.thing.actions[name];
     if (action === undefined) throw new CoapReplyError("4.04", `no action ${name}`);
     if (req.method !== "POST") throw new CoapReplyError("4.05", `use POST to invoke action ${name}`);
@@ -148,18 +171,6 @@ export class CoapRoutes {
       if (verdict === "forbidden")
         throw new CoapReplyError("4.03", `this token may not invoke action ${name}`);
     }
-    const from = endpointOf(req);
-    const answerKey = `${from.address}|${from.port}|${url.pathname}${url.search}`;
-    const payloadLength = req.payload?.length ?? 0;
-    const block = requestedBlock(req._packet.options);
-    if (block.num > 0 && payloadLength === 0) {
-      // A later block of an answer already given: the same bytes, never the action run again.
-      const cached = this.answers.get(answerKey);
-      if (cached === undefined)
-        throw new CoapReplyError("4.08", "no answer to continue: repeat the request from block 0");
-      reply(res, "2.05", cached.payload, cached.type);
-      return;
-    }
     const schema = action.input as WoT.DataSchema | undefined;
     const { mediaType } = this.c.input.decode(req, schema, `action ${name}`, false);
     const output = await entry.thing.handleInvokeAction(
@@ -168,15 +179,14 @@ export class CoapRoutes {
       { formIndex: formIndex(entry, "action", name) },
     );
     if (output === undefined || output === null) {
-      reply(res, "2.04");
+      reply(ex, "2.04");
       return;
     }
-    const payload = await output.toBuffer();
-    if (payload.length > block.size) this.answers.put(answerKey, { payload, type: output.type });
-    reply(res, "2.05", payload, output.type);
+    reply(ex, "2.05", await output.toBuffer(), output.type);
   }
 
-  private async handleEvent(entry: ThingEntry, name: string, req: CoapRequest, res: CoapResponse) {
+  private async handleEvent(entry: ThingEntry, name: string, ex: CoapExchange) {
+    const { req, res } = ex;
     if (entry.thing.events[name] === undefined) throw new CoapReplyError("4.04", `no event ${name}`);
     if (req.method !== "GET")
       throw new CoapReplyError("4.05", `use GET with Observe to subscribe to event ${name}`);
@@ -184,14 +194,16 @@ export class CoapRoutes {
     const from = endpointOf(req);
     if (observe === 0) {
       this.c.engine.register(await this.c.hubs.resourceFor(entry, "event", name), from);
-      // Events have no current state: the registration is confirmed by an empty 2.05 carrying the
-      // Observe option; every emitted event then follows as one notification.
-      replyObserve(res as coap.ObserveWriteStream, Buffer.alloc(0), undefined);
+      // An event has no current state to answer with, and a 2.05 without one is taken for an
+      // event by clients that decode every response of an observation (node-wot's binding-coap
+      // then fails on the empty value). So the registration is only acknowledged, and the first
+      // event is the (separate, RFC 7252 §5.2.2) response that starts the observation.
+      acknowledgeOnly(res as coap.ObserveWriteStream);
       return;
     }
     if (observe === 1) {
       this.deregister(entry, "event", name, from);
-      reply(res, "2.05");
+      reply(ex, "2.05");
       return;
     }
     throw new CoapReplyError("4.00", `event ${name} is observed: send GET with Observe 0`);

@@ -5,8 +5,8 @@
 // every listener of a form, so a second observer gets an empty body.
 //
 // This file only puts the parts together and owns the socket; see README.md for the parts.
-// Request/response exchanges (dedup of retransmitted CON requests, piggybacked ACKs, Block2 for
-// large TDs, Block1 uploads) are left to node-coap's server.
+// Request/response exchanges (dedup of retransmitted CON requests, piggybacked ACKs) are left to
+// node-coap's server; block-wise transfers are ours (coap-blockwise.ts).
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import * as coap from "coap";
@@ -15,6 +15,8 @@ import { silentLogger, type Logger } from "../log.js";
 import { errorText } from "../util/errors.js";
 import { coapBase, coapEntry, thingPathFromTitle, type BearerQuery, type ThingEntry } from "./coap-forms.js";
 import { DatagramScreen } from "./coap-datagrams.js";
+import { CoapBlockwise } from "./coap-blockwise.js";
+import { MAX_INPUT_BYTES } from "./interactions.js";
 import { CoapInputCheck } from "./coap-input.js";
 import { ACK_TIMEOUT_MS, CoapObserveEngine } from "./coap-observe.js";
 import { ObserveHubs } from "./coap-observe-hubs.js";
@@ -46,6 +48,16 @@ export interface FlowchainCoapServerOptions {
   maxBacklog?: number;
   /** Observe relations kept at most (all things together); more registrations get 5.03. Default 10000. */
   maxObservers?: number;
+  /** Largest request body, also over Block1 (RFC 7959); beyond it 4.13. Default the node's input limit. */
+  maxBodyBytes?: number;
+  /** Bytes of unfinished Block1 uploads kept over all clients; beyond it 5.03. Default 8 MiB. */
+  maxPendingUploadBytes?: number;
+  /** An unfinished Block1 upload is dropped when its next block is this late. Default 30000. */
+  uploadTimeoutMs?: number;
+  /** Bytes of large answers kept for their Block2 follow-ups (oldest dropped first). Default 32 MiB. */
+  maxKeptAnswerBytes?: number;
+  /** How long a large answer is kept for its Block2 follow-ups. Default 60000. */
+  answerTtlMs?: number;
   logger?: Logger;
 }
 
@@ -63,6 +75,7 @@ export class FlowchainCoapServer implements ProtocolServer {
   private readonly hubs: ObserveHubs;
   private readonly routes: CoapRoutes;
   private readonly screen: DatagramScreen;
+  private readonly blocks: CoapBlockwise;
   private socket?: Socket;
   private server?: coap.Server;
   private boundPort = -1;
@@ -78,8 +91,18 @@ export class FlowchainCoapServer implements ProtocolServer {
     const logger = options.logger ?? silentLogger;
     this.log = logger;
     const send = (buf: Buffer, port: number, address: string): void => this.sendTo(buf, port, address);
+    this.blocks = new CoapBlockwise(
+      { send },
+      {
+        maxBodyBytes: options.maxBodyBytes ?? MAX_INPUT_BYTES,
+        maxPendingUploadBytes: options.maxPendingUploadBytes ?? 8 * 1024 * 1024,
+        uploadTimeoutMs: options.uploadTimeoutMs ?? 30_000,
+        maxKeptAnswerBytes: options.maxKeptAnswerBytes ?? 32 * 1024 * 1024,
+        answerTtlMs: options.answerTtlMs ?? 60_000,
+      },
+    );
     this.engine = new CoapObserveEngine(
-      { send, logger },
+      { send, logger, blocks: this.blocks },
       {
         confirmable: options.confirmableNotifications ?? true,
         ackTimeoutMs: options.ackTimeoutMs ?? ACK_TIMEOUT_MS,
@@ -88,18 +111,20 @@ export class FlowchainCoapServer implements ProtocolServer {
       },
     );
     this.hubs = new ObserveHubs({ engine: this.engine, logger });
+
     this.routes = new CoapRoutes(
       {
         things: this.things,
         engine: this.engine,
         hubs: this.hubs,
         input: new CoapInputCheck(),
+        blocks: this.blocks,
         authorize: options.authorize,
         logger,
       },
       { tokenQueryName: this.bearer.tokenQueryName },
     );
-    this.screen = new DatagramScreen({ engine: this.engine, send, logger });
+    this.screen = new DatagramScreen({ engine: this.engine, blocks: this.blocks, send, logger });
   }
 
   async start(_servient: Servient): Promise<void> {
@@ -134,10 +159,15 @@ export class FlowchainCoapServer implements ProtocolServer {
     server.on("error", (err: Error) => this.log.warn("coap server error", { err: err.message }));
     server.listen(socket);
     this.server = server;
+    this.blocks.start();
   }
 
   async stop(): Promise<void> {
-    this.engine.stop();
+    this.engine.shutdown();
+    // dgram sends to an IP address go out on the next tick; the final notifications must
+    // leave before the socket closes.
+    await new Promise((resolve) => setImmediate(resolve));
+    this.blocks.stop();
     this.hubs.closeAll();
     const server = this.server;
     const socket = this.socket;
@@ -161,6 +191,11 @@ export class FlowchainCoapServer implements ProtocolServer {
   /** Notifications sent since start (retransmissions not counted); for benchmarks. */
   notificationCount(): number {
     return this.engine.notificationCount();
+  }
+
+  /** Bytes held by unfinished Block1 uploads. */
+  pendingUploadByteCount(): number {
+    return this.blocks.pendingUploadByteCount();
   }
 
   /** Notifications discarded because an observer's backlog was full. */

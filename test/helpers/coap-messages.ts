@@ -1,6 +1,7 @@
 // CoAP messages as the raw-UDP tests write and read them: numeric codes and option numbers, one
 // message type, so a test can send exactly the packet it means. coap-packet does the encoding.
-import { generate, parse, type OptionName } from "coap-packet";
+import { generate, parse } from "coap-packet";
+import { optionNumber } from "../../src/wot/coap-options.js";
 
 export { uintOption } from "../../src/wot/coap-options.js";
 
@@ -14,6 +15,10 @@ export const CoapOption = {
   UriQuery: 15,
   Accept: 17,
   Block2: 23,
+  Block1: 27,
+  Size2: 28,
+  Size1: 60,
+  RequestTag: 292,
 } as const;
 
 export interface WireOption {
@@ -30,36 +35,6 @@ export interface WireMessage {
   options: WireOption[];
   payload: Buffer;
 }
-
-// coap-packet names the options it knows when parsing; a test compares numbers.
-const OPTION_NUMBERS: Record<OptionName, number> = {
-  "If-Match": 1,
-  "Uri-Host": 3,
-  ETag: 4,
-  "If-None-Match": 5,
-  Observe: 6,
-  "Uri-Port": 7,
-  "Location-Path": 8,
-  OSCORE: 9,
-  "Uri-Path": 11,
-  "Content-Format": 12,
-  "Max-Age": 14,
-  "Uri-Query": 15,
-  "Hop-Limit": 16,
-  Accept: 17,
-  "Q-Block1": 19,
-  "Location-Query": 20,
-  Block2: 23,
-  Block1: 27,
-  Size2: 28,
-  "Q-Block2": 31,
-  "Proxy-Uri": 35,
-  "Proxy-Scheme": 39,
-  Size1: 60,
-  "No-Response": 258,
-  "OCF-Accept-Content-Format-Version": 2049,
-  "OCF-Content-Format-Version": 2053,
-};
 
 export function codeNumber(code: string): number {
   const [cls, detail] = code.split(".");
@@ -103,8 +78,7 @@ export function decodeMessage(buf: Buffer): WireMessage | undefined {
       messageId: p.messageId,
       token: p.token,
       options: p.options.map((o) => ({
-        number:
-          typeof o.name === "number" ? o.name : (OPTION_NUMBERS[o.name as OptionName] ?? Number(o.name)),
+        number: optionNumber(o.name),
         value: o.value,
       })),
       payload: p.payload,
