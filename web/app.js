@@ -69,6 +69,7 @@ async function refreshRing() {
   for (const m of state.members.values()) if (!live.has(m.id)) m.up = false;
   state.ring = ring;
   drawRing();
+  $("ring-panel").dataset.refreshed = String(now);
 }
 
 function angleOf(id) {
@@ -107,9 +108,11 @@ function drawRing() {
         r: 5,
         class: `node ${m.id === me ? "me" : ""} ${m.up ? "up" : "down"}`,
         "data-id": m.id,
+        "data-state": m.up ? "up" : "down",
       },
       svg,
     );
+    if (m.id === me) c.setAttribute("data-self", "");
     el("title", {}, c).textContent = `${m.id}${m.up ? "" : " (gone)"}`;
     const [tx, ty] = pos(m.id, 145);
     const t = el("text", { x: tx, y: ty, "text-anchor": "middle" }, svg);
@@ -182,6 +185,14 @@ function renderRates() {
   $("rates").textContent = parts.join(" · ");
 }
 
+/** Which event kinds are live, on the feed (`data-subscribed="block transaction"`) for a reader. */
+function markSubscribed(kind, on) {
+  const kinds = new Set(($("feed").dataset.subscribed ?? "").split(" ").filter(Boolean));
+  if (on) kinds.add(kind);
+  else kinds.delete(kind);
+  $("feed").dataset.subscribed = [...kinds].sort().join(" ");
+}
+
 /** WebSocket form first (every event, in order); HTTP long-poll when there is none or it fails. */
 function subscribe(kind) {
   const ev = state.td.events[kind];
@@ -189,7 +200,10 @@ function subscribe(kind) {
   if (ws) {
     const sock = new WebSocket(local(ws.href));
     let opened = false;
-    sock.onopen = () => (opened = true);
+    sock.onopen = () => {
+      opened = true;
+      markSubscribed(kind, true);
+    };
     sock.onmessage = (m) => {
       try {
         onEvent(kind, JSON.parse(m.data));
@@ -197,7 +211,10 @@ function subscribe(kind) {
         // Not an event: ignored.
       }
     };
-    sock.onclose = () => setTimeout(() => (opened ? subscribe(kind) : longPoll(kind)), 1000);
+    sock.onclose = () => {
+      markSubscribed(kind, false);
+      setTimeout(() => (opened ? subscribe(kind) : longPoll(kind)), 1000);
+    };
     return;
   }
   longPoll(kind);
@@ -205,6 +222,8 @@ function subscribe(kind) {
 
 async function longPoll(kind) {
   const f = formOf(state.td.events[kind], "http");
+  // A long poll is subscribed only while a request is out; close enough for a reader's signal.
+  markSubscribed(kind, true);
   for (;;) {
     try {
       onEvent(kind, await json(local(f.href)));
@@ -220,6 +239,7 @@ async function longPoll(kind) {
 const hooks = { tamper: null };
 
 async function lookUp(id) {
+  $("record-panel").dataset.verdict = "pending";
   $("steps").replaceChildren();
   $("record").textContent = "…";
   let proof;
@@ -230,6 +250,7 @@ async function lookUp(id) {
       proof = (await invoke("get", { key: id, proof: true })).proof;
     } catch (byKey) {
       $("record").textContent = `not found as a txID (${byTx.message}) nor as a key (${byKey.message})`;
+      $("record-panel").dataset.verdict = "not-found";
       return null;
     }
   }
@@ -240,10 +261,12 @@ async function lookUp(id) {
       const li = document.createElement("li");
       li.className = s.ok ? "ok" : "fail";
       li.dataset.step = s.step;
+      li.dataset.ok = String(s.ok);
       li.textContent = `${s.step}: ${s.detail}`;
       return li;
     }),
   );
+  $("record-panel").dataset.verdict = report.ok ? "verified" : "failed";
   const r = proof?.record ?? {};
   $("record").textContent = JSON.stringify(
     { owner: r.miner, block: r.block, height: r.height, anchor: report.anchor ?? null, record: r },
