@@ -3,7 +3,7 @@
 // data-* attributes; the only private door is the page's own tamper hook.
 import test from "ava";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Page } from "playwright-core";
@@ -28,17 +28,25 @@ interface Put {
   owner: string;
 }
 
-async function put(td: Td, value: unknown): Promise<Put> {
-  const href = td.actions.put.forms.find((f) => f.href.startsWith("http:"))!.href;
+/** Invokes an action over its HTTP form, as any consumer of the TD would. */
+async function invoke<T>(
+  td: Td,
+  name: string,
+  input: unknown,
+  headers: Record<string, string> = {},
+): Promise<T> {
+  const href = td.actions[name].forms.find((f) => f.href.startsWith("http:"))!.href;
   const res = await fetch(href, {
     method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ value, source: "explorer-test" }),
+    headers: { "content-type": "application/json", ...headers },
+    body: input === undefined ? "" : JSON.stringify(input),
   });
   const text = await res.text();
-  if (!res.ok) throw new Error(`put: ${res.status} ${text}`);
-  return JSON.parse(text) as Put;
+  if (!res.ok) throw new Error(`${name}: ${res.status} ${text}`);
+  return JSON.parse(text) as T;
 }
+
+const put = (td: Td, value: unknown) => invoke<Put>(td, "put", { value, source: "explorer-test" });
 
 /**
  * Puts through `td` until one lands on `owner`: a node's `transaction` event is about the records
@@ -142,6 +150,25 @@ test("the explorer in chromium: 3 members, a put in the live feed, a proof green
   t.true(
     (await page.$$eval("#steps li", (ls) => ls.map((l) => l.getAttribute("data-ok")))).includes("false"),
   );
+
+  // Flowcoin: an approval of the record grants its miner (this node) a coin; the page's table of
+  // grants, read from the ring's records through the `query` action, shows it.
+  const granted = await invoke<{ granted: boolean }>(td, "approve", { txID: rec.txID });
+  t.true(granted.granted, JSON.stringify(granted));
+  await page.locator(`#balances tr[data-member="${first.id}"][data-grants="1"]`).waitFor({
+    state: "attached",
+    timeout: 30_000,
+  });
+  // The last checkpoint: none until the admin's inventory signs one, then that one.
+  t.is(await page.getAttribute("#checkpoint", "data-time"), "none");
+  const adminToken = (await readFile(join(first.dataDir, "admin-token"), "utf8")).trim();
+  const inv = await invoke<{ checkpoint: { time: number } }>(td, "inventory", undefined, {
+    authorization: `Bearer ${adminToken}`,
+  });
+  await page.locator(`#checkpoint[data-time="${inv.checkpoint.time}"]`).waitFor({
+    state: "attached",
+    timeout: 30_000,
+  });
 
   // kill -9 one member: it turns grey and the page keeps updating (a new put still arrives).
   const victim = third.id === first.id ? second : third;

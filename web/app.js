@@ -142,15 +142,87 @@ async function refreshChain() {
     ["records here", stats.records],
     ["puts/s", Number(stats.putsPerSecond).toFixed(1)],
   ];
-  $("chain").replaceChildren(
-    ...rows.flatMap(([k, v]) => {
-      const dt = document.createElement("dt");
-      dt.textContent = k;
-      const dd = document.createElement("dd");
-      dd.textContent = String(v);
-      return [dt, dd];
-    }),
-  );
+  $("chain").replaceChildren(...rows.flatMap(([k, v]) => dlRow(k, v)));
+}
+
+function dlRow(k, v) {
+  const dt = document.createElement("dt");
+  dt.textContent = k;
+  const dd = document.createElement("dd");
+  dd.textContent = String(v);
+  return [dt, dd];
+}
+
+// ---- Flowcoin and the last checkpoint ---------------------------------------------------------
+
+const FLOWCOIN_SOURCE = "urn:flowchain:flowcoin";
+const GRANT_PAGES = 10;
+const FLOWCOIN_EVERY = 5;
+
+/**
+ * Every member's grants as the ring's records say (the `query` action over the Flowcoin source),
+ * one per paid transaction; a member's own `balance` also checks each grant's transaction, which
+ * only that member can do cheaply, so this node's row shows its checked balance beside.
+ */
+async function refreshFlowcoin() {
+  const paid = new Map();
+  let cursor;
+  for (let page = 0; page < GRANT_PAGES; page++) {
+    const r = await invoke("query", {
+      from: 0,
+      to: Date.now() + 86_400_000,
+      source: FLOWCOIN_SOURCE,
+      limit: 1000,
+      ...(cursor ? { cursor } : {}),
+    });
+    for (const g of r.records) {
+      const v = g.value;
+      if (v?.["@type"] !== "FlowcoinGrant" || typeof v.to !== "string") continue;
+      if (!paid.has(v.to)) paid.set(v.to, new Set());
+      paid.get(v.to).add(v.txID);
+    }
+    if (!r.next) break;
+    cursor = r.next;
+  }
+  const balance = await readProperty("balance").catch(() => null);
+  const ids = new Set([...state.members.keys(), ...paid.keys()]);
+  const rows = [...ids].sort().map((id) => {
+    const tr = document.createElement("tr");
+    tr.dataset.member = id;
+    tr.dataset.grants = String(paid.get(id)?.size ?? 0);
+    if (id === state.self) tr.className = "me";
+    if (state.members.get(id)?.up === false) tr.classList.add("down");
+    const who = document.createElement("td");
+    who.className = "mono";
+    who.textContent = short(id);
+    const n = document.createElement("td");
+    n.textContent =
+      String(paid.get(id)?.size ?? 0) +
+      (id === state.self && balance !== null ? ` (balance ${balance})` : "");
+    tr.append(who, n);
+    return tr;
+  });
+  $("balances").tBodies[0].replaceChildren(...rows);
+  const total = [...paid.values()].reduce((n, s) => n + s.size, 0);
+  $("grant-count").textContent = `${total} grant${total === 1 ? "" : "s"}`;
+}
+
+async function refreshCheckpoint() {
+  if (!state.td.properties.checkpoint) return;
+  const c = await readProperty("checkpoint");
+  $("checkpoint").dataset.time = c ? String(c.time) : "none";
+  const rows = c
+    ? [
+        ["signed", new Date(c.time).toISOString()],
+        ["root", short(c.root)],
+        ["branches", c.heads?.length],
+        ["blocks", c.blocks],
+        ["invalid blocks", c.invalid?.length ?? 0],
+        ["unreachable", (c.unreachable ?? []).map(short).join(", ") || "none"],
+        ["admin key", short(c.adminKey)],
+      ]
+    : [["none yet", "an admin's inventory signs one"]];
+  $("checkpoint").replaceChildren(...rows.flatMap(([k, v]) => dlRow(k, v)));
 }
 
 // ---- live feed -------------------------------------------------------------------------------
@@ -170,6 +242,11 @@ function onEvent(kind, data) {
         : `${short(data.txID)} for ${short(data.miner)}`;
   li.append(k, document.createTextNode(text));
   li.dataset.kind = kind;
+  // An approval is a new grant: the Flowcoin table is read again soon after, not at its next turn.
+  if (kind === "verified") {
+    clearTimeout(state.flowcoinSoon);
+    state.flowcoinSoon = setTimeout(() => void refreshFlowcoin().catch(() => undefined), 500);
+  }
   if (data.txID) li.dataset.txid = data.txID;
   $("feed").prepend(li);
   while ($("feed").children.length > 200) $("feed").lastChild.remove();
@@ -283,8 +360,11 @@ async function start() {
   state.self = idOfTd(state.td);
   $("node").textContent = `${state.td.title} · ${short(state.self)}`;
   for (const kind of Object.keys(state.td.events ?? {})) if (kind in state.times) subscribe(kind);
+  let ticks = 0;
   const tick = async () => {
-    await Promise.allSettled([refreshRing(), refreshChain()]);
+    // The ring-wide grant query is the costly read: every few ticks only.
+    const slow = ticks++ % FLOWCOIN_EVERY === 0 ? [refreshFlowcoin(), refreshCheckpoint()] : [];
+    await Promise.allSettled([refreshRing(), refreshChain(), ...slow]);
     renderRates();
     setTimeout(tick, POLL_MS);
   };
@@ -302,5 +382,5 @@ async function start() {
 }
 
 // The test hook: a browser test drives the page through this, never through private state.
-window.flowchainExplorer = { lookUp, verifyProof, hooks, state };
+window.flowchainExplorer = { lookUp, verifyProof, hooks, state, refreshFlowcoin };
 start().catch((e) => ($("node").textContent = `cannot read this node's TD: ${e.message}`));
