@@ -80,7 +80,7 @@ const ringState = (page: Page) =>
     cs.map((c) => ({ id: c.getAttribute("data-id"), state: c.getAttribute("data-state") })),
   );
 
-test("the explorer in chromium: 3 members, a put in the live feed, a proof green then red when tampered, a killed member grey", async (t) => {
+test("the explorer in chromium: 3 members, a put in the live feed, a proof green then red when tampered, grants and the last checkpoint, a killed member grey", async (t) => {
   if (!existsSync(CHROMIUM)) {
     t.log(`skipped: no browser at ${CHROMIUM} (.ci/run installs Debian's chromium)`);
     t.pass();

@@ -167,6 +167,7 @@ const FLOWCOIN_EVERY = 5;
 async function refreshFlowcoin() {
   const paid = new Map();
   let cursor;
+  let complete = true;
   for (let page = 0; page < GRANT_PAGES; page++) {
     const r = await invoke("query", {
       from: 0,
@@ -175,6 +176,8 @@ async function refreshFlowcoin() {
       limit: 1000,
       ...(cursor ? { cursor } : {}),
     });
+    // A range a dead member held is missing until its replicas take over: said, not hidden.
+    if (r.complete === false) complete = false;
     for (const g of r.records) {
       const v = g.value;
       if (v?.["@type"] !== "FlowcoinGrant" || typeof v.to !== "string") continue;
@@ -204,7 +207,9 @@ async function refreshFlowcoin() {
   });
   $("balances").tBodies[0].replaceChildren(...rows);
   const total = [...paid.values()].reduce((n, s) => n + s.size, 0);
-  $("grant-count").textContent = `${total} grant${total === 1 ? "" : "s"}`;
+  $("grant-count").textContent =
+    `${total} grant${total === 1 ? "" : "s"}${complete ? "" : " (partial: part of the ring did not answer)"}`;
+  $("flowcoin-panel").dataset.complete = String(complete);
 }
 
 async function refreshCheckpoint() {
