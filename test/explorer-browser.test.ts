@@ -7,6 +7,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Page } from "playwright-core";
+import { keyedChunk } from "../src/node/keyed-chunk.js";
 import { Cluster, type NodeProc } from "./helpers/cluster.js";
 import { eventually } from "./helpers/eventually.js";
 
@@ -46,25 +47,30 @@ async function invoke<T>(
   return JSON.parse(text) as T;
 }
 
-const put = (td: Td, value: unknown) => invoke<Put>(td, "put", { value, source: "explorer-test" });
+/** True when `key` is in the ring arc (after, upTo]: successor(key) is then `upTo`. */
+function inArc(key: string, after: string, upTo: string): boolean {
+  return after < upTo ? key > after && key <= upTo : key > after || key <= upTo;
+}
 
 /**
- * Puts through `td` until one lands on `owner`: a node's `transaction` event is about the records
- * it stores (successor(key)), so that is the put its page's feed shows.
+ * Puts a record whose key is in (pred, owner], found by trying values here: a node's `transaction`
+ * event is about the records it stores (successor(key)), so that is the put its page's feed shows.
+ * The arc before `owner` stays its own whichever member before it dies.
  */
 async function putOwnedBy(
   td: Td,
   owner: string,
+  pred: string,
   value: Record<string, unknown>,
 ): Promise<Put & { sentAt: number }> {
-  const owners: string[] = [];
-  for (let i = 0; i < 40; i++) {
+  const source = "explorer-test";
+  for (let i = 0; i < 10_000_000; i++) {
+    const chunk = { source, timestamp: Date.now(), value: { ...value, i } };
+    if (!inArc(keyedChunk(chunk).key, pred, owner)) continue;
     const sentAt = Date.now();
-    const r = await put(td, { ...value, i });
-    owners.push(r.owner.slice(0, 6) + ":" + r.key.slice(0, 6));
-    if (r.owner === owner) return { ...r, sentAt };
+    return { ...(await invoke<Put>(td, "put", chunk)), sentAt };
   }
-  throw new Error(`40 puts and none owned by ${owner}: ${owners.join(" ")}`);
+  throw new Error(`no key found in (${pred}, ${owner}]`);
 }
 
 /** Where the screenshot goes: the CI artifacts dir when there is one, else a file in the temp dir. */
@@ -115,7 +121,10 @@ test("the explorer in chromium: 3 members, a put in the live feed, a proof green
 
   // A put over HTTP to the node's put form shows in its page's live feed.
   const td = await tdOf(first);
-  const rec = await putOwnedBy(td, first.id, { celsius: 21.5 });
+  const sorted = cluster.nodes.map((n) => n.id).sort();
+  const pred = sorted[(sorted.indexOf(first.id) + sorted.length - 1) % sorted.length];
+  const rec = await putOwnedBy(td, first.id, pred, { celsius: 21.5 });
+  t.is(rec.owner, first.id);
   await page.waitForSelector(`#feed li[data-kind="transaction"][data-txid="${rec.txID}"]`, {
     state: "attached",
     timeout: SEEN_MS,
@@ -178,13 +187,19 @@ test("the explorer in chromium: 3 members, a put in the live feed, a proof green
     state: "attached",
     timeout: 45_000,
   });
-  // Until the ring has repaired past the dead member, puts may be placed elsewhere: asked again.
+  // Until the ring has repaired past the dead member, a put may be placed elsewhere: put again.
+  let tries = 0;
   const after = await eventually(
-    () => putOwnedBy(td, first.id, { celsius: 22 }),
-    "a put owned by the page's node",
+    async () => {
+      tries++;
+      const r = await putOwnedBy(td, first.id, pred, { celsius: 22 });
+      return r.owner === first.id && r;
+    },
+    "a put after the kill placed on the page's node",
     30_000,
     500,
   );
+  t.log(`puts after the kill until one was placed on its owner: ${tries}`);
   await page.waitForSelector(`#feed li[data-kind="transaction"][data-txid="${after.txID}"]`, {
     state: "attached",
     timeout: SEEN_MS,
