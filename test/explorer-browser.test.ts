@@ -178,6 +178,15 @@ test("the explorer in chromium: 3 members, a put in the live feed, a proof green
     state: "attached",
     timeout: 30_000,
   });
+  // Every member's branch from the checkpoint, none of them invalid.
+  t.deepEqual(
+    (
+      await page.$$eval("#branches li", (ls) =>
+        ls.map((l) => [l.getAttribute("data-miner"), l.getAttribute("data-invalid")]),
+      )
+    ).sort(),
+    sorted.map((id) => [id, "0"]),
+  );
 
   // kill -9 one member: it turns grey and the page keeps updating (a new put still arrives).
   const victim = third.id === first.id ? second : third;
@@ -210,6 +219,9 @@ test("the explorer in chromium: 3 members, a put in the live feed, a proof green
     "the ring redrawn after the kill",
     SEEN_MS,
   );
+  // Grey in every panel that names it, not on the ring only.
+  t.is(await page.getAttribute(`#branches li[data-miner="${victim.id}"]`, "class"), "down");
+  t.is(await page.getAttribute(`#balances tr[data-member="${victim.id}"]`, "class"), "down");
   t.deepEqual(
     (await ringState(page))
       .filter((m) => m.state === "up")

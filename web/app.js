@@ -32,6 +32,7 @@ const state = {
   td: null,
   self: null,
   members: new Map(),
+  checkpoint: null,
   ring: null,
   feed: [],
   times: { block: [], transaction: [], verified: [] },
@@ -69,6 +70,10 @@ async function refreshRing() {
   for (const m of state.members.values()) if (!live.has(m.id)) m.up = false;
   state.ring = ring;
   drawRing();
+  // A member that died since the slower panels were read turns grey there too.
+  if (state.checkpoint) drawBranches(state.checkpoint);
+  for (const tr of $("balances").tBodies[0].rows)
+    tr.classList.toggle("down", state.members.get(tr.dataset.member)?.up === false);
   $("ring-panel").dataset.refreshed = String(now);
 }
 
@@ -215,6 +220,7 @@ async function refreshFlowcoin() {
 async function refreshCheckpoint() {
   if (!state.td.properties.checkpoint) return;
   const c = await readProperty("checkpoint");
+  state.checkpoint = c;
   $("checkpoint").dataset.time = c ? String(c.time) : "none";
   const rows = c
     ? [
@@ -228,6 +234,43 @@ async function refreshCheckpoint() {
       ]
     : [["none yet", "an admin's inventory signs one"]];
   $("checkpoint").replaceChildren(...rows.flatMap(([k, v]) => dlRow(k, v)));
+  drawBranches(c);
+}
+
+/**
+ * Every member's branch from the common genesis as the checkpoint saw it: a bar as long as its
+ * height, its head, its invalid blocks in red; a member now gone or then unreachable in grey.
+ */
+function drawBranches(c) {
+  const heads = c?.heads ?? [];
+  const top = Math.max(1, ...heads.map((h) => h.height));
+  const unreachable = new Set(c?.unreachable ?? []);
+  $("branches").replaceChildren(
+    ...heads.map((h) => {
+      const li = document.createElement("li");
+      li.dataset.miner = h.miner;
+      li.dataset.height = String(h.height);
+      const bad = (c.invalid ?? []).filter((b) => b.miner === h.miner);
+      li.dataset.invalid = String(bad.length);
+      if (h.miner === state.self) li.classList.add("me");
+      if (unreachable.has(h.miner) || state.members.get(h.miner)?.up === false) li.classList.add("down");
+      const bar = document.createElement("span");
+      bar.className = "bar";
+      bar.style.width = `${(100 * h.height) / top}%`;
+      const label = document.createElement("span");
+      label.className = "mono";
+      label.textContent = `${short(h.miner)} · #${h.height} ${short(h.head)}`;
+      li.append(bar, label);
+      if (bad.length) {
+        const b = document.createElement("span");
+        b.className = "invalid";
+        b.title = bad.map((x) => `#${x.height} ${short(x.hash)}: ${x.reason}`).join("\n");
+        b.textContent = ` ${bad.length} invalid`;
+        li.append(b);
+      }
+      return li;
+    }),
+  );
 }
 
 // ---- live feed -------------------------------------------------------------------------------
