@@ -32,6 +32,7 @@ const state = {
   td: null,
   self: null,
   members: new Map(),
+  checkpoint: null,
   ring: null,
   feed: [],
   times: { block: [], transaction: [], verified: [] },
@@ -69,6 +70,11 @@ async function refreshRing() {
   for (const m of state.members.values()) if (!live.has(m.id)) m.up = false;
   state.ring = ring;
   drawRing();
+  // A member that died since the slower panels were read turns grey there too.
+  if (state.checkpoint) drawBranches(state.checkpoint);
+  for (const tr of $("balances").tBodies[0].rows)
+    tr.classList.toggle("down", state.members.get(tr.dataset.member)?.up === false);
+  $("ring-panel").dataset.refreshed = String(now);
 }
 
 function angleOf(id) {
@@ -107,9 +113,11 @@ function drawRing() {
         r: 5,
         class: `node ${m.id === me ? "me" : ""} ${m.up ? "up" : "down"}`,
         "data-id": m.id,
+        "data-state": m.up ? "up" : "down",
       },
       svg,
     );
+    if (m.id === me) c.setAttribute("data-self", "");
     el("title", {}, c).textContent = `${m.id}${m.up ? "" : " (gone)"}`;
     const [tx, ty] = pos(m.id, 145);
     const t = el("text", { x: tx, y: ty, "text-anchor": "middle" }, svg);
@@ -139,13 +147,128 @@ async function refreshChain() {
     ["records here", stats.records],
     ["puts/s", Number(stats.putsPerSecond).toFixed(1)],
   ];
-  $("chain").replaceChildren(
-    ...rows.flatMap(([k, v]) => {
-      const dt = document.createElement("dt");
-      dt.textContent = k;
-      const dd = document.createElement("dd");
-      dd.textContent = String(v);
-      return [dt, dd];
+  $("chain").replaceChildren(...rows.flatMap(([k, v]) => dlRow(k, v)));
+}
+
+function dlRow(k, v) {
+  const dt = document.createElement("dt");
+  dt.textContent = k;
+  const dd = document.createElement("dd");
+  dd.textContent = String(v);
+  return [dt, dd];
+}
+
+// ---- Flowcoin and the last checkpoint ---------------------------------------------------------
+
+const FLOWCOIN_SOURCE = "urn:flowchain:flowcoin";
+const GRANT_PAGES = 10;
+const FLOWCOIN_EVERY = 5;
+
+/**
+ * Every member's grants as the ring's records say (the `query` action over the Flowcoin source),
+ * one per paid transaction; a member's own `balance` also checks each grant's transaction, which
+ * only that member can do cheaply, so this node's row shows its checked balance beside.
+ */
+async function refreshFlowcoin() {
+  const paid = new Map();
+  let cursor;
+  let complete = true;
+  for (let page = 0; page < GRANT_PAGES; page++) {
+    const r = await invoke("query", {
+      from: 0,
+      to: Date.now() + 86_400_000,
+      source: FLOWCOIN_SOURCE,
+      limit: 1000,
+      ...(cursor ? { cursor } : {}),
+    });
+    // A range a dead member held is missing until its replicas take over: said, not hidden.
+    if (r.complete === false) complete = false;
+    for (const g of r.records) {
+      const v = g.value;
+      if (v?.["@type"] !== "FlowcoinGrant" || typeof v.to !== "string") continue;
+      if (!paid.has(v.to)) paid.set(v.to, new Set());
+      paid.get(v.to).add(v.txID);
+    }
+    if (!r.next) break;
+    cursor = r.next;
+  }
+  const balance = await readProperty("balance").catch(() => null);
+  const ids = new Set([...state.members.keys(), ...paid.keys()]);
+  const rows = [...ids].sort().map((id) => {
+    const tr = document.createElement("tr");
+    tr.dataset.member = id;
+    tr.dataset.grants = String(paid.get(id)?.size ?? 0);
+    if (id === state.self) tr.className = "me";
+    if (state.members.get(id)?.up === false) tr.classList.add("down");
+    const who = document.createElement("td");
+    who.className = "mono";
+    who.textContent = short(id);
+    const n = document.createElement("td");
+    n.textContent =
+      String(paid.get(id)?.size ?? 0) +
+      (id === state.self && balance !== null ? ` (balance ${balance})` : "");
+    tr.append(who, n);
+    return tr;
+  });
+  $("balances").tBodies[0].replaceChildren(...rows);
+  const total = [...paid.values()].reduce((n, s) => n + s.size, 0);
+  $("grant-count").textContent =
+    `${total} grant${total === 1 ? "" : "s"}${complete ? "" : " (partial: part of the ring did not answer)"}`;
+  $("flowcoin-panel").dataset.complete = String(complete);
+}
+
+async function refreshCheckpoint() {
+  if (!state.td.properties.checkpoint) return;
+  const c = await readProperty("checkpoint");
+  state.checkpoint = c;
+  $("checkpoint").dataset.time = c ? String(c.time) : "none";
+  const rows = c
+    ? [
+        ["signed", new Date(c.time).toISOString()],
+        ["root", short(c.root)],
+        ["branches", c.heads?.length],
+        ["blocks", c.blocks],
+        ["invalid blocks", c.invalid?.length ?? 0],
+        ["unreachable", (c.unreachable ?? []).map(short).join(", ") || "none"],
+        ["admin key", short(c.adminKey)],
+      ]
+    : [["none yet", "an admin's inventory signs one"]];
+  $("checkpoint").replaceChildren(...rows.flatMap(([k, v]) => dlRow(k, v)));
+  drawBranches(c);
+}
+
+/**
+ * Every member's branch from the common genesis as the checkpoint saw it: a bar as long as its
+ * height, its head, its invalid blocks in red; a member now gone or then unreachable in grey.
+ */
+function drawBranches(c) {
+  const heads = c?.heads ?? [];
+  const top = Math.max(1, ...heads.map((h) => h.height));
+  const unreachable = new Set(c?.unreachable ?? []);
+  $("branches").replaceChildren(
+    ...heads.map((h) => {
+      const li = document.createElement("li");
+      li.dataset.miner = h.miner;
+      li.dataset.height = String(h.height);
+      const bad = (c.invalid ?? []).filter((b) => b.miner === h.miner);
+      li.dataset.invalid = String(bad.length);
+      if (h.miner === state.self) li.classList.add("me");
+      if (unreachable.has(h.miner) || state.members.get(h.miner)?.up === false) li.classList.add("down");
+      const bar = document.createElement("span");
+      bar.className = "bar";
+      bar.style.width = `${(100 * h.height) / top}%`;
+      const label = document.createElement("span");
+      label.className = "mono";
+      label.textContent = `${short(h.miner)} · #${h.height} ${short(h.head)}`;
+      li.append(bar, label);
+      if (bad.length) {
+        const b = document.createElement("span");
+        b.className = "invalid";
+        b.title = bad.map((x) => `#${x.height} ${short(x.hash)}: ${x.reason}`).join("\n");
+        b.textContent = ` ${bad.length} invalid`;
+        li.append(b);
+      }
+      return li;
     }),
   );
 }
@@ -167,6 +290,11 @@ function onEvent(kind, data) {
         : `${short(data.txID)} for ${short(data.miner)}`;
   li.append(k, document.createTextNode(text));
   li.dataset.kind = kind;
+  // An approval is a new grant: the Flowcoin table is read again soon after, not at its next turn.
+  if (kind === "verified") {
+    clearTimeout(state.flowcoinSoon);
+    state.flowcoinSoon = setTimeout(() => void refreshFlowcoin().catch(() => undefined), 500);
+  }
   if (data.txID) li.dataset.txid = data.txID;
   $("feed").prepend(li);
   while ($("feed").children.length > 200) $("feed").lastChild.remove();
@@ -182,6 +310,14 @@ function renderRates() {
   $("rates").textContent = parts.join(" · ");
 }
 
+/** Which event kinds are live, on the feed (`data-subscribed="block transaction"`) for a reader. */
+function markSubscribed(kind, on) {
+  const kinds = new Set(($("feed").dataset.subscribed ?? "").split(" ").filter(Boolean));
+  if (on) kinds.add(kind);
+  else kinds.delete(kind);
+  $("feed").dataset.subscribed = [...kinds].sort().join(" ");
+}
+
 /** WebSocket form first (every event, in order); HTTP long-poll when there is none or it fails. */
 function subscribe(kind) {
   const ev = state.td.events[kind];
@@ -189,7 +325,10 @@ function subscribe(kind) {
   if (ws) {
     const sock = new WebSocket(local(ws.href));
     let opened = false;
-    sock.onopen = () => (opened = true);
+    sock.onopen = () => {
+      opened = true;
+      markSubscribed(kind, true);
+    };
     sock.onmessage = (m) => {
       try {
         onEvent(kind, JSON.parse(m.data));
@@ -197,7 +336,10 @@ function subscribe(kind) {
         // Not an event: ignored.
       }
     };
-    sock.onclose = () => setTimeout(() => (opened ? subscribe(kind) : longPoll(kind)), 1000);
+    sock.onclose = () => {
+      markSubscribed(kind, false);
+      setTimeout(() => (opened ? subscribe(kind) : longPoll(kind)), 1000);
+    };
     return;
   }
   longPoll(kind);
@@ -205,6 +347,8 @@ function subscribe(kind) {
 
 async function longPoll(kind) {
   const f = formOf(state.td.events[kind], "http");
+  // A long poll is subscribed only while a request is out; close enough for a reader's signal.
+  markSubscribed(kind, true);
   for (;;) {
     try {
       onEvent(kind, await json(local(f.href)));
@@ -220,6 +364,7 @@ async function longPoll(kind) {
 const hooks = { tamper: null };
 
 async function lookUp(id) {
+  $("record-panel").dataset.verdict = "pending";
   $("steps").replaceChildren();
   $("record").textContent = "…";
   let proof;
@@ -230,6 +375,7 @@ async function lookUp(id) {
       proof = (await invoke("get", { key: id, proof: true })).proof;
     } catch (byKey) {
       $("record").textContent = `not found as a txID (${byTx.message}) nor as a key (${byKey.message})`;
+      $("record-panel").dataset.verdict = "not-found";
       return null;
     }
   }
@@ -240,10 +386,12 @@ async function lookUp(id) {
       const li = document.createElement("li");
       li.className = s.ok ? "ok" : "fail";
       li.dataset.step = s.step;
+      li.dataset.ok = String(s.ok);
       li.textContent = `${s.step}: ${s.detail}`;
       return li;
     }),
   );
+  $("record-panel").dataset.verdict = report.ok ? "verified" : "failed";
   const r = proof?.record ?? {};
   $("record").textContent = JSON.stringify(
     { owner: r.miner, block: r.block, height: r.height, anchor: report.anchor ?? null, record: r },
@@ -260,8 +408,11 @@ async function start() {
   state.self = idOfTd(state.td);
   $("node").textContent = `${state.td.title} · ${short(state.self)}`;
   for (const kind of Object.keys(state.td.events ?? {})) if (kind in state.times) subscribe(kind);
+  let ticks = 0;
   const tick = async () => {
-    await Promise.allSettled([refreshRing(), refreshChain()]);
+    // The ring-wide grant query is the costly read: every few ticks only.
+    const slow = ticks++ % FLOWCOIN_EVERY === 0 ? [refreshFlowcoin(), refreshCheckpoint()] : [];
+    await Promise.allSettled([refreshRing(), refreshChain(), ...slow]);
     renderRates();
     setTimeout(tick, POLL_MS);
   };
@@ -279,5 +430,5 @@ async function start() {
 }
 
 // The test hook: a browser test drives the page through this, never through private state.
-window.flowchainExplorer = { lookUp, verifyProof, hooks, state };
+window.flowchainExplorer = { lookUp, verifyProof, hooks, state, refreshFlowcoin };
 start().catch((e) => ($("node").textContent = `cannot read this node's TD: ${e.message}`));

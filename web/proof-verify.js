@@ -143,6 +143,9 @@ function bytesToBase64url(b) {
  * Checks a proof; resolves to {ok, steps: [{step, ok, detail}], reason?, anchor?}. Each README step
  * in order, stopping at the first failure.
  */
+/** The context records name (README step 2): the one nodes serve, or the legacy URL of older ones. */
+const RECORD_CONTEXTS = ["/contexts/ledger-v1.jsonld", "https://flowchain.io/ns/ledger/v1"];
+
 export async function verifyProof(p) {
   const steps = [];
   const pass = (step, detail) => steps.push({ step, ok: true, detail });
@@ -171,7 +174,7 @@ export async function verifyProof(p) {
     pass("network", `network ${networkId} ("${N.name}")`);
 
     need(
-      R["@context"] === "https://flowchain.io/ns/ledger/v1" && R["@type"] === "Transaction",
+      RECORD_CONTEXTS.includes(R["@context"]) && R["@type"] === "Transaction",
       "record",
       "not a Transaction",
     );

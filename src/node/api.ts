@@ -1,6 +1,7 @@
 // What one Flowchain node offers to its edges (the WoT Thing, the CLI). The wot layer depends on
 // this interface only, never on chord, net or ledger internals.
 import type { EventEmitter } from "node:events";
+import type { Checkpoint } from "../ledger/inventory.js";
 
 export interface PutInput {
   value: unknown;
@@ -134,6 +135,8 @@ export interface FlowchainNodeApi extends EventEmitter {
   ring(): RingInfo;
   chain(): Promise<ChainInfo>;
   balance(): Promise<number>;
+  /** The latest admin-signed inventory checkpoint this node holds (public: proofs carry it), or null. */
+  checkpoint(): Promise<Checkpoint | null>;
   peers(): { id: string; addr: string; thing?: string }[];
   stats(): Promise<NodeStats>;
   /** True when `token` is this network's admin credential. */

@@ -5,6 +5,11 @@ import type { NetworkDescriptor } from "../ledger/genesis.js";
 import { verifyCheckpoint, type Checkpoint } from "../ledger/inventory.js";
 import { InputError } from "../util/errors.js";
 
+/** The newest of `all` by signing time, or null when there is none. */
+export function latestCheckpoint(all: Checkpoint[]): Checkpoint | null {
+  return all.reduce<Checkpoint | null>((a, c) => (a === null || c.time > a.time ? c : a), null);
+}
+
 export class CheckpointStore {
   constructor(private readonly init: { dir: string; network: NetworkDescriptor }) {}
 

@@ -12,6 +12,7 @@ import { Identity } from "../ledger/identity.js";
 import { Ledger, type LedgerOptions } from "../ledger/ledger.js";
 import { genesisBlock } from "../ledger/genesis.js";
 import type { RecordDoc } from "../ledger/record.js";
+import type { Checkpoint } from "../ledger/inventory.js";
 import { PeerNetwork, type Handler } from "../net/index.js";
 import { createLogger, type Logger } from "../log.js";
 import { AuthError, errorText, UnavailableError } from "../util/errors.js";
@@ -37,7 +38,7 @@ import { forgetFailedJoin, prepareNetwork, TOKEN_HINT, type NetworkState } from 
 import { BranchCopies } from "./branch-copies.js";
 import { BranchProofs } from "./branch-proofs.js";
 import { BranchSync } from "./branch-sync.js";
-import { CheckpointStore } from "./checkpoints.js";
+import { CheckpointStore, latestCheckpoint } from "./checkpoints.js";
 import { CrashRecovery } from "./crash-recovery.js";
 import { dataFiles } from "./data-dir.js";
 import { DeviceReport, Standing } from "./device-report.js";
@@ -506,6 +507,10 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
 
   balance(): Promise<number> {
     return this.flowcoin.refresh();
+  }
+
+  async checkpoint(): Promise<Checkpoint | null> {
+    return latestCheckpoint(await this.checkpoints.all());
   }
 
   peers(): { id: string; addr: string; thing?: string }[] {

@@ -20,6 +20,7 @@ import type {
   ReportResult,
 } from "../../src/node/api.js";
 import { NotFoundError } from "../../src/util/errors.js";
+import type { Checkpoint } from "../../src/ledger/inventory.js";
 
 export const ADMIN_TOKEN = "test-admin-token";
 
@@ -131,6 +132,10 @@ export class FakeNode extends EventEmitter implements FlowchainNodeApi {
 
   async balance(): Promise<number> {
     return 42;
+  }
+
+  async checkpoint(): Promise<Checkpoint | null> {
+    return null;
   }
 
   peers(): { id: string; addr: string; thing?: string }[] {
