@@ -111,7 +111,7 @@ export class MemoryCluster {
     await node?.stop();
   }
 
-  /** Waits until the live nodes form one ring: each one's successor is the next live id. */
+  /** Waits until the live nodes form one ring: each one's successor is the next live id, and its successor list holds at least two others. */
   async converged(timeoutMs = 20_000): Promise<void> {
     await eventually(
       async () => {
@@ -122,7 +122,15 @@ export class MemoryCluster {
           const succ = n.ring().successors[0];
           const pred = n.ring().predecessor;
           if (live.length === 1) return n.ring().successors.every((p) => p.id === n.id);
-          return succ?.id === next.id && pred?.id === prev.id;
+          // Successor lists filled too: a node whose list still holds one peer loses the ring
+          // with that one link, which is not what a test of something else means to set up.
+          const others = new Set(
+            n
+              .ring()
+              .successors.map((p) => p.id)
+              .filter((id) => id !== n.id),
+          );
+          return succ?.id === next.id && pred?.id === prev.id && others.size >= Math.min(live.length - 1, 2);
         });
       },
       "one ring of the live nodes",
