@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import * as coap from "coap";
+import type { RecordDoc } from "../src/node/api.js";
 import { silentLogger } from "../src/log.js";
 import { FlowchainNode } from "../src/node/flowchain-node.js";
 import { startThing } from "../src/wot/thing-server.js";
@@ -64,10 +65,20 @@ export async function benchWot(n = 2000): Promise<Record<string, number>> {
     });
     const registered = new Promise<coap.IncomingMessage>((resolve) => req.on("response", resolve));
     req.end();
-    const res = await registered;
-    res.on("data", () => received++);
+    // The registration is acknowledged empty and the first event is its response (RFC 7641 §4.2):
+    // put until that event arrives, then count from there.
+    let res: coap.IncomingMessage | undefined;
+    for (let w = 0; res === undefined; w++) {
+      const put = node.put({ value: { w }, source: "bench-events-warmup" }).then(() => undefined);
+      res = await Promise.race([registered, put]);
+    }
+    res.on("data", (d: Buffer) => {
+      if ((JSON.parse(d.toString()) as { source?: string }).source === "bench-events") received++;
+    });
     let emitted = 0;
-    node.on("transaction", () => emitted++);
+    node.on("transaction", (doc: RecordDoc) => {
+      if (doc.source === "bench-events") emitted++;
+    });
     for (let i = 0; i < 1000; i++) await node.put({ value: { i }, source: "bench-events" });
     const deadline = Date.now() + 5000;
     while (received < emitted && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
