@@ -110,3 +110,49 @@ test("a record some holder has a copy of stays after an unclean restart", async 
   t.is((await back.ledger.getByKey(chunk.key))?.txID, acked.txID);
   t.is(await back.ledger.withdrawal(acked.txID), undefined);
 });
+
+/** CrashRecovery alone: our record nobody holds, and a holder answering with a signed twin. */
+async function settleWith(acceptTwin: () => Promise<unknown>): Promise<string[]> {
+  const { CrashRecovery } = await import("../src/node/crash-recovery.js");
+  const { silentLogger } = await import("../src/log.js");
+  const { Identity } = await import("../src/ledger/identity.js");
+  const { buildRecord, dataKey, normaliseChunk } = await import("../src/ledger/record.js");
+  const chunk = { source: "urn:dev:crash", timestamp: 1_700_000_000_000, value: { c: 21 } };
+  const block = (tag: string) => ({ hash: tag.repeat(64), height: 1 });
+  // A member's own key signs whatever it likes: only the branch proof tells a real twin from this.
+  const own = buildRecord(normaliseChunk(chunk), dataKey(chunk), block("a"), 0, Identity.generate());
+  const twin = buildRecord(normaliseChunk(chunk), dataKey(chunk), block("b"), 0, Identity.generate());
+  const withdrawn: string[] = [];
+  const recovery = new CrashRecovery({
+    ledger: {
+      uncleanStart: true,
+      head: () => ({ timestamp: Date.now() }) as never,
+      recentOwnRecords: async () => [own],
+      getReplica: async () => undefined,
+      withdraw: async (txID: string) => {
+        withdrawn.push(txID);
+        return {} as never;
+      },
+    },
+    client: {
+      tryCall: (async (_p: unknown, method: string) => (method === "store.get" ? twin : null)) as never,
+    },
+    holders: async () => [{ id: "f".repeat(64), addr: "mem-9:1" }],
+    acceptTwin,
+    log: silentLogger,
+  });
+  await recovery.load();
+  await recovery.run();
+  return withdrawn;
+}
+
+test("a twin a holder claims is used only once it is proven in its miner's branch", async (t) => {
+  t.deepEqual(
+    await settleWith(async () => {
+      throw new Error("replica rejected: block is not in the branch of its miner");
+    }),
+    [],
+    "an unproven twin withdraws nothing",
+  );
+  t.is((await settleWith(async () => ({ stored: 1 }))).length, 1, "a proven one does (control)");
+});

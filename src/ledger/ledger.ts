@@ -207,15 +207,16 @@ export class Ledger extends EventEmitter<LedgerEvents> {
 
   /**
    * Takes an own record that was never acknowledged out of every read, count and approval, with a
-   * signed notice naming `twin` (another miner's record of the same chunk, kept here as a replica)
-   * as the one that stands. The record stays in its block, so the branch keeps verifying.
+   * signed notice naming `twin` (another miner's record of the same chunk) as the one that stands.
+   * The caller stores the twin as a replica first, once it has checked it is in its miner's branch
+   * (a check of the network, not of this ledger). The record stays in its block, so the branch
+   * keeps verifying.
    */
   async withdraw(txID: string, twin: RecordDoc, reason: string): Promise<WithdrawalDoc> {
     const own = await this.queries.getByTxID(txID);
     if (!own) throw new NotFoundError(`no own record ${txID}`);
     const problem = twinProblem(own, twin);
     if (problem) throw new ConflictError("bad_twin", `cannot withdraw ${txID}: ${problem}`);
-    await this.replicas.storeReplicas([twin]);
     const notice = buildWithdrawal(own, twin, this.identity, reason, Date.now());
     const { store } = this;
     const pk = primaryKey(own.timestamp, own.txID);

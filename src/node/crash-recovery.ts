@@ -45,6 +45,8 @@ export class CrashRecovery {
       client: Pick<PeerClient, "tryCall">;
       /** The successors that keep copies of this node's keys (self excluded). */
       holders: () => Promise<PeerRef[]>;
+      /** Stores another miner's record as a replica once it is proven in that miner's branch (placement). */
+      acceptTwin: (doc: RecordDoc, via: PeerRef[]) => Promise<unknown>;
       log: Logger;
     },
     private readonly init: CrashRecoveryInit = CRASH_RECOVERY_DEFAULTS,
@@ -114,6 +116,9 @@ export class CrashRecovery {
     const twin = await this.findTwin(doc, holders);
     if (!twin) return;
     try {
+      // A holder's answer is a claim: the twin must be a record of its miner's branch, or a lying
+      // member could have a real record withdrawn for one it made up.
+      await this.c.acceptTwin(twin, holders);
       await this.c.ledger.withdraw(
         doc.txID,
         twin,

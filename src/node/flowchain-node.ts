@@ -177,6 +177,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       ledger,
       client,
       holders: async () => (await this.members.holders(chord.self)).filter((p) => p.id !== this.id),
+      acceptTwin: (doc, via) => this.placement.acceptReplicas([doc], via),
       log: log.child({ part: "recovery" }),
     });
     this.placement = new Placement(
