@@ -20,6 +20,9 @@ const USAGE = `Usage:
                                          merge every branch, sign and store a checkpoint (admin only)
   flowchain member remove ID [--data ADMIN_DIR] [--via HOST:PORT]
                                          remove a member: an admin-signed revocation spreads through the ring
+  flowchain credential issue --role device|endpoint|operator|admin [--subject NAME] [--source URI]
+                  [--node ID] [--ttl 30d] [--data ADMIN_DIR] [--out FILE]
+                                         make a client credential (admin-signed; --out writes it 0600)
   flowchain discover URL                 print the TD URL of every node of the network
   flowchain proof TXID [--url http://127.0.0.1:8080] [--out FILE]
                                          fetch the inclusion proof of a transaction from a node
@@ -75,6 +78,11 @@ function joinCommand(host: string, addr: string, dataDir: string): string {
   );
 }
 
+function httpForm(td: Record<string, unknown>, action: string): string | undefined {
+  const actions = td.actions as Record<string, { forms?: { href?: string }[] }> | undefined;
+  return actions?.[action]?.forms?.find((f) => f.href?.startsWith("http"))?.href;
+}
+
 function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 }
@@ -105,7 +113,14 @@ async function start(v: Values): Promise<void> {
     peerTls: v["peer-tls"] === true,
     log,
   });
-  let thing: { tdUrl: string; ports: { coap: number; ws: number }; stop(): Promise<void> } | undefined;
+  let thing:
+    | {
+        td: Record<string, unknown>;
+        tdUrl: string;
+        ports: { coap: number; ws: number };
+        stop(): Promise<void>;
+      }
+    | undefined;
   if (!v["no-wot"]) {
     const { startThing } = await import("./wot/thing-server.js");
     try {
@@ -133,6 +148,15 @@ async function start(v: Values): Promise<void> {
       `td        ${thing.tdUrl}`,
       `coap      coap://${host}:${thing.ports.coap}`,
       `ws        ws://${host}:${thing.ports.ws}`,
+    );
+  }
+  // A put that works as printed, the credential read from its file (never printed itself).
+  const deviceFile = `${dataDir}/device-credential`;
+  const putUrl = thing ? httpForm(thing.td, "put") : undefined;
+  if (putUrl !== undefined && existsSync(deviceFile)) {
+    lines.push(
+      `put       curl -H "Authorization: Bearer $(cat ${shellQuote(deviceFile)})" -H 'content-type: application/json'` +
+        ` -d '{"value": {"celsius": 21.5}, "source": "urn:dev:kitchen"}' ${putUrl}`,
     );
   }
   // The form, never the token itself: stdout ends up in logs and terminals' scrollback.
@@ -246,6 +270,26 @@ async function memberCmd(v: Values, args: string[]): Promise<void> {
   process.stdout.write(`removed ${id}: the revocation is spreading through the ring\n`);
 }
 
+async function credentialCmd(v: Values, args: string[]): Promise<void> {
+  if (args[0] !== "issue") fail(`credential takes: issue --role ROLE\n${USAGE}`);
+  const { issueFromDataDir } = await import("./node/credential-tool.js");
+  const credential = await issueFromDataDir(resolve((v.data as string | undefined) ?? ".flowchain"), {
+    role: v.role as string | undefined,
+    subject: v.subject as string | undefined,
+    source: v.source as string | undefined,
+    node: v.node as string | undefined,
+    ttl: v.ttl as string | undefined,
+  });
+  if (typeof v.out === "string") {
+    await writeFile(resolve(v.out), credential + "\n", { mode: 0o600 });
+    process.stdout.write(
+      `credential written to ${v.out}: send it as 'Authorization: Bearer $(cat ${v.out})'\n`,
+    );
+  } else {
+    process.stdout.write(credential + "\n");
+  }
+}
+
 async function exportCmd(v: Values): Promise<void> {
   if (typeof v.data !== "string") fail("export needs --data DIR");
   const { exportDataDir } = await import("./ledger/export.js");
@@ -324,6 +368,11 @@ async function main(argv: string[]): Promise<void> {
         url: { type: "string" },
         network: { type: "string" },
         admin: { type: "string" },
+        role: { type: "string" },
+        subject: { type: "string" },
+        source: { type: "string" },
+        node: { type: "string" },
+        ttl: { type: "string" },
       },
     });
   } catch (err) {
@@ -343,6 +392,8 @@ async function main(argv: string[]): Promise<void> {
       return discoverCmd(parsed.positionals[0]);
     case "member":
       return memberCmd(v, parsed.positionals);
+    case "credential":
+      return credentialCmd(v, parsed.positionals);
     case "proof":
       return proofCmd(v, parsed.positionals[0]);
     case "verify-proof":

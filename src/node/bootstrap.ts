@@ -6,7 +6,7 @@ import { networkId, type NetworkDescriptor } from "../ledger/genesis.js";
 import { createJoinToken, parseJoinToken, verifyJoinToken } from "../net/membership.js";
 import { InputError } from "../util/errors.js";
 import type { Logger } from "../log.js";
-import { createAdminCredential } from "./admin-credential.js";
+import { ensureCredentialFiles } from "./credential-files.js";
 import { dataFiles } from "./data-dir.js";
 
 export interface NetworkState {
@@ -60,6 +60,7 @@ export async function prepareNetwork(
     }
     const adminKey = await readIfExists(`${dir}/${files.adminKey}`);
     const admin = adminKey === undefined ? undefined : await Identity.loadOrCreate(dir, files.adminKey);
+    if (admin) await ensureCredentialFiles(dir, admin, id, log);
     return { descriptor, networkId: id, proof, admin, created: false, firstJoin: false };
   }
 
@@ -97,7 +98,7 @@ export async function prepareNetwork(
   await writeFile(files.network, JSON.stringify(descriptor, null, 2) + "\n", { mode: 0o600 });
   await writeFile(files.proof, token + "\n", { mode: 0o600 });
   await writeFile(files.joinToken, token + "\n", { mode: 0o600 });
-  await writeFile(files.adminToken, createAdminCredential(admin, id) + "\n", { mode: 0o600 });
+  await ensureCredentialFiles(dir, admin, id, log);
   log.info("network created", { network: id, name: descriptor.name });
   return { descriptor, networkId: id, proof: token, admin, created: true, firstJoin: false };
 }

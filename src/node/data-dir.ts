@@ -9,6 +9,8 @@ export const dataFiles = (dir: string) => ({
   proof: join(dir, "membership-token"),
   joinToken: join(dir, "join-token"),
   adminToken: join(dir, "admin-token"),
+  deviceCredential: join(dir, "device-credential"),
+  endpointCredential: join(dir, "endpoint-credential"),
   ledger: join(dir, "ledger"),
   peers: join(dir, "peers.json"),
   revoked: join(dir, "revoked.json"),

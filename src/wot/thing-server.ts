@@ -15,6 +15,7 @@ import { DIRECTORY_EVENT_TYPES, DirectoryChanges } from "./directory-changes.js"
 import { ExplorerAssets } from "./explorer-assets.js";
 import { compileInputValidators } from "./input-validation.js";
 import { attachInteractions } from "./interactions.js";
+import { authorizeAction, SECURED_ACTIONS, type AccessDeps } from "./access.js";
 import { loadThingModel, readProjectFile, tdFromModel } from "./thing-model.js";
 import { FlowchainWebSocketServer } from "./ws-server.js";
 
@@ -42,8 +43,7 @@ export interface RunningThing {
 }
 
 /** Security definition names in td/flowchain-node.tm.json. */
-const ADMIN_SECURITY = "bearer_sc";
-const ADMIN_ACTIONS = ["inventory"];
+const CLIENT_SECURITY = "bearer_sc";
 
 export async function startThing(node: FlowchainNodeApi, opts: ThingServerOptions): Promise<RunningThing> {
   const log = (opts.log ?? silentLogger).child({ component: "wot" });
@@ -54,6 +54,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
   // WebSocket server rewrites its forms.
   const urlHost = isIPv6(host) ? `[${host}]` : host;
 
+  const access: AccessDeps = { check: (token) => node.checkCredential(token), nodeId: node.id };
   const init = tdFromModel(loadThingModel(), { nodeId: node.id, networkId: node.networkId });
   const checks = compileInputValidators(init);
   let td: Record<string, unknown> | undefined;
@@ -88,7 +89,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
           events,
           directoryEvents,
           directoryListened: () => changes.check(),
-          isAdmin: (token) => node.isAdmin(token),
+          access,
           realm: String(init.id),
           log,
           assets: new ExplorerAssets(),
@@ -99,9 +100,9 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
     host,
     port: opts.coapPort,
     bindAddress: bind,
-    // Over CoAP the admin token travels as ?access_token= (see the TD's coap_bearer_sc).
-    authorize: (_thing, _action, token) =>
-      node.isAdmin(token) ? "ok" : token === undefined ? "unauthenticated" : "forbidden",
+    // Over CoAP a credential travels as ?access_token= (see the TD's coap_bearer_sc).
+    authorize: (_thing, action, token) =>
+      authorizeAction(access, action, token, "?access_token=<credential>"),
     logger: log,
   });
   const ws = new FlowchainWebSocketServer({ port: opts.wsPort, address: bind }, urlHost);
@@ -127,7 +128,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
     thing.links = [
       { href: `${origin}${DIRECTORY_TD_PATH}`, rel: "service-desc", type: "application/td+json" },
     ];
-    td = thing.getThingDescription() as unknown as Record<string, unknown>;
+    td = publishTd(thing);
     node.setThingDescription(td);
     const tdUrl = `http://${urlHost}:${ports.http}${WELL_KNOWN_PATH}`;
     log.info("thing exposed", { id: init.id, tdUrl });
@@ -199,10 +200,26 @@ function withoutPortEnv<T>(make: () => T): T {
  * Servient.expose() clears these placeholders before any server adds real forms.
  */
 function markAdminActions(thing: ExposedThing): void {
-  for (const name of ADMIN_ACTIONS) {
+  for (const name of SECURED_ACTIONS) {
     const action = thing.actions[name];
-    if (action) action.forms = [{ href: "", security: [ADMIN_SECURITY] }] as typeof action.forms;
+    if (action) action.forms = [{ href: "", security: [CLIENT_SECURITY] }] as typeof action.forms;
   }
+}
+
+/**
+ * The TD every binding serves says the Thing's HTTP forms take the bearer credential: Thing-level,
+ * because node-wot 0.9.2's consumer hands form-level schemes the wrong credential shape (an array:
+ * "No Bearer credentials for Thing") and sets a client's scheme once, at its first request. The
+ * ExposedThing itself stays nosec: node-wot's HttpServer would otherwise check every request
+ * against its own store and refuse ours; the front and the CoAP routes check instead (access.ts),
+ * and only the actions that need a credential.
+ */
+function publishTd(thing: ExposedThing): Record<string, unknown> {
+  const td = thing.getThingDescription() as unknown as Record<string, unknown>;
+  td.security = [CLIENT_SECURITY];
+  const own = thing as unknown as { getThingDescription(): unknown };
+  own.getThingDescription = () => structuredClone(td);
+  return td;
 }
 
 /**
@@ -224,10 +241,13 @@ function pruneForms(thing: ExposedThing, host: string, httpPort: number): void {
   ]) {
     a.forms = a.forms.filter(keep) as typeof a.forms;
   }
-  for (const name of ADMIN_ACTIONS) {
+  // Secured actions keep the forms whose server checks credentials: HTTP (the front) and CoAP
+  // (its forms name coap_bearer_sc); node-wot's WebSocket forms would run them unchecked.
+  for (const name of SECURED_ACTIONS) {
     const action = thing.actions[name];
     if (!action) continue;
-    for (const f of action.forms) if (f.href.startsWith(httpBase)) f.security = [ADMIN_SECURITY];
-    action.forms = action.forms.filter((f) => f.security !== undefined) as typeof action.forms;
+    action.forms = action.forms.filter(
+      (f) => f.href.startsWith(httpBase) || f.security !== undefined,
+    ) as typeof action.forms;
   }
 }
