@@ -90,7 +90,8 @@ function findAdminActions(
       scheme: "bearer",
       in: "query",
       name: bearer.tokenQueryName,
-      description: "Admin credential; over CoAP it travels as a URI query parameter.",
+      description:
+        "Admin credential; over CoAP it travels as a URI query parameter, in clear: this node's CoAP has no DTLS, so use CoAP only on trusted links.",
     };
   }
   return admin;
