@@ -14,6 +14,7 @@ const USAGE = `Usage:
   flowchain start [--data DIR] [--host HOST] [--port 8000] [--join HOST:PORT --token-file FILE]
                   [--http-port 8080] [--coap-port 5683] [--ws-port 8081] [--name NETWORK]
                   [--log-level debug|info|warn|error|silent] [--no-wot] [--peer-tls]
+                  [--tls-cert CERT.pem --tls-key KEY.pem]   the Thing over https:// and wss://
   flowchain verify (--data DIR | --file EXPORT.ndjson)
   flowchain export --data DIR            write blocks and records as NDJSON to stdout
   flowchain inventory [--data ADMIN_DIR] [--via HOST:PORT] [--out FILE]
@@ -93,6 +94,7 @@ async function start(v: Values): Promise<void> {
   const peer = join === undefined ? undefined : peerAddress(join);
   if (peer === null) fail("--join must be HOST:PORT (an IPv6 host in brackets: [::1]:8000)");
   const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
+  const tls = await thingTls(v, host);
 
   const { FlowchainNode } = await import("./node/flowchain-node.js");
   const node = await FlowchainNode.start({
@@ -114,6 +116,7 @@ async function start(v: Values): Promise<void> {
         httpPort: portOption(v, "http-port", 8080),
         coapPort: portOption(v, "coap-port", 5683),
         wsPort: portOption(v, "ws-port", 8081),
+        tls,
         log: log.child({ part: "wot" }),
       });
     } catch (err) {
@@ -132,7 +135,7 @@ async function start(v: Values): Promise<void> {
     lines.push(
       `td        ${thing.tdUrl}`,
       `coap      coap://${host}:${thing.ports.coap}`,
-      `ws        ws://${host}:${thing.ports.ws}`,
+      `ws        ${tls ? "wss" : "ws"}://${host}:${thing.ports.ws}`,
     );
   }
   // The form, never the token itself: stdout ends up in logs and terminals' scrollback.
@@ -158,6 +161,23 @@ async function start(v: Values): Promise<void> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   // A node serves many peers: one failed request must not take the others down with it.
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { err: errorText(err) }));
+}
+
+/** --tls-cert and --tls-key, both or neither, checked before the node touches its data directory. */
+async function thingTls(v: Values, host: string) {
+  const cert = v["tls-cert"] as string | undefined;
+  const key = v["tls-key"] as string | undefined;
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) fail("--tls-cert and --tls-key go together: give both");
+  if (v["no-wot"]) fail("--tls-cert and --tls-key are for the Thing's servers, which --no-wot turns off");
+  const files = { certFile: resolve(cert), keyFile: resolve(key) };
+  const { checkServerTls } = await import("./wot/server-tls.js");
+  try {
+    checkServerTls(files, host);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  return files;
 }
 
 /**
@@ -319,6 +339,8 @@ async function main(argv: string[]): Promise<void> {
         "log-level": { type: "string" },
         "no-wot": { type: "boolean" },
         "peer-tls": { type: "boolean" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
         via: { type: "string" },
         out: { type: "string" },
         url: { type: "string" },
