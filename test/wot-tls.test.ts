@@ -182,7 +182,7 @@ test.serial(
 );
 
 test.serial(
-  "curl --cacert gets the explorer and the TD; without the CA, and over plain HTTP or WS, nothing",
+  "curl --cacert gets the explorer and the TD, `flowchain discover` the TD URL; without the CA, and over plain HTTP or WS, nothing",
   async (t) => {
     const origin = new URL(node.td!).origin;
     const page = await run("curl", ["-sS", "--fail", "--cacert", pki.cert, "-D", "-", `${origin}/`]);
@@ -191,6 +191,12 @@ test.serial(
     t.regex(page.stdout, /<html/);
     const wellKnown = await run("curl", ["-sS", "--fail", "--cacert", pki.cert, `${origin}/.well-known/wot`]);
     t.is((JSON.parse(wellKnown.stdout) as Td).id, (await getJson<Td>(node.td!)).id);
+
+    // Our own CLI, a Node client, trusts it the way the README says.
+    const discovered = await run(process.execPath, [CLI, "discover", origin], {
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: pki.cert },
+    });
+    t.is(discovered.stdout.trim(), node.td!);
 
     // The certificate is checked: curl without the CA refuses it (exit 60).
     const untrusted = await run("curl", ["-sS", `${origin}/.well-known/wot`]).catch(
