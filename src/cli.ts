@@ -14,6 +14,7 @@ const USAGE = `Usage:
   flowchain start [--data DIR] [--host HOST] [--port 8000] [--join HOST:PORT --token-file FILE]
                   [--http-port 8080] [--coap-port 5683] [--ws-port 8081] [--name NETWORK]
                   [--log-level debug|info|warn|error|silent] [--no-wot] [--peer-tls]
+                  [--tls-cert CERT.pem --tls-key KEY.pem]   the Thing over https:// and wss://
   flowchain verify (--data DIR | --file EXPORT.ndjson)
   flowchain export --data DIR            write blocks and records as NDJSON to stdout
   flowchain inventory [--data ADMIN_DIR] [--via HOST:PORT] [--out FILE]
@@ -101,6 +102,7 @@ async function start(v: Values): Promise<void> {
   const peer = join === undefined ? undefined : peerAddress(join);
   if (peer === null) fail("--join must be HOST:PORT (an IPv6 host in brackets: [::1]:8000)");
   const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
+  const tls = await thingTls(v, host);
 
   const { FlowchainNode } = await import("./node/flowchain-node.js");
   const node = await FlowchainNode.start({
@@ -129,6 +131,7 @@ async function start(v: Values): Promise<void> {
         httpPort: portOption(v, "http-port", 8080),
         coapPort: portOption(v, "coap-port", 5683),
         wsPort: portOption(v, "ws-port", 8081),
+        tls,
         log: log.child({ part: "wot" }),
       });
     } catch (err) {
@@ -147,15 +150,17 @@ async function start(v: Values): Promise<void> {
     lines.push(
       `td        ${thing.tdUrl}`,
       `coap      coap://${host}:${thing.ports.coap}`,
-      `ws        ws://${host}:${thing.ports.ws}`,
+      `ws        ${tls ? "wss" : "ws"}://${host}:${thing.ports.ws}`,
     );
   }
   // A put that works as printed, the credential read from its file (never printed itself).
   const deviceFile = `${dataDir}/device-credential`;
   const putUrl = thing ? httpForm(thing.td, "put") : undefined;
   if (putUrl !== undefined && existsSync(deviceFile)) {
+    // A self-signed certificate is its own CA: curl trusts it when told to.
+    const cacert = tls?.selfSigned ? ` --cacert ${shellQuote(tls.certFile)}` : "";
     lines.push(
-      `put       curl -H "Authorization: Bearer $(cat ${shellQuote(deviceFile)})" -H 'content-type: application/json'` +
+      `put       curl${cacert} -H "Authorization: Bearer $(cat ${shellQuote(deviceFile)})" -H 'content-type: application/json'` +
         ` -d '{"value": {"celsius": 21.5}, "source": "urn:dev:kitchen"}' ${putUrl}`,
     );
   }
@@ -182,6 +187,25 @@ async function start(v: Values): Promise<void> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   // A node serves many peers: one failed request must not take the others down with it.
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { err: errorText(err) }));
+}
+
+/** --tls-cert and --tls-key, both or neither, checked before the node touches its data directory. */
+async function thingTls(v: Values, host: string) {
+  const cert = v["tls-cert"] as string | undefined;
+  const key = v["tls-key"] as string | undefined;
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) fail("--tls-cert and --tls-key go together: give both");
+  if (v["no-wot"]) fail("--tls-cert and --tls-key are for the Thing's servers, which --no-wot turns off");
+  const files = { certFile: resolve(cert), keyFile: resolve(key) };
+  const { checkServerTls } = await import("./wot/server-tls.js");
+  let selfSigned = false;
+  try {
+    const { cert } = checkServerTls(files, host);
+    selfSigned = cert.issuer === cert.subject;
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  return { ...files, selfSigned };
 }
 
 /**
@@ -363,6 +387,8 @@ async function main(argv: string[]): Promise<void> {
         "log-level": { type: "string" },
         "no-wot": { type: "boolean" },
         "peer-tls": { type: "boolean" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
         via: { type: "string" },
         out: { type: "string" },
         url: { type: "string" },

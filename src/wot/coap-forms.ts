@@ -91,7 +91,7 @@ function findAdminActions(
       in: "query",
       name: bearer.tokenQueryName,
       description:
-        "The same credential as bearer_sc, over CoAP as a URI query parameter (?access_token=). CoAP has no DTLS here: it travels in clear, so use CoAP with a credential on trusted links only.",
+        "The same credential as bearer_sc, over CoAP as a URI query parameter (?access_token=), in clear: this node's CoAP has no DTLS, so use CoAP with a credential on trusted links only.",
     };
   }
   return admin;

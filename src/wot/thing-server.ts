@@ -18,6 +18,7 @@ import { attachInteractions } from "./interactions.js";
 import { authorizeAction, SECURED_ACTIONS, type AccessDeps } from "./access.js";
 import { loadThingModel, readProjectFile, tdFromModel } from "./thing-model.js";
 import { FlowchainWebSocketServer } from "./ws-server.js";
+import { checkServerTls, type ServerTlsFiles } from "./server-tls.js";
 
 const { Servient } = wotCore;
 const { HttpServer } = bindingHttp;
@@ -31,12 +32,14 @@ export interface ThingServerOptions {
   httpPort: number;
   coapPort: number;
   wsPort: number;
+  /** HTTPS and WSS instead of HTTP and WS (the CoAP server has no DTLS: it stays plain). */
+  tls?: ServerTlsFiles;
   log?: Logger;
 }
 
 export interface RunningThing {
   td: Record<string, unknown>;
-  /** http://host:port/.well-known/wot */
+  /** http(s)://host:port/.well-known/wot */
   tdUrl: string;
   ports: { http: number; coap: number; ws: number };
   stop(): Promise<void>;
@@ -53,6 +56,10 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
   // each server is told the host instead: HTTP through baseUri, CoAP through its option, and the
   // WebSocket server rewrites its forms.
   const urlHost = isIPv6(host) ? `[${host}]` : host;
+  const scheme = opts.tls ? "https" : "http";
+  if (opts.tls) for (const w of checkServerTls(opts.tls, host).warnings) log.warn(w);
+  // node-wot's servers read the PEM files themselves and switch to https/wss when given both.
+  const tlsConfig = opts.tls && { serverCert: opts.tls.certFile, serverKey: opts.tls.keyFile };
 
   const access: AccessDeps = { check: (token) => node.checkCredential(token), nodeId: node.id };
   const init = tdFromModel(loadThingModel(), { nodeId: node.id, networkId: node.networkId });
@@ -80,6 +87,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
       new HttpServer({
         port: opts.httpPort,
         address: bind,
+        ...tlsConfig,
         middleware: createHttpFront({
           td: () => td,
           directoryTd: () => dirTd,
@@ -105,7 +113,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
       authorizeAction(access, action, token, "?access_token=<credential>"),
     logger: log,
   });
-  const ws = new FlowchainWebSocketServer({ port: opts.wsPort, address: bind }, urlHost);
+  const ws = new FlowchainWebSocketServer({ port: opts.wsPort, address: bind, ...tlsConfig }, urlHost);
   const servient = new Servient();
   servient.addServer(http);
   servient.addServer(coap);
@@ -114,14 +122,14 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
   try {
     const wot = await servient.start();
     // Only now is a port-0 HTTP port known; expose() below builds every HTTP href from baseUri.
-    (http as unknown as { baseUri?: string }).baseUri = `http://${urlHost}:${http.getPort()}`;
+    (http as unknown as { baseUri?: string }).baseUri = `${scheme}://${urlHost}:${http.getPort()}`;
     const thing = (await wot.produce(init as WoT.ExposedThingInit)) as unknown as ExposedThing;
     detach = attachInteractions(thing, node, checks, log);
     markAdminActions(thing);
     await thing.expose();
     const ports = { http: http.getPort(), coap: coap.getPort(), ws: ws.getPort() };
-    const origin = `http://${urlHost}:${ports.http}`;
-    pruneForms(thing, urlHost, ports.http);
+    const origin = `${scheme}://${urlHost}:${ports.http}`;
+    pruneForms(thing, origin);
     eventPaths = offerServerSentEvents(thing, origin);
     // The directory this node also is (WoT Discovery): its TD is linked from the node's own.
     dirTd = directoryTd(origin, node.id, true);
@@ -130,7 +138,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
     ];
     td = publishTd(thing);
     node.setThingDescription(td);
-    const tdUrl = `http://${urlHost}:${ports.http}${WELL_KNOWN_PATH}`;
+    const tdUrl = `${origin}${WELL_KNOWN_PATH}`;
     log.info("thing exposed", { id: init.id, tdUrl });
     let stopped = false;
     return {
@@ -227,8 +235,8 @@ function publishTd(thing: ExposedThing): Record<string, unknown> {
  * duplicate set under the encoded id), JSON forms only, and admin actions offered only where a
  * form names a bearer scheme that its server checks (HTTP: our front; CoAP: its authorize hook).
  */
-function pruneForms(thing: ExposedThing, host: string, httpPort: number): void {
-  const httpBase = `http://${host}:${httpPort}/`;
+function pruneForms(thing: ExposedThing, origin: string): void {
+  const httpBase = `${origin}/`;
   const idPath = `${httpBase}${encodeURIComponent(thing.id ?? "")}/`;
   // Action handlers parse JSON only (and check it against the TD), so only JSON forms are offered.
   const keep = (f: { href: string; contentType?: string }) =>
