@@ -3,6 +3,7 @@
 // CA trusted through NODE_EXTRA_CA_CERTS), `ws` over wss://, curl and chromium. Every URL the node
 // advertises is https/wss (CoAP stays coap://: there is no DTLS); the TLS port refuses plain
 // HTTP; a bad certificate or key fails the start with the flag named and the data dir untouched.
+import { readCredential } from "./helpers/credentials.js";
 import test from "ava";
 import { execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -194,7 +195,11 @@ test.serial(
 
     // Our own CLI, a Node client, trusts it the way the README says.
     const discovered = await run(process.execPath, [CLI, "discover", origin], {
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: pki.cert },
+      env: {
+        ...process.env,
+        NODE_EXTRA_CA_CERTS: pki.cert,
+        FLOWCHAIN_CREDENTIAL: await readCredential(node.dataDir, "device"),
+      },
     });
     t.is(discovered.stdout.trim(), node.td!);
 
@@ -229,7 +234,11 @@ test.serial(
   async (t) => {
     const td = await getJson<Td>(node.td!);
     const child = spawn(process.execPath, [CONSUMER, node.td!], {
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: pki.cert },
+      env: {
+        ...process.env,
+        NODE_EXTRA_CA_CERTS: pki.cert,
+        FLOWCHAIN_CREDENTIAL: await readCredential(node.dataDir, "device"),
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     t.teardown(() => {

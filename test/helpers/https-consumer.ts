@@ -1,7 +1,8 @@
 // A stock node-wot 0.9.2 consumer (core + binding-http's HttpsClientFactory, nothing of ours) of a
 // node served over TLS, run as its own process so the test's CA is trusted the way a user would
 // trust it: NODE_EXTRA_CA_CERTS, read by Node at start (node-wot's SSE client takes no CA option).
-// Usage: node https-consumer.js TD_URL. Prints one JSON line per step: the TD's id, the `id`
+// Usage: FLOWCHAIN_CREDENTIAL=... node https-consumer.js TD_URL (the TD's Thing-level bearer scheme
+// makes node-wot send a credential; any role's reads). Prints one JSON line per step: the TD's id, the `id`
 // property, "subscribed" (to `transaction` over the event's first form), then the first event.
 import wotCore from "@node-wot/core";
 import bindingHttp from "@node-wot/binding-http";
@@ -18,6 +19,7 @@ async function main(tdUrl: string): Promise<void> {
   const wot = await servient.start();
   const td = await wot.requestThingDescription(tdUrl);
   print({ td: td.id });
+  if (td.id !== undefined) servient.addCredentials({ [td.id]: { token: process.env.FLOWCHAIN_CREDENTIAL } });
   const thing = await wot.consume(td);
   print({ id: await (await thing.readProperty("id")).value() });
   const done = new Promise<void>((resolve, reject) => {
