@@ -110,6 +110,13 @@ export interface InventoryResult {
   unreachable: string[];
   /** Chunks recorded in more than one branch (e.g. on both sides of a partition), with each record. */
   duplicates: { key: string; records: { txID: string; miner: string }[] }[];
+  /** Grants by the endpoint credential that approved them (fingerprint, subject), per miner paid. */
+  approvals: {
+    credential: string | null;
+    subject: string | null;
+    grants: number;
+    to: { miner: string; grants: number }[];
+  }[];
 }
 
 /** What a node emits, with payloads: the WoT layer turns the first three into the Thing's events. */

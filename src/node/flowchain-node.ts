@@ -483,6 +483,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       members: () => this.members.all(),
       client: this.client,
       isRevoked: (id) => this.revocations.has(id),
+      grants: () => this.flowcoin.validGrants(),
     });
   }
 

@@ -118,6 +118,7 @@ export class FakeNode extends EventEmitter implements FlowchainNodeApi {
       checkpoint: { height: this.height },
       branches: [],
       invalidBlocks: [],
+      approvals: [],
       unreachable: [],
       duplicates: [],
     };
