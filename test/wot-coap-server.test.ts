@@ -164,8 +164,9 @@ test("invalid action input gets 4.00 with a message and never reaches the handle
   for (const payload of ['{"n":"one"}', "{}", "{not json", "[1,2]", ""]) {
     const res = await raw.request("POST", "/t/actions/echo", { payload, contentFormat: 50 });
     t.is(codeString(res.code), "4.00", payload);
-    const body = json(res) as { message: string };
-    t.regex(body.message, /input/, payload);
+    const body = json(res) as { status: number; detail: string };
+    t.is(body.status, 400, payload);
+    t.regex(body.detail, /^echo: input/, payload);
   }
   t.deepEqual(echoCalls, []);
   const ok = await raw.request("POST", "/t/actions/echo", { payload: '{"n":3}', contentFormat: 50 });

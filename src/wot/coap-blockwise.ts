@@ -11,6 +11,7 @@
 import { createHash, randomInt } from "node:crypto";
 import { generate, type ParsedPacket } from "coap-packet";
 import { optionNumber, uintOption } from "./coap-options.js";
+import { coapProblemPayload } from "./error-status.js";
 
 export interface BlockwiseComponents {
   send(buf: Buffer, port: number, address: string): void;
@@ -262,7 +263,7 @@ export class CoapBlockwise {
     return {
       code,
       options: [{ name: "Content-Format", value: uintOption(50) }],
-      payload: Buffer.from(JSON.stringify({ error: code, message })),
+      payload: coapProblemPayload(code, message),
     };
   }
 
@@ -383,7 +384,7 @@ export class CoapBlockwise {
       from,
       code,
       [...extra, { name: "Content-Format", value: uintOption(50) }],
-      Buffer.from(JSON.stringify({ error: code, message })),
+      coapProblemPayload(code, message),
     );
     return undefined;
   }

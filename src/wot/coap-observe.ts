@@ -8,6 +8,7 @@ import { generate, type ParsedPacket } from "coap-packet";
 import { UnavailableError } from "../util/errors.js";
 import type { Logger } from "../log.js";
 import { contentFormatId, uintOption } from "./coap-options.js";
+import { coapProblemPayload } from "./error-status.js";
 import { BLOCK_SIZE, exchangeKey, type CoapBlockwise } from "./coap-blockwise.js";
 
 export interface ObserveComponents {
@@ -164,7 +165,7 @@ export class CoapObserveEngine {
    * retransmitted: the socket closes right after.
    */
   shutdown(): void {
-    const payload = Buffer.from(JSON.stringify({ error: "5.03", message: "the server is stopping" }));
+    const payload = coapProblemPayload("5.03", "the server is stopping");
     for (const observer of [...this.all]) {
       this.messageId = (this.messageId + 1) & 0xffff;
       const buf = generate({

@@ -1,10 +1,10 @@
 // Writing replies onto node-coap's response objects, which handle piggybacked ACKs and dedup of
 // retransmitted requests (answers larger than a block are cut by coap-blockwise.ts); and turning a failure into the one status
-// the error table gives it.
+// the error table gives it, with the problem details HTTP sends for that status.
 import * as coap from "coap";
 import type { Logger } from "../log.js";
 import { errorText } from "../util/errors.js";
-import { errorStatus } from "./error-status.js";
+import { COAP_PROBLEM_CONTENT_TYPE, coapProblemPayload, errorStatus } from "./error-status.js";
 import { contentFormatId } from "./coap-options.js";
 import type { CoapBlockwise } from "./coap-blockwise.js";
 
@@ -108,5 +108,5 @@ export function replyFailure(ex: CoapExchange, err: unknown, url: string, log: L
 }
 
 function replyError(ex: CoapExchange, code: string, message: string): void {
-  reply(ex, code, Buffer.from(JSON.stringify({ error: code, message })), "application/json");
+  reply(ex, code, coapProblemPayload(code, message), COAP_PROBLEM_CONTENT_TYPE);
 }

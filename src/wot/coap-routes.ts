@@ -148,7 +148,7 @@ export class CoapRoutes {
     }
     if (req.method === "PUT") {
       if (property.readOnly === true) throw new CoapReplyError("4.05", `property ${name} is read-only`);
-      const { mediaType } = this.c.input.decode(req, property as WoT.DataSchema, `property ${name}`, true);
+      const { mediaType } = this.c.input.decode(req, property as WoT.DataSchema, name, true);
       const content = new ContentClass(mediaType, Readable.from([req.payload]));
       await entry.thing.handleWriteProperty(name, content, { formIndex: index });
       reply(ex, "2.04");
@@ -172,7 +172,7 @@ export class CoapRoutes {
         throw new CoapReplyError("4.03", `this token may not invoke action ${name}`);
     }
     const schema = action.input as WoT.DataSchema | undefined;
-    const { mediaType } = this.c.input.decode(req, schema, `action ${name}`, false);
+    const { mediaType } = this.c.input.decode(req, schema, name, false);
     const output = await entry.thing.handleInvokeAction(
       name,
       new ContentClass(mediaType, Readable.from([req.payload])),
