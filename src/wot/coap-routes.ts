@@ -182,7 +182,8 @@ export class CoapRoutes {
       reply(ex, "2.04");
       return;
     }
-    reply(ex, "2.05", await output.toBuffer(), output.type);
+    // RFC 7252 §5.9.1: 2.05 answers GET only; a POST's result is the payload of a 2.04.
+    reply(ex, "2.04", await output.toBuffer(), output.type);
   }
 
   private async handleEvent(entry: ThingEntry, name: string, ex: CoapExchange) {
