@@ -27,6 +27,22 @@ export class CoapReplyError extends Error {
   }
 }
 
+/**
+ * RFC 7252 §5.10.4: a request whose Accept names another Content-Format than the one the
+ * representation has is refused with 4.06, not answered in the wrong format.
+ */
+export function assertAcceptable(req: coap.IncomingMessage, mediaType: string, what: string): void {
+  const accept = req.headers.Accept;
+  if (accept === undefined) return;
+  const have = contentFormatId(mediaType);
+  const wanted = typeof accept === "number" ? accept : contentFormatId(String(accept));
+  if (wanted !== undefined && wanted === have) return;
+  throw new CoapReplyError(
+    "4.06",
+    `${what} is available as ${mediaType}${have === undefined ? "" : ` (${have})`} only`,
+  );
+}
+
 // node-coap's own block-wise sending (OutMessage.end) is bypassed: see coap-blockwise.ts.
 const sendWhole = coap.OutgoingMessage.prototype.end;
 

@@ -12,6 +12,7 @@ import type { CoapObserveEngine, Endpoint } from "./coap-observe.js";
 import type { ObserveHubs } from "./coap-observe-hubs.js";
 import {
   acknowledgeOnly,
+  assertAcceptable,
   CoapReplyError,
   reply,
   replyFailure,
@@ -137,6 +138,7 @@ export class CoapRoutes {
       const from = endpointOf(req);
       if (observe === 1) this.deregister(entry, "property", name, from);
       const content = await entry.thing.handleReadProperty(name, { formIndex: index });
+      assertAcceptable(req, content.type, `property ${name}`);
       const payload = await content.toBuffer();
       if (observe === 0 && property.observable === true) {
         this.c.engine.register(await this.c.hubs.resourceFor(entry, "property", name), from);
