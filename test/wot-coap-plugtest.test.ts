@@ -350,21 +350,24 @@ test("TD_COAP_BLOCK_02 GET of the TD with no Block2 asked for (late negotiation)
   t.like(JSON.parse(run.body), { title: `Flowchain node ${node.id.slice(0, 8)}` });
 });
 
+/** libcoap POSTing `input` to the query action in 64-byte blocks (-b asks for them both ways). */
+const queryIn64ByteBlocks = (input: string): string[] => [
+  "-m",
+  "post",
+  "-t",
+  "50",
+  "-b",
+  "0,64",
+  "-e",
+  input,
+  "-B",
+  "30",
+  res("actions/query"),
+];
+
 test("TD_COAP_BLOCK_04 POST with Block1 (to an action: 2.31 for each block, 2.04 for the last; it creates nothing)", async (t) => {
   const input = JSON.stringify({ from: 0, to: 1, source: "s".repeat(200) });
-  const run = await libcoapOk(t, [
-    "-m",
-    "post",
-    "-t",
-    "50",
-    "-b",
-    "0,64",
-    "-e",
-    input,
-    "-B",
-    "20",
-    res("actions/query"),
-  ]);
+  const run = await libcoapOk(t, queryIn64ByteBlocks(input));
   const blocks = sent(run).filter((m) => m.code === "POST");
   t.is(blocks.length, Math.ceil(input.length / 64));
   blocks.forEach((m, i) => {
@@ -385,19 +388,7 @@ test.serial(
     for (let i = 0; i < 12; i++) await put(source, "p".repeat(150));
     const input = JSON.stringify({ from: 0, to: Date.now() + 60_000, source, limit: 1000 });
     t.true(input.length > 128);
-    const run = await libcoapOk(t, [
-      "-m",
-      "post",
-      "-t",
-      "50",
-      "-b",
-      "0,64",
-      "-e",
-      input,
-      "-B",
-      "30",
-      res("actions/query"),
-    ]);
+    const run = await libcoapOk(t, queryIn64ByteBlocks(input));
     const uploads = sent(run).filter((m) => m.code === "POST" && m.options.has("Block1"));
     const last = uploads[uploads.length - 1]!;
     const final = received(run).find((m) => m.mid === last.mid)!;
