@@ -152,14 +152,33 @@ test("the same bad input gets the same problem details over HTTP and CoAP", asyn
   t.is(reached, 0);
 });
 
-test("CoAP-only refusals carry problem details with the HTTP status of their code", async (t) => {
+test("the protocol layers' own refusals carry the same problem details shape over HTTP and CoAP", async (t) => {
   const { href } = await startFakeThing(t);
-  const url = new URL(href("actions", "get", "coap"));
-  const missing = await coapRequest(`coap://${url.host}/no/such/thing`, "GET");
-  t.is(missing.code, "4.04");
-  t.like(JSON.parse(missing.text), { type: "about:blank", title: "Not Found", status: 404 });
-  const method = await coapRequest(href("actions", "get", "coap"), "GET");
-  t.is(method.code, "4.05");
-  t.like(JSON.parse(method.text), { title: "Method Not Allowed", status: 405 });
-  t.regex((JSON.parse(method.text) as { detail: string }).detail, /POST/);
+  const thingOf = (url: string) => url.slice(0, url.indexOf("/actions/"));
+  const cases: Array<
+    [what: string, http: RequestInit & { path: string }, coap: [string, "GET" | "POST"], status: number]
+  > = [
+    ["unknown action", { path: "/actions/nope", method: "POST", body: "{}" }, ["/actions/nope", "POST"], 404],
+    ["GET of an action", { path: "/actions/get", method: "GET" }, ["/actions/get", "GET"], 405],
+  ];
+  for (const [what, http, [coapPath, coapMethod], status] of cases) {
+    const h = await fetch(thingOf(href("actions", "get", "http")) + http.path, {
+      ...http,
+      headers: { "content-type": "application/json" },
+    });
+    const c = await coapRequest(thingOf(href("actions", "get", "coap")) + coapPath, coapMethod);
+    t.is(h.status, status, what);
+    t.is(h.headers.get("content-type"), "application/problem+json", what);
+    t.is(c.code, `${Math.floor(status / 100)}.0${status % 100}`, what);
+    t.is(c.contentFormat, "application/json", what);
+    const [hb, cb] = [
+      (await h.json()) as Record<string, unknown>,
+      JSON.parse(c.text) as Record<string, unknown>,
+    ];
+    for (const body of [hb, cb]) {
+      t.deepEqual(Object.keys(body).sort(), ["detail", "status", "title", "type"], what);
+      t.like(body, { type: "about:blank", status }, what);
+    }
+    t.is(hb.title, cb.title, what);
+  }
 });
