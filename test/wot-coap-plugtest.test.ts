@@ -9,7 +9,7 @@
 // credential.
 //
 // Apply: CORE_01, 04, 05, 08, 09, 10, 11, 12, 13, 14, 15, 17, 20, 31; BLOCK_01, 02, 05, 06;
-// OBS_01, 02, 09, 10, 12; LINK_01, 02, 03, 05, 06, 07, 08.
+// OBS_01, 02, 09, 10, 12, 13; LINK_01, 02, 03, 05, 06, 07, 08.
 // Apply with a refusal: CORE_02/06 (DELETE) and CORE_03/07 (PUT): a node has no deletable or
 // writable resource, so the check is RFC 7252's 4.05 with the problem details every error carries.
 // Adapted: BLOCK_04 posts to an action, which creates nothing: 2.04 and no Location-Path
@@ -24,10 +24,6 @@
 // to a switched-off client and RST after a client reboot, in wot-coap-observe with a raw client);
 // OBS_07, 08, 14 (resources are never deleted, change Content-Format or change size around a
 // block); LINK_04 (no link has several rt values), LINK_09 (the TD is not a link-format list).
-// Not run: OBS_13 (observing a resource larger than a block). No observable resource of a node
-// exceeds the 1024-byte block (`chain` is about 330 bytes); and a registration that asks for
-// smaller blocks (Block2 SZX < 6) gets the whole representation, its notifications too: the
-// node's Block2 notifications (tested in wot-coap-blockwise) cut at 1024 bytes only.
 import test, { type ExecutionContext } from "ava";
 import { Cluster, type NodeProc } from "./helpers/cluster.js";
 import { eventually } from "./helpers/eventually.js";
@@ -419,13 +415,14 @@ test("TD_COAP_BLOCK_06 GET in 16-byte blocks (SZX 0)", async (t) => {
 /** Observes `chain` with libcoap, putting records until `count` notifications have come. */
 async function observeChain(t: ExecutionContext, extra: string[], count: number) {
   const proc = await startLibcoap(t, [...extra, "-s", "120", "-B", "120", res("properties/chain")]);
-  await eventually(
-    async () => received(proc.trace()).some((m) => m.code === "2.05"),
-    "the registration's 2.05",
-  );
+  // The registration's response and the notifications carry Observe (answers to the GETs for
+  // the rest of a representation sent in blocks do not).
+  const observed = (ms: TracedMessage[]) =>
+    received(ms).filter((m) => m.code === "2.05" && m.options.has("Observe"));
+  await eventually(async () => observed(proc.trace()).length > 0, "the registration's 2.05");
   await eventually(
     async () => {
-      const n = received(proc.trace()).filter((m) => m.code === "2.05").length - 1;
+      const n = observed(proc.trace()).length - 1;
       if (n < count) await put();
       return n >= count;
     },
@@ -436,7 +433,7 @@ async function observeChain(t: ExecutionContext, extra: string[], count: number)
   proc.stop();
   const run = await proc.done;
   const req = sent(run).find((m) => m.code === "GET")!;
-  const responses = received(run).filter((m) => m.code === "2.05" && m.token === req.token);
+  const responses = observed(run.messages).filter((m) => m.token === req.token);
   return { run, req, registration: responses[0]!, notifications: responses.slice(1) };
 }
 
@@ -549,6 +546,32 @@ test.serial(
       raw.pendingCount((m) => m.token.equals(token)),
       0,
     );
+  },
+);
+
+test.serial(
+  "TD_COAP_OBS_13 observation of a resource larger than the block asked for: registration and notifications in Block2",
+  async (t) => {
+    // `chain` (about 330 bytes) in the 64-byte blocks libcoap asks for.
+    const { run, registration, notifications } = await observeChain(t, ["-b", "0,64"], 1);
+    t.deepEqual(block(opt(registration, "Block2")), { num: 0, more: true, size: 64 });
+    t.is(payloadLength(registration), 64);
+    const first = notifications[0]!;
+    t.is(first.type, "CON");
+    t.deepEqual(block(opt(first, "Block2")), { num: 0, more: true, size: 64 });
+    t.is(payloadLength(first), 64);
+    t.is(opt(first, "Content-Format"), opt(registration, "Content-Format"));
+    t.true(observeNumber(first) > observeNumber(registration));
+    // The client gets the rest of each with GETs for the further blocks (cf. TD_COAP_BLOCK_02).
+    const rest = sent(run).filter(
+      (m) => m.code === "GET" && m.options.has("Block2") && !m.options.has("Observe"),
+    );
+    t.true(rest.length >= 2 * (Math.ceil(320 / 64) - 1));
+    for (const m of rest) {
+      const answer = received(run).find((r) => r.mid === m.mid)!;
+      t.is(answer.code, "2.05");
+      t.is(block(opt(answer, "Block2")).num, block(opt(m, "Block2")).num);
+    }
   },
 );
 

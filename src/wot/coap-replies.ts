@@ -2,6 +2,7 @@
 // retransmitted requests (answers larger than a block are cut by coap-blockwise.ts); and turning a failure into the one status
 // the error table gives it, with the problem details HTTP sends for that status.
 import * as coap from "coap";
+import type { OptionName } from "coap-packet";
 import type { Logger } from "../log.js";
 import { errorText } from "../util/errors.js";
 import { COAP_PROBLEM_CONTENT_TYPE, coapProblemPayload, errorStatus } from "./error-status.js";
@@ -80,13 +81,22 @@ export function reply(ex: CoapExchange, code: string, payload?: Buffer, mediaTyp
   sendWhole.call(res, part.payload);
 }
 
-/** The 2.05 that starts an observation; node-coap stamps its Observe option. */
-export function replyObserve(
-  res: coap.ObserveWriteStream,
-  payload: Buffer,
-  mediaType: string | undefined,
-): void {
+/**
+ * The 2.05 that starts an observation; node-coap stamps its Observe option. A representation
+ * larger than the block the request asked for (or than 1024 bytes) goes as its first block, the
+ * rest kept for the client's follow-up GETs (RFC 7959 §2.6).
+ */
+export function replyObserve(ex: CoapExchange, payload: Buffer, mediaType: string | undefined): void {
+  const res = ex.res as coap.ObserveWriteStream;
   const cf = mediaType === undefined ? undefined : contentFormatId(mediaType);
+  const part = ex.blocks.blockOf(ex.req._packet, ex.req.rsinfo, { code: "2.05", payload, contentFormat: cf });
+  if (part !== undefined) {
+    for (const o of part.options) res.setOption(o.name as OptionName, o.value);
+    res.statusCode = part.code;
+    res.write(part.payload);
+    res.end();
+    return;
+  }
   if (cf !== undefined && payload.length > 0) res.setOption("Content-Format", cf);
   res.statusCode = "2.05";
   // write() stamps Observe (1 for the first message); ending afterwards sends nothing more.

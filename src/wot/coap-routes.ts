@@ -20,7 +20,7 @@ import {
   type CoapExchange,
   type CoapResponse,
 } from "./coap-replies.js";
-import type { CoapBlockwise } from "./coap-blockwise.js";
+import { blockSzxOf, type CoapBlockwise } from "./coap-blockwise.js";
 
 const { Content: ContentClass } = wotCore;
 
@@ -128,7 +128,7 @@ export class CoapRoutes {
   }
 
   private async handleProperty(entry: ThingEntry, name: string, ex: CoapExchange) {
-    const { req, res } = ex;
+    const { req } = ex;
     const property = entry.thing.properties[name];
     if (property === undefined) throw new CoapReplyError("4.04", `no property ${name}`);
     const index = formIndex(entry, "property", name);
@@ -142,7 +142,7 @@ export class CoapRoutes {
       const payload = await content.toBuffer();
       if (observe === 0 && property.observable === true) {
         this.c.engine.register(await this.c.hubs.resourceFor(entry, "property", name), from);
-        replyObserve(res as coap.ObserveWriteStream, payload, content.type);
+        replyObserve(ex, payload, content.type);
         return;
       }
       reply(ex, "2.05", payload, content.type);
@@ -224,5 +224,6 @@ function endpointOf(req: CoapRequest): Endpoint {
     port: req.rsinfo.port,
     token: req._packet.token ?? Buffer.alloc(0),
     confirmable: req._packet.confirmable === true,
+    blockSzx: blockSzxOf(req._packet),
   };
 }
