@@ -140,7 +140,7 @@ test.serial(
 );
 
 test.serial(
-  "CoAP with libcoap: 4.01 without a credential, 4.03 with another role's, 2.05 with the device's (-O 15,access_token=...)",
+  "CoAP with libcoap: 4.01 without a credential, 4.03 with another role's, 2.04 with the device's (-O 15,access_token=...)",
   async (t) => {
     const href = form("put", "coap");
     const file = join(await cluster.tempDir(), "coap-put.json");
@@ -153,14 +153,18 @@ test.serial(
       let log = "";
       r.proc.stderr!.on("data", (d: Buffer) => (log += d.toString()));
       await r.exited;
-      return [...r.lines, ...log.split("\n")]
-        .filter((l) => /t:ACK|t:CON/.test(l) && !/c:POST/.test(l))
-        .map((l) => /c:(\d\.\d\d)/.exec(l)?.[1]);
+      return (
+        [...r.lines, ...log.split("\n")]
+          .filter((l) => /t:ACK|t:CON/.test(l) && !/c:POST/.test(l))
+          .map((l) => /c:(\d\.\d\d)/.exec(l)?.[1])
+          // An empty ACK (a separate response follows, as under load) is no answer.
+          .filter((c) => c !== undefined && c !== "0.00")
+      );
     };
     const acks = answer;
     t.deepEqual(await acks(), ["4.01"]);
     t.deepEqual(await acks(await readCredential(first.dataDir, "endpoint")), ["4.03"]);
-    t.deepEqual(await acks(await readCredential(first.dataDir, "device")), ["2.05"]);
+    t.deepEqual(await acks(await readCredential(first.dataDir, "device")), ["2.04"]);
     t.is(await records("urn:dev:libcoap"), 1);
   },
 );

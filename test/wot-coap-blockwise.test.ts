@@ -59,7 +59,7 @@ test("TD_COAP_BLOCK_02: a large answer is sent in blocks the client did not ask 
   const { port } = await startThing(t);
   const raw = await RawCoapClient.open(t, port);
   const first = await raw.request("POST", "/t/actions/big", { payload: "3000", contentFormat: 50 });
-  t.is(codeString(first.code), "2.05");
+  t.is(codeString(first.code), "2.04");
   const block = readUint(optionOf(first, CoapOption.Block2)!);
   t.is(block, 0b1110); // block 0, more, SZX 6
   t.is(first.payload.length, 1024);
@@ -95,7 +95,7 @@ test("TD_COAP_BLOCK_04/05: libcoap POSTs and gets a 100 KiB answer; the action r
       payload: num === 0 ? Buffer.from("5000") : Buffer.alloc(0),
     });
     const res = await raw.receive((m) => m.messageId === sent.messageId);
-    t.is(codeString(res.code), "2.05");
+    t.is(codeString(res.code), "2.04");
     t.is(readUint(optionOf(res, CoapOption.ContentFormat)!), 50, `block ${num}`);
     parts.push(res.payload);
     if ((readUint(optionOf(res, CoapOption.Block2)!) & 8) === 0) break;
@@ -130,7 +130,7 @@ test("Block1 in small blocks (SZX 0) and a final response that echoes Block1", a
       payload: body.subarray(num * 16, num * 16 + 16),
     });
     last = await raw.receive((m) => m.messageId === sent.messageId);
-    t.is(codeString(last.code), more ? "2.31" : "2.05");
+    t.is(codeString(last.code), more ? "2.31" : "2.04");
   }
   t.is(readUint(optionOf(last!, CoapOption.Block1)!) & 8, 0);
   t.deepEqual(JSON.parse(last!.payload.toString()), JSON.parse(body.toString()));

@@ -277,12 +277,15 @@ export class RawCoapClient {
   }
 }
 
-/** libcoap's command-line client; stdout is collected line by line. */
+/** libcoap's command-line client; stdout is collected line by line. `wrapper` runs it through
+ * another command that execs it (e.g. `stdbuf -oL`). */
 export function runCoapClient(
   t: ExecutionContext,
   args: string[],
+  wrapper: string[] = [],
 ): { proc: ChildProcess; lines: string[]; exited: Promise<number | null> } {
-  const proc = spawn("/usr/bin/coap-client-notls", args, { stdio: ["ignore", "pipe", "pipe"] });
+  const [command, ...rest] = [...wrapper, "/usr/bin/coap-client-notls", ...args];
+  const proc = spawn(command!, rest, { stdio: ["ignore", "pipe", "pipe"] });
   const lines: string[] = [];
   let partial = "";
   proc.stdout!.on("data", (chunk: Buffer) => {

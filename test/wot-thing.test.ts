@@ -192,7 +192,7 @@ test("invalid input gets 400 with a message and never reaches the node", async (
 test("CoAP: put works, invalid input is 4.00 and never reaches the node", async (t) => {
   const { node, href } = await startFakeThing(t);
   const ok = await coapRequest(withFakeToken(href("actions", "put", "coap")), "POST", { value: 3 });
-  t.is(ok.code, "2.05", ok.text);
+  t.is(ok.code, "2.04", ok.text);
   t.is(node.records.size, 1);
   const bad = await coapRequest(withFakeToken(href("actions", "put", "coap")), "POST", {
     value: 3,
@@ -214,7 +214,7 @@ test("a partial query is HTTP 206 with complete: false and the missing ranges; a
   t.is(partial.status, 206, partial.text);
   t.like(JSON.parse(partial.text), { complete: false, missing: node.missingRanges });
   const coap = await coapRequest(href("actions", "query", "coap"), "POST", query);
-  t.is(coap.code, "2.05");
+  t.is(coap.code, "2.04");
   t.like(JSON.parse(coap.text), { complete: false, missing: node.missingRanges });
 });
 
@@ -243,7 +243,7 @@ test("inventory over CoAP needs the token too; WebSocket offers no inventory at 
   t.is((await coapRequest(`${inv}?access_token=${ROLE_TOKENS.endpoint}`, "POST")).code, "4.03");
   t.deepEqual(node.calls, []);
   const ok = await coapRequest(`${inv}?access_token=${ADMIN_TOKEN}`, "POST");
-  t.is(ok.code, "2.05", ok.text);
+  t.is(ok.code, "2.04", ok.text);
   t.deepEqual(node.calls, [{ method: "inventory" }]);
   const forms = (thing.td.actions as Record<string, Affordance>).inventory!.forms;
   t.false(forms.some((f) => f.href.startsWith("ws:")));

@@ -11,6 +11,7 @@
 import { createHash, randomInt } from "node:crypto";
 import { generate, type ParsedPacket } from "coap-packet";
 import { optionNumber, uintOption } from "./coap-options.js";
+import { coapProblemPayload } from "./error-status.js";
 
 export interface BlockwiseComponents {
   send(buf: Buffer, port: number, address: string): void;
@@ -112,6 +113,12 @@ export function requestedBlock(packet: RequestLike): Block | "malformed" | undef
   return parseBlock(value) ?? "malformed";
 }
 
+/** The SZX a request's Block2 option asks for, when it has a well-formed one. */
+export function blockSzxOf(packet: RequestLike): number | undefined {
+  const asked = requestedBlock(packet);
+  return asked === undefined || asked === "malformed" ? undefined : asked.szx;
+}
+
 /** What identifies a request across its blocks: peer, method, URI and Request-Tag (not the
  * token, which libcoap changes on every block). */
 export function exchangeKey(packet: RequestLike, from: Peer): string {
@@ -204,8 +211,9 @@ export class CoapBlockwise {
     return this.cut(kept, block);
   }
 
-  /** Keeps an answer (e.g. a notification sent as its first block) for follow-ups from `key`. */
-  keep(key: string, answer: Answer): KeptAnswer {
+  /** Keeps an answer (e.g. a notification sent as its first block) for follow-ups from `key`,
+   * when it is larger than one block of SZX `szx`. */
+  keep(key: string, answer: Answer, szx = MAX_SZX): KeptAnswer {
     const old = this.answers.get(key);
     if (old !== undefined) {
       this.answers.delete(key);
@@ -217,7 +225,7 @@ export class CoapBlockwise {
       bytes: answer.payload.length + 64,
       expires: Date.now() + this.init.answerTtlMs,
     };
-    if (answer.payload.length <= BLOCK_SIZE) return kept;
+    if (answer.payload.length <= 1 << (szx + 4)) return kept;
     this.answers.set(key, kept);
     this.keptAnswerBytes += kept.bytes;
     for (const [k, a] of this.answers) {
@@ -229,11 +237,14 @@ export class CoapBlockwise {
   }
 
   /** The first block of an answer larger than one block, for a notification (RFC 7959 §2.6). */
-  firstBlock(kept: Answer & { etag?: Buffer }): {
+  firstBlock(
+    kept: Answer & { etag?: Buffer },
+    szx = MAX_SZX,
+  ): {
     options: Array<{ name: string; value: Buffer }>;
     payload: Buffer;
   } {
-    return this.cut(kept as KeptAnswer, { num: 0, more: false, szx: MAX_SZX, size: BLOCK_SIZE });
+    return this.cut(kept as KeptAnswer, { num: 0, more: false, szx, size: 1 << (szx + 4) });
   }
 
   private cut(
@@ -262,7 +273,7 @@ export class CoapBlockwise {
     return {
       code,
       options: [{ name: "Content-Format", value: uintOption(50) }],
-      payload: Buffer.from(JSON.stringify({ error: code, message })),
+      payload: coapProblemPayload(code, message),
     };
   }
 
@@ -383,7 +394,7 @@ export class CoapBlockwise {
       from,
       code,
       [...extra, { name: "Content-Format", value: uintOption(50) }],
-      Buffer.from(JSON.stringify({ error: code, message })),
+      coapProblemPayload(code, message),
     );
     return undefined;
   }

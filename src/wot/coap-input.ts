@@ -1,21 +1,26 @@
 // Checks a CoAP request payload against the affordance's data schema before any handler runs, so
-// malformed or wrong input is refused with 4.00 (4.15 for a media type node-wot cannot decode).
+// malformed or wrong input is refused with 4.00 (4.15 for a media type node-wot cannot decode),
+// with the same checks and words as the HTTP binding's (input-validation.ts).
 import wotCore from "@node-wot/core";
 import type * as coap from "coap";
-import { Ajv, type ValidateFunction } from "ajv";
+import { InputError } from "../util/errors.js";
+import { undecodableInput } from "./error-status.js";
+import { inputAjv, inputRequired, schemaCheck, type InputCheck } from "./input-validation.js";
 import { CoapReplyError } from "./coap-replies.js";
 
 const { ContentSerdes } = wotCore;
 
 export class CoapInputCheck {
-  private readonly ajv = new Ajv({ strict: false, allErrors: true, logger: false });
-  // Keyed by the schema object, which lives as long as its Thing.
-  private readonly validators = new WeakMap<object, ValidateFunction>();
+  private readonly ajv = inputAjv();
+  // Keyed by the schema object, which lives as long as its Thing; then by the affordance's name,
+  // which starts every refusal, as HTTP's do.
+  private readonly checks = new WeakMap<object, Map<string, InputCheck>>();
 
+  /** `name` is the affordance's: refusals read as HTTP's (`get: input is not valid JSON`). */
   decode(
     req: coap.IncomingMessage,
     schema: WoT.DataSchema | undefined,
-    what: string,
+    name: string,
     required: boolean,
   ): { mediaType: string; value: unknown } {
     const cf = req.headers["Content-Format"];
@@ -25,35 +30,42 @@ export class CoapInputCheck {
     }
     const payload = req.payload ?? Buffer.alloc(0);
     if (payload.length === 0) {
-      if (schema !== undefined || required)
-        throw new CoapReplyError("4.00", `${what} needs an input payload`);
+      if (schema !== undefined || required) throw new InputError("invalid_input", inputRequired(name));
       return { mediaType, value: undefined };
     }
     if (schema === undefined) return { mediaType, value: undefined };
     let value: unknown;
     try {
-      value = ContentSerdes.get().contentToValue({ type: mediaType, body: payload }, schema);
-    } catch (err) {
-      throw new CoapReplyError("4.00", `malformed ${mediaType} input for ${what}: ${(err as Error).message}`);
+      // node-wot's JSON codec hands back text that is not JSON as a string (refused then as "must
+      // be object"); HTTP's reader says what is wrong, so JSON is parsed here as there.
+      value = isJson(mediaType)
+        ? (JSON.parse(payload.toString("utf8")) as unknown)
+        : ContentSerdes.get().contentToValue({ type: mediaType, body: payload }, schema);
+    } catch {
+      throw undecodableInput(name, mediaType);
     }
-    const validate = this.validatorFor(schema);
-    if (!validate(value)) {
-      throw new CoapReplyError(
-        "4.00",
-        `invalid input for ${what}: ${this.ajv.errorsText(validate.errors, { dataVar: "input" })}`,
-      );
-    }
+    this.checkFor(schema, name)(value);
     return { mediaType, value };
   }
 
-  private validatorFor(schema: WoT.DataSchema): ValidateFunction {
-    let validate = this.validators.get(schema);
-    if (validate === undefined) {
-      validate = this.ajv.compile(stripTdKeywords(schema));
-      this.validators.set(schema, validate);
+  private checkFor(schema: WoT.DataSchema, name: string): InputCheck {
+    let byName = this.checks.get(schema);
+    if (byName === undefined) {
+      byName = new Map();
+      this.checks.set(schema, byName);
     }
-    return validate;
+    let check = byName.get(name);
+    if (check === undefined) {
+      check = schemaCheck(this.ajv, name, stripTdKeywords(schema));
+      byName.set(name, check);
+    }
+    return check;
   }
+}
+
+function isJson(mediaType: string): boolean {
+  const type = mediaType.split(";")[0]!.trim();
+  return type === "application/json" || type.endsWith("+json");
 }
 
 // TD data schemas carry annotations (forms, @type, readOnly on affordances...) that are not JSON

@@ -1,8 +1,8 @@
 // CoRE resource discovery (RFC 6690, RFC 7252 §7.2): /.well-known/core lists each exposed Thing's
 // TD, typed wot.thing (wot.directory for a Thing Description Directory, W3C WoT Discovery
-// §6.4), so a plain CoAP client can find the Things without knowing their paths. One filter
-// query (RFC 6690 §4.1) narrows the list: `?rt=wot.thing`, `?href=/t*`, a trailing `*` matching
-// any value that starts with what precedes it.
+// §6.4), so a plain CoAP client can find the Things without knowing their paths. Filter queries
+// (RFC 6690 §4.1) narrow the list: `?rt=wot.thing`, `?href=/t*`, a trailing `*` matching any
+// value that starts with what precedes it; with several, a link must match each.
 import type { ThingEntry } from "./coap-forms.js";
 
 export const WELL_KNOWN_CORE = [".well-known", "core"] as const;
@@ -30,9 +30,10 @@ export function linkFormat(entries: Iterable<ThingEntry>, query: URLSearchParams
       ["title", e.thing.title.replace(/"/g, "")],
     ],
   }));
-  const filter = [...query.entries()][0];
+  // Several filter queries must all match (RFC 6690 §4.1 lets a server support more than one).
+  const filters = [...query.entries()];
   return links
-    .filter((l) => filter === undefined || matches(l, filter[0], filter[1]))
+    .filter((l) => filters.every(([name, pattern]) => matches(l, name, pattern)))
     .map(
       (l) => `<${l.href}>` + l.attrs.map(([n, v]) => (n === "ct" ? `;${n}=${v}` : `;${n}="${v}"`)).join(""),
     )

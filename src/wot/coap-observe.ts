@@ -8,7 +8,8 @@ import { generate, type ParsedPacket } from "coap-packet";
 import { UnavailableError } from "../util/errors.js";
 import type { Logger } from "../log.js";
 import { contentFormatId, uintOption } from "./coap-options.js";
-import { BLOCK_SIZE, exchangeKey, type CoapBlockwise } from "./coap-blockwise.js";
+import { coapProblemPayload } from "./error-status.js";
+import { exchangeKey, MAX_SZX, type CoapBlockwise } from "./coap-blockwise.js";
 
 export interface ObserveComponents {
   /** Sends one datagram; a failure is the sender's to log, a lost one is what retransmission is for. */
@@ -37,6 +38,9 @@ export interface Endpoint {
   port: number;
   token: Buffer;
   confirmable: boolean;
+  /** The block size (SZX) the registration asked for with Block2; notifications larger than
+   * the block go in blocks of it (RFC 7959 §2.6). Default 6, 1024 bytes. */
+  blockSzx?: number;
 }
 
 /** The relations on one observable resource; every notification goes to all of them. */
@@ -164,7 +168,7 @@ export class CoapObserveEngine {
    * retransmitted: the socket closes right after.
    */
   shutdown(): void {
-    const payload = Buffer.from(JSON.stringify({ error: "5.03", message: "the server is stopping" }));
+    const payload = coapProblemPayload("5.03", "the server is stopping");
     for (const observer of [...this.all]) {
       this.messageId = (this.messageId + 1) & 0xffff;
       const buf = generate({
@@ -245,17 +249,22 @@ export class CoapObserveEngine {
     const seq = (observer.seq + 1) & OBSERVE_MAX;
     const messageId = (this.messageId + 1) & 0xffff;
     const options = [{ name: "Observe", value: uintOption(seq) }];
-    if (this.blocks !== undefined && payload.length > BLOCK_SIZE) {
+    const szx = Math.min(observer.blockSzx ?? MAX_SZX, MAX_SZX);
+    if (this.blocks !== undefined && payload.length > 1 << (szx + 4)) {
       // RFC 7959 §2.6: the notification carries the first block; the client asks for the rest
       // with GETs on the resource, answered from the kept representation.
-      const kept = this.blocks.keep(this.blockKey(observer), {
-        code: "2.05",
-        payload,
-        contentFormat: cf,
-        observe: seq,
-        onLastBlock: () => this.fetched(observer),
-      });
-      const first = this.blocks.firstBlock(kept);
+      const kept = this.blocks.keep(
+        this.blockKey(observer),
+        {
+          code: "2.05",
+          payload,
+          contentFormat: cf,
+          observe: seq,
+          onLastBlock: () => this.fetched(observer),
+        },
+        szx,
+      );
+      const first = this.blocks.firstBlock(kept, szx);
       options.push(...first.options);
       payload = first.payload;
       clearTimeout(observer.fetching);

@@ -1,10 +1,11 @@
 // Writing replies onto node-coap's response objects, which handle piggybacked ACKs and dedup of
 // retransmitted requests (answers larger than a block are cut by coap-blockwise.ts); and turning a failure into the one status
-// the error table gives it.
+// the error table gives it, with the problem details HTTP sends for that status.
 import * as coap from "coap";
+import type { OptionName } from "coap-packet";
 import type { Logger } from "../log.js";
 import { errorText } from "../util/errors.js";
-import { errorStatus } from "./error-status.js";
+import { COAP_PROBLEM_CONTENT_TYPE, coapProblemPayload, errorStatus } from "./error-status.js";
 import { contentFormatId } from "./coap-options.js";
 import type { CoapBlockwise } from "./coap-blockwise.js";
 
@@ -25,6 +26,22 @@ export class CoapReplyError extends Error {
   ) {
     super(message);
   }
+}
+
+/**
+ * RFC 7252 §5.10.4: a request whose Accept names another Content-Format than the one the
+ * representation has is refused with 4.06, not answered in the wrong format.
+ */
+export function assertAcceptable(req: coap.IncomingMessage, mediaType: string, what: string): void {
+  const accept = req.headers.Accept;
+  if (accept === undefined) return;
+  const have = contentFormatId(mediaType);
+  const wanted = typeof accept === "number" ? accept : contentFormatId(String(accept));
+  if (wanted !== undefined && wanted === have) return;
+  throw new CoapReplyError(
+    "4.06",
+    `${what} is available as ${mediaType}${have === undefined ? "" : ` (${have})`} only`,
+  );
 }
 
 // node-coap's own block-wise sending (OutMessage.end) is bypassed: see coap-blockwise.ts.
@@ -64,13 +81,22 @@ export function reply(ex: CoapExchange, code: string, payload?: Buffer, mediaTyp
   sendWhole.call(res, part.payload);
 }
 
-/** The 2.05 that starts an observation; node-coap stamps its Observe option. */
-export function replyObserve(
-  res: coap.ObserveWriteStream,
-  payload: Buffer,
-  mediaType: string | undefined,
-): void {
+/**
+ * The 2.05 that starts an observation; node-coap stamps its Observe option. A representation
+ * larger than the block the request asked for (or than 1024 bytes) goes as its first block, the
+ * rest kept for the client's follow-up GETs (RFC 7959 §2.6).
+ */
+export function replyObserve(ex: CoapExchange, payload: Buffer, mediaType: string | undefined): void {
+  const res = ex.res as coap.ObserveWriteStream;
   const cf = mediaType === undefined ? undefined : contentFormatId(mediaType);
+  const part = ex.blocks.blockOf(ex.req._packet, ex.req.rsinfo, { code: "2.05", payload, contentFormat: cf });
+  if (part !== undefined) {
+    for (const o of part.options) res.setOption(o.name as OptionName, o.value);
+    res.statusCode = part.code;
+    res.write(part.payload);
+    res.end();
+    return;
+  }
   if (cf !== undefined && payload.length > 0) res.setOption("Content-Format", cf);
   res.statusCode = "2.05";
   // write() stamps Observe (1 for the first message); ending afterwards sends nothing more.
@@ -108,5 +134,5 @@ export function replyFailure(ex: CoapExchange, err: unknown, url: string, log: L
 }
 
 function replyError(ex: CoapExchange, code: string, message: string): void {
-  reply(ex, code, Buffer.from(JSON.stringify({ error: code, message })), "application/json");
+  reply(ex, code, coapProblemPayload(code, message), COAP_PROBLEM_CONTENT_TYPE);
 }

@@ -12,6 +12,7 @@ import type { CoapObserveEngine, Endpoint } from "./coap-observe.js";
 import type { ObserveHubs } from "./coap-observe-hubs.js";
 import {
   acknowledgeOnly,
+  assertAcceptable,
   CoapReplyError,
   reply,
   replyFailure,
@@ -19,7 +20,7 @@ import {
   type CoapExchange,
   type CoapResponse,
 } from "./coap-replies.js";
-import type { CoapBlockwise } from "./coap-blockwise.js";
+import { blockSzxOf, type CoapBlockwise } from "./coap-blockwise.js";
 import type { Credential } from "../node/credentials.js";
 import { requestContext } from "./request-context.js";
 
@@ -136,7 +137,7 @@ export class CoapRoutes {
   }
 
   private async handleProperty(entry: ThingEntry, name: string, ex: CoapExchange) {
-    const { req, res } = ex;
+    const { req } = ex;
     const property = entry.thing.properties[name];
     if (property === undefined) throw new CoapReplyError("4.04", `no property ${name}`);
     const index = formIndex(entry, "property", name);
@@ -146,10 +147,11 @@ export class CoapRoutes {
       const from = endpointOf(req);
       if (observe === 1) this.deregister(entry, "property", name, from);
       const content = await entry.thing.handleReadProperty(name, { formIndex: index });
+      assertAcceptable(req, content.type, `property ${name}`);
       const payload = await content.toBuffer();
       if (observe === 0 && property.observable === true) {
         this.c.engine.register(await this.c.hubs.resourceFor(entry, "property", name), from);
-        replyObserve(res as coap.ObserveWriteStream, payload, content.type);
+        replyObserve(ex, payload, content.type);
         return;
       }
       reply(ex, "2.05", payload, content.type);
@@ -157,7 +159,7 @@ export class CoapRoutes {
     }
     if (req.method === "PUT") {
       if (property.readOnly === true) throw new CoapReplyError("4.05", `property ${name} is read-only`);
-      const { mediaType } = this.c.input.decode(req, property as WoT.DataSchema, `property ${name}`, true);
+      const { mediaType } = this.c.input.decode(req, property as WoT.DataSchema, name, true);
       const content = new ContentClass(mediaType, Readable.from([req.payload]));
       await entry.thing.handleWriteProperty(name, content, { formIndex: index });
       reply(ex, "2.04");
@@ -178,7 +180,7 @@ export class CoapRoutes {
       throw new CoapReplyError("4.01", `action ${name} needs a credential in ?${this.tokenQueryName}=`);
     }
     const schema = action.input as WoT.DataSchema | undefined;
-    const { mediaType } = this.c.input.decode(req, schema, `action ${name}`, false);
+    const { mediaType } = this.c.input.decode(req, schema, name, false);
     // The handler learns who asked (a device's source scope, the endpoint a grant names).
     const output = await requestContext.run({ ...(credential ? { credential } : {}) }, () =>
       entry.thing.handleInvokeAction(name, new ContentClass(mediaType, Readable.from([req.payload])), {
@@ -189,7 +191,8 @@ export class CoapRoutes {
       reply(ex, "2.04");
       return;
     }
-    reply(ex, "2.05", await output.toBuffer(), output.type);
+    // RFC 7252 §5.9.1: 2.05 answers GET only; a POST's result is the payload of a 2.04.
+    reply(ex, "2.04", await output.toBuffer(), output.type);
   }
 
   private async handleEvent(entry: ThingEntry, name: string, ex: CoapExchange) {
@@ -228,5 +231,6 @@ function endpointOf(req: CoapRequest): Endpoint {
     port: req.rsinfo.port,
     token: req._packet.token ?? Buffer.alloc(0),
     confirmable: req._packet.confirmable === true,
+    blockSzx: blockSzxOf(req._packet),
   };
 }

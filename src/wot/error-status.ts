@@ -73,7 +73,7 @@ function retryAfter(seconds: unknown): number {
 
 /**
  * The one error body every binding sends, RFC 9457 problem details: HTTP as
- * application/problem+json, CoAP and WebSocket as JSON. `status` is the HTTP status of the row
+ * application/problem+json, CoAP (coapProblemPayload) and WebSocket as JSON. `status` is the HTTP status of the row
  * (the CoAP code is the one on the CoAP message), so the same input gives the same body everywhere.
  */
 export interface ProblemDetails {
@@ -87,6 +87,34 @@ export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
 export function problemDetails(http: number, detail: string): ProblemDetails {
   return { type: "about:blank", title: STATUS_CODES[http] ?? "Error", status: http, detail };
+}
+
+/**
+ * The Content-Format of a CoAP problem body. The CoRE registry has no number for
+ * application/problem+json (RFC 9290's concise problem details are CBOR, 257), and a client that
+ * reads the HTTP body should read the CoAP one with the same JSON code: so application/json (50).
+ */
+export const COAP_PROBLEM_CONTENT_TYPE = "application/json";
+
+// CoAP codes with no HTTP status of the same number: a client treats an unknown 4xx as 400
+// (RFC 9110 §15), so the problem says what HTTP would have answered.
+const HTTP_OF_COAP: Readonly<Record<string, number>> = {
+  "4.02": 400, // Bad Option
+  "4.08": 400, // Request Entity Incomplete (RFC 7959)
+  "5.05": 502, // Proxying Not Supported
+};
+
+/** The HTTP status a CoAP error code stands for: 4.04 is 404, as in the error table. */
+export function httpStatusOfCoap(code: string): number {
+  const mapped = HTTP_OF_COAP[code];
+  if (mapped !== undefined) return mapped;
+  const m = /^([45])\.(\d\d)$/.exec(code);
+  return m === null ? 500 : Number(m[1]) * 100 + Number(m[2]);
+}
+
+/** A CoAP error payload: the problem details HTTP sends for the same status, as JSON bytes. */
+export function coapProblemPayload(code: string, detail: string): Buffer {
+  return Buffer.from(JSON.stringify(problemDetails(httpStatusOfCoap(code), detail)));
 }
 
 /**

@@ -5,13 +5,19 @@
 // limit, and mapping handler errors to the error table's statuses and one problem-details body
 // instead of node-wot's blanket 500 with a text message (via the request context the handlers
 // write into); and the explorer page at `/`.
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Logger } from "../log.js";
 import { MAX_INPUT_BYTES } from "./interactions.js";
 import { requestContext, type RequestContext } from "./request-context.js";
 import { authorizeAction, type AccessDeps } from "./access.js";
-import { InputError, UnavailableError, errorText } from "../util/errors.js";
-import { PROBLEM_CONTENT_TYPE, errorStatus, problemDetails, type ErrorStatus } from "./error-status.js";
+import { AuthError, InputError, UnavailableError, errorText } from "../util/errors.js";
+import {
+  INTERNAL_MESSAGE,
+  PROBLEM_CONTENT_TYPE,
+  errorStatus,
+  problemDetails,
+  type ErrorStatus,
+} from "./error-status.js";
 import { DIRECTORY_PATH, DIRECTORY_TD_PATH, serveThing, serveThings, type TD } from "./http-directory.js";
 import type { HttpEventHub } from "./http-events.js";
 import { DIRECTORY_EVENT_TYPES } from "./directory-changes.js";
@@ -97,6 +103,11 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
 
       const ctx: RequestContext = {};
       const action = /^\/[^/]+\/actions\/([^/]+)\/?$/.exec(path)?.[1];
+      // node-wot answers any other method on an action 404, where CoAP (and RFC 9110) say 405.
+      if (action !== undefined && method !== "POST" && method !== "OPTIONS") {
+        res.setHeader("Allow", "POST, OPTIONS");
+        return sendProblem(res, 405, `use POST to invoke action ${action}`);
+      }
       if (action !== undefined && method === "POST") {
         const length = Number(req.headers["content-length"] ?? 0);
         if (length > MAX_INPUT_BYTES) {
@@ -135,7 +146,8 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
 /**
  * node-wot answers any handler error with 500 and the message as text; the handler has recorded
  * what its error maps to, so the status becomes the table's and the body the problem details
- * every binding sends.
+ * every binding sends. node-wot's own refusals (404 for an unknown affordance, 405, 415...) carry
+ * text or nothing: they get the same problem details, with node-wot's text as the detail.
  */
 function mapHandlerErrors(res: ServerResponse, ctx: RequestContext): void {
   const writeHead = res.writeHead.bind(res) as (status: number, ...rest: unknown[]) => ServerResponse;
@@ -143,14 +155,21 @@ function mapHandlerErrors(res: ServerResponse, ctx: RequestContext): void {
   res.writeHead = ((status: number, ...rest: unknown[]) => {
     // A partial answer is never a plain 200 (see the query action).
     if (status === 200 && ctx.partial) return writeHead(206, ...rest);
-    if (status !== 500 || ctx.error === undefined) return writeHead(status, ...rest);
-    const error = ctx.error;
-    setRetryAfter(res, error);
-    const body = Buffer.from(JSON.stringify(problemDetails(error.http, error.message)));
-    res.setHeader("Content-Type", PROBLEM_CONTENT_TYPE);
-    res.setHeader("Content-Length", body.length);
-    res.end = ((..._ignored: unknown[]) => end(body)) as typeof res.end;
-    return writeHead(error.http, ...rest);
+    if (status < 400) return writeHead(status, ...rest);
+    const error = status === 500 ? ctx.error : undefined;
+    if (error !== undefined) setRetryAfter(res, error);
+    // The body decides the headers, so the head waits for end().
+    res.end = ((chunk?: unknown) => {
+      const said = typeof chunk === "string" || Buffer.isBuffer(chunk) ? String(chunk).trim() : "";
+      const detail =
+        error?.message ?? (status === 500 ? INTERNAL_MESSAGE : said || (STATUS_CODES[status] ?? "Error"));
+      const body = Buffer.from(JSON.stringify(problemDetails(error?.http ?? status, detail)));
+      res.setHeader("Content-Type", PROBLEM_CONTENT_TYPE);
+      res.setHeader("Content-Length", body.length);
+      writeHead(error?.http ?? status);
+      return end(body);
+    }) as typeof res.end;
+    return res;
   }) as typeof res.writeHead;
 }
 

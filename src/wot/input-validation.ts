@@ -22,29 +22,43 @@ function dateTimeProblem(s: string): string | undefined {
 export type InputCheck = (input: unknown) => void;
 
 export function compileInputValidators(td: Record<string, unknown>): Map<string, InputCheck> {
-  // strict: false because TD data schemas carry TD-only keywords (@type, readOnly, unit, ...).
-  // verbose: a oneOf error then carries its branches, so the message can name the accepted types.
-  const ajv = new Ajv({ strict: false, allErrors: true, verbose: true });
-  ajv.addFormat("date-time", (s: string) => dateTimeProblem(s) === undefined);
+  const ajv = inputAjv();
   const checks = new Map<string, InputCheck>();
   const actions = (td.actions ?? {}) as Record<string, { input?: unknown }>;
   for (const [name, action] of Object.entries(actions)) {
-    if (action.input === undefined) {
-      checks.set(name, (input) => {
-        if (input !== undefined) throw new InputError("invalid_input", `${name} takes no input`);
-      });
-      continue;
-    }
-    const validate: ValidateFunction = ajv.compile(action.input as object);
-    checks.set(name, (input) => {
-      if (input === undefined) throw new InputError("invalid_input", `${name}: input is required`);
-      if (!validate(input)) {
-        throw new InputError("invalid_input", `${name}: ${describe(validate.errors ?? [])}`);
-      }
-      assertSafeNumbers(name, input);
-    });
+    checks.set(name, schemaCheck(ajv, name, action.input as object | undefined));
   }
   return checks;
+}
+
+/** The validator every binding checks inputs with, so each refuses the same input in the same words. */
+export function inputAjv(): Ajv {
+  // strict: false because TD data schemas carry TD-only keywords (@type, readOnly, unit, ...).
+  // verbose: a oneOf error then carries its branches, so the message can name the accepted types.
+  const ajv = new Ajv({ strict: false, allErrors: true, verbose: true, logger: false });
+  ajv.addFormat("date-time", (s: string) => dateTimeProblem(s) === undefined);
+  return ajv;
+}
+
+/** The check of one input against its schema; `name` starts every refusal (`get: input ...`). */
+export function schemaCheck(ajv: Ajv, name: string, schema: object | undefined): InputCheck {
+  if (schema === undefined) {
+    return (input) => {
+      if (input !== undefined) throw new InputError("invalid_input", `${name} takes no input`);
+    };
+  }
+  const validate: ValidateFunction = ajv.compile(schema);
+  return (input) => {
+    if (input === undefined) throw new InputError("invalid_input", inputRequired(name));
+    if (!validate(input)) {
+      throw new InputError("invalid_input", `${name}: ${describe(validate.errors ?? [])}`);
+    }
+    assertSafeNumbers(name, input);
+  };
+}
+
+export function inputRequired(name: string): string {
+  return `${name}: input is required`;
 }
 
 /** One line per failing path; a failed oneOf is reported once, as the list of accepted types. */

@@ -6,6 +6,8 @@ export interface CoapReply {
   text: string;
   /** The Max-Age option, when the reply carries one. */
   maxAge?: number;
+  /** The Content-Format option, as node-coap names it (`application/json`). */
+  contentFormat?: string;
 }
 
 export function coapRequest(href: string, method: "GET" | "POST", body?: unknown): Promise<CoapReply> {
@@ -27,6 +29,7 @@ export function coapRequest(href: string, method: "GET" | "POST", body?: unknown
         code: res.code,
         text: res.payload.toString("utf8"),
         maxAge: res.headers["Max-Age"] as number | undefined,
+        contentFormat: res.headers["Content-Format"] as string | undefined,
       }),
     );
     req.on("error", reject);
