@@ -10,7 +10,7 @@ import type { Logger } from "../log.js";
 import { MAX_INPUT_BYTES } from "./interactions.js";
 import { requestContext, type RequestContext } from "./request-context.js";
 import { authorizeAction, type AccessDeps } from "./access.js";
-import { AuthError, InputError, UnavailableError, errorText } from "../util/errors.js";
+import { InputError, UnavailableError, errorText } from "../util/errors.js";
 import {
   INTERNAL_MESSAGE,
   PROBLEM_CONTENT_TYPE,
