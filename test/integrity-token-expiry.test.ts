@@ -97,7 +97,7 @@ test("an expired join token is refused with the fix named; a fresh one joins; th
   }
 
   const list = (await cli(["token", "list", "--data", first.dataDir])).stdout;
-  t.regex(list, new RegExp(`^${freshId}  \\S+  \\S+  valid  ${freshFile}$`, "m"));
+  t.regex(list, new RegExp(`^${freshId}  \\S+  \\S+  valid {4}${freshFile}$`, "m"));
   t.regex(list, new RegExp(`^${id![1]}  .*  expired  ${shortFile}$`, "m"));
   t.notRegex(list, /fc[12]\./, "no token text in the list");
 
@@ -167,4 +167,27 @@ test("token create and list refuse bad input with the usage, and a directory wit
     t.is(err.code, 1);
     t.regex(err.stderr ?? "", /holds no admin\.key: run this from the admin's data directory/);
   }
+});
+
+test("once the first node's join token has expired, its start prints the command that makes a new one", async (t) => {
+  t.timeout(120_000);
+  const cluster = new Cluster();
+  t.teardown(() => cluster.stop());
+  const first = await cluster.start({ wot: false });
+  const tokenFile = join(first.dataDir, "join-token");
+  const made = await cli(["token", "create", "--ttl", "1s", "--data", first.dataDir]);
+  t.regex(
+    made.stdout,
+    new RegExp(`written to ${tokenFile} \\(mode 0600\\)`),
+    "the default --out is DATA/join-token",
+  );
+  await untilExpired(first.dataDir, /^token\s+(\S+)/m.exec(made.stdout)![1]);
+  await cluster.kill(first, "SIGTERM");
+  const again = await cluster.restart(first);
+  const line = /^join\s+the join token has expired: (.+)$/m.exec(again.output());
+  t.truthy(line, again.output());
+  t.notRegex(again.output(), /--token-file/, "no join line pointing at an expired token");
+  // The printed command, run as printed (from the directory the node was started in).
+  const out = await promisify(execFile)("sh", ["-c", line![1]], { timeout: 60_000 });
+  t.regex(out.stdout, new RegExp(`^join\\s+.*--token-file ${tokenFile}$`, "m"));
 });

@@ -156,7 +156,13 @@ test("a new network keeps a membership token and a 24 h join token, listed witho
   const [listed] = await listJoinTokens(dir);
   t.deepEqual(listed, { id: tokenId(join), created: issued, expires, file: files.joinToken });
   const table = await tokenTable(dir, expires - 1);
-  t.regex(table, new RegExp(`^${tokenId(join)}  \\S+  ${new Date(expires).toISOString()}  valid`, "m"));
+  t.regex(
+    table,
+    new RegExp(
+      `^${tokenId(join)}  \\S+  ${new Date(expires).toISOString()}  valid {4}${files.joinToken}$`,
+      "m",
+    ),
+  );
   t.regex(await tokenTable(dir, expires), / {2}expired {2}/);
   t.false(table.includes(join.split(".")[2]), "the token's signature is never listed");
   t.false((await readFile(files.joinTokens, "utf8")).includes(join.split(".")[1]), "nor its payload");

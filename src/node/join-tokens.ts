@@ -97,7 +97,7 @@ export async function tokenTable(dir: string, now = Date.now()): Promise<string>
       t.id,
       new Date(t.created).toISOString(),
       new Date(t.expires).toISOString(),
-      t.expires <= now ? "expired" : "valid",
+      t.expires <= now ? "expired" : "valid  ",
       t.file ?? "",
     ].join("  "),
   );
