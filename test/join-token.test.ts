@@ -200,3 +200,30 @@ test("joining with an expired token names `flowchain token create` and writes no
   await t.throwsAsync(stat(dataFiles(dir).network), { code: "ENOENT" });
   await t.throwsAsync(stat(dataFiles(dir).proof), { code: "ENOENT" });
 });
+
+test("a first join killed before it got the membership token starts over with its token, and says so without one", async (t) => {
+  const net = createDevNetwork();
+  const { networkId } = await import("../src/ledger/genesis.js");
+  const name = "flowchain";
+  const id = networkId({ name, adminPublicKey: net.admin.publicKeyHex });
+  const token = createJoinToken(net.admin, { networkId: id, name, ttlMs: HOUR });
+  const dir = await tempDir(t);
+  const first = await prepareNetwork(dir, { joining: true, token }, silentLogger);
+  t.true(first.firstJoin);
+  t.is(first.proof, token, "the join token is shown until the membership token comes");
+  await t.throwsAsync(
+    stat(dataFiles(dir).proof),
+    { code: "ENOENT" },
+    "a join token is never kept as membership",
+  );
+
+  // The process died there: a restart without the token names the fix, one with it starts over.
+  const without = await t.throwsAsync(prepareNetwork(dir, { joining: false }, silentLogger));
+  t.regex(
+    without?.message ?? "",
+    /membership-token is missing: the first join did not finish; start again with --join and --token-file/,
+  );
+  const again = await prepareNetwork(dir, { joining: true, token }, silentLogger);
+  t.true(again.firstJoin);
+  t.is(again.networkId, id);
+});
