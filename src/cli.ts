@@ -14,6 +14,7 @@ const USAGE = `Usage:
   flowchain start [--data DIR] [--host HOST] [--port 8000] [--join HOST:PORT --token-file FILE]
                   [--http-port 8080] [--coap-port 5683] [--ws-port 8081] [--name NETWORK]
                   [--log-level debug|info|warn|error|silent] [--no-wot] [--peer-tls]
+                  [--tls-cert CERT.pem --tls-key KEY.pem]   the Thing over https:// and wss://
   flowchain verify (--data DIR | --file EXPORT.ndjson)
   flowchain export --data DIR            write blocks and records as NDJSON to stdout
   flowchain inventory [--data ADMIN_DIR] [--via HOST:PORT] [--out FILE]
@@ -26,6 +27,9 @@ const USAGE = `Usage:
                                          the line that joins a node with it; the token itself is never printed
   flowchain token list [--data ADMIN_DIR]
                                          the join tokens made there: id, created, expires, expired or valid
+  flowchain credential issue --role device|endpoint|operator|admin [--subject NAME] [--source URI]
+                  [--node ID] [--ttl 30d] [--data ADMIN_DIR] [--out FILE]
+                                         make a client credential (admin-signed; --out writes it 0600)
   flowchain discover URL                 print the TD URL of every node of the network
   flowchain proof TXID [--url http://127.0.0.1:8080] [--out FILE]
                                          fetch the inclusion proof of a transaction from a node
@@ -86,6 +90,11 @@ function cliCommand(): string {
   return inProject ? "npx flowchain" : `node ${shellQuote(cli)}`;
 }
 
+function httpForm(td: Record<string, unknown>, action: string): string | undefined {
+  const actions = td.actions as Record<string, { forms?: { href?: string }[] }> | undefined;
+  return actions?.[action]?.forms?.find((f) => f.href?.startsWith("http"))?.href;
+}
+
 function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 }
@@ -104,6 +113,7 @@ async function start(v: Values): Promise<void> {
   const peer = join === undefined ? undefined : peerAddress(join);
   if (peer === null) fail("--join must be HOST:PORT (an IPv6 host in brackets: [::1]:8000)");
   const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
+  const tls = await thingTls(v, host);
 
   const { FlowchainNode } = await import("./node/flowchain-node.js");
   const node = await FlowchainNode.start({
@@ -116,7 +126,14 @@ async function start(v: Values): Promise<void> {
     peerTls: v["peer-tls"] === true,
     log,
   });
-  let thing: { tdUrl: string; ports: { coap: number; ws: number }; stop(): Promise<void> } | undefined;
+  let thing:
+    | {
+        td: Record<string, unknown>;
+        tdUrl: string;
+        ports: { coap: number; ws: number };
+        stop(): Promise<void>;
+      }
+    | undefined;
   if (!v["no-wot"]) {
     const { startThing } = await import("./wot/thing-server.js");
     try {
@@ -125,6 +142,7 @@ async function start(v: Values): Promise<void> {
         httpPort: portOption(v, "http-port", 8080),
         coapPort: portOption(v, "coap-port", 5683),
         wsPort: portOption(v, "ws-port", 8081),
+        tls,
         log: log.child({ part: "wot" }),
       });
     } catch (err) {
@@ -143,7 +161,18 @@ async function start(v: Values): Promise<void> {
     lines.push(
       `td        ${thing.tdUrl}`,
       `coap      coap://${host}:${thing.ports.coap}`,
-      `ws        ws://${host}:${thing.ports.ws}`,
+      `ws        ${tls ? "wss" : "ws"}://${host}:${thing.ports.ws}`,
+    );
+  }
+  // A put that works as printed, the credential read from its file (never printed itself).
+  const deviceFile = `${dataDir}/device-credential`;
+  const putUrl = thing ? httpForm(thing.td, "put") : undefined;
+  if (putUrl !== undefined && existsSync(deviceFile)) {
+    // A self-signed certificate is its own CA: curl trusts it when told to.
+    const cacert = tls?.selfSigned ? ` --cacert ${shellQuote(tls.certFile)}` : "";
+    lines.push(
+      `put       curl${cacert} -H "Authorization: Bearer $(cat ${shellQuote(deviceFile)})" -H 'content-type: application/json'` +
+        ` -d '{"value": {"celsius": 21.5}, "source": "urn:dev:kitchen"}' ${putUrl}`,
     );
   }
   // The form, never the token itself: stdout ends up in logs and terminals' scrollback.
@@ -166,6 +195,25 @@ async function start(v: Values): Promise<void> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   // A node serves many peers: one failed request must not take the others down with it.
   process.on("unhandledRejection", (err) => log.error("unhandled rejection", { err: errorText(err) }));
+}
+
+/** --tls-cert and --tls-key, both or neither, checked before the node touches its data directory. */
+async function thingTls(v: Values, host: string) {
+  const cert = v["tls-cert"] as string | undefined;
+  const key = v["tls-key"] as string | undefined;
+  if (cert === undefined && key === undefined) return undefined;
+  if (cert === undefined || key === undefined) fail("--tls-cert and --tls-key go together: give both");
+  if (v["no-wot"]) fail("--tls-cert and --tls-key are for the Thing's servers, which --no-wot turns off");
+  const files = { certFile: resolve(cert), keyFile: resolve(key) };
+  const { checkServerTls } = await import("./wot/server-tls.js");
+  let selfSigned = false;
+  try {
+    const { cert } = checkServerTls(files, host);
+    selfSigned = cert.issuer === cert.subject;
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  return { ...files, selfSigned };
 }
 
 /**
@@ -287,7 +335,7 @@ async function tokenCmd(v: Values, args: string[]): Promise<void> {
   let ttlMs = tokens.DEFAULT_JOIN_TTL_MS;
   if (v.ttl !== undefined) {
     try {
-      ttlMs = tokens.parseDuration(v.ttl as string);
+      ttlMs = tokens.parseJoinTtl(v.ttl as string);
     } catch (err) {
       fail(`${(err as Error).message}\n${USAGE}`);
     }
@@ -313,6 +361,26 @@ async function tokenCmd(v: Values, args: string[]): Promise<void> {
     );
   }
   process.stdout.write(lines.join("\n") + "\n");
+}
+
+async function credentialCmd(v: Values, args: string[]): Promise<void> {
+  if (args[0] !== "issue") fail(`credential takes: issue --role ROLE\n${USAGE}`);
+  const { issueFromDataDir } = await import("./node/credential-tool.js");
+  const credential = await issueFromDataDir(resolve((v.data as string | undefined) ?? ".flowchain"), {
+    role: v.role as string | undefined,
+    subject: v.subject as string | undefined,
+    source: v.source as string | undefined,
+    node: v.node as string | undefined,
+    ttl: v.ttl as string | undefined,
+  });
+  if (typeof v.out === "string") {
+    await writeFile(resolve(v.out), credential + "\n", { mode: 0o600 });
+    process.stdout.write(
+      `credential written to ${v.out}: send it as 'Authorization: Bearer $(cat ${v.out})'\n`,
+    );
+  } else {
+    process.stdout.write(credential + "\n");
+  }
 }
 
 async function exportCmd(v: Values): Promise<void> {
@@ -388,11 +456,17 @@ async function main(argv: string[]): Promise<void> {
         "log-level": { type: "string" },
         "no-wot": { type: "boolean" },
         "peer-tls": { type: "boolean" },
+        "tls-cert": { type: "string" },
+        "tls-key": { type: "string" },
         via: { type: "string" },
         out: { type: "string" },
         url: { type: "string" },
         network: { type: "string" },
         admin: { type: "string" },
+        role: { type: "string" },
+        subject: { type: "string" },
+        source: { type: "string" },
+        node: { type: "string" },
         ttl: { type: "string" },
       },
     });
@@ -415,6 +489,8 @@ async function main(argv: string[]): Promise<void> {
       return memberCmd(v, parsed.positionals);
     case "token":
       return tokenCmd(v, parsed.positionals);
+    case "credential":
+      return credentialCmd(v, parsed.positionals);
     case "proof":
       return proofCmd(v, parsed.positionals[0]);
     case "verify-proof":

@@ -1,6 +1,7 @@
 // The explorer page in a real browser (Debian's chromium driven by playwright-core) against a
 // 3-node ring of real processes: what a user sees is what the test asserts, read from the page's
 // data-* attributes; the only private door is the page's own tamper hook.
+import { authHeaders } from "./helpers/credentials.js";
 import test from "ava";
 import { existsSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
@@ -29,6 +30,9 @@ interface Put {
   owner: string;
 }
 
+/** The first node's data directory: its credentials go with the calls that need one. */
+let adminDir = "";
+
 /** Invokes an action over its HTTP form, as any consumer of the TD would. */
 async function invoke<T>(
   td: Td,
@@ -39,7 +43,7 @@ async function invoke<T>(
   const href = td.actions[name].forms.find((f) => f.href.startsWith("http:"))!.href;
   const res = await fetch(href, {
     method: "POST",
-    headers: { "content-type": "application/json", ...headers },
+    headers: { "content-type": "application/json", ...(await authHeaders(adminDir, name)), ...headers },
     body: input === undefined ? "" : JSON.stringify(input),
   });
   const text = await res.text();
@@ -95,6 +99,7 @@ test("the explorer in chromium: 3 members, a put in the live feed, a proof green
   const cluster = new Cluster();
   t.teardown(() => cluster.stop());
   const { first } = await cluster.ring(3);
+  adminDir = first.dataDir;
   const [, second, third] = cluster.nodes;
 
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"], headless: true });

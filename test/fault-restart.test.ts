@@ -1,6 +1,7 @@
 // Crashes with real processes: a whole ring killed with SIGKILL and restarted at once, a node that
 // restarts alone, and owners killed under a continuous writer. Acknowledged means durable: every
 // acknowledged put stays readable and sits in exactly one node's own branch.
+import { authHeaders } from "./helpers/credentials.js";
 import test from "ava";
 import { execFile } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -105,10 +106,11 @@ test.serial(
       actions: { put: { forms: { href: string }[] } };
     };
     const href = td.actions.put.forms.find((f) => f.href.startsWith("http:"))!.href;
+    const auth = await authHeaders(first.dataDir, "put");
     const put = (i: number) =>
       fetch(href, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", ...auth },
         body: JSON.stringify({ value: { celsius: i }, source: "urn:dev:alone", timestamp: T0 + i }),
       });
     const res = await put(1);

@@ -8,6 +8,8 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import type { RingInfo } from "../src/node/api.js";
+import { authHeaders, readCredential } from "./helpers/credentials.js";
+import { credentialId } from "../src/node/credentials.js";
 import { Cluster, type NodeProc } from "./helpers/cluster.js";
 import { eventually } from "./helpers/eventually.js";
 import { chunkOwnedBy } from "./helpers/owned-chunk.js";
@@ -29,7 +31,8 @@ async function answered<T>(what: string, n: NodeProc, p: Promise<T>): Promise<T>
   }
 }
 
-async function thingOf(n: NodeProc) {
+/** `adminDir`: the data directory of the network's first node, whose credentials the calls carry. */
+async function thingOf(n: NodeProc, adminDir: string) {
   const td = (await (await fetch(n.td!, { signal: AbortSignal.timeout(CALL_MS) })).json()) as Td;
   const http = (a: { forms: { href: string }[] }) => a.forms.find((f) => f.href.startsWith("http:"))!.href;
   const invoke = async (name: string, body?: unknown, headers: Record<string, string> = {}) => {
@@ -39,7 +42,7 @@ async function thingOf(n: NodeProc) {
       fetch(http(td.actions[name]), {
         signal: AbortSignal.timeout(CALL_MS),
         method: "POST",
-        headers: { "content-type": "application/json", ...headers },
+        headers: { "content-type": "application/json", ...(await authHeaders(adminDir, name)), ...headers },
         body: body === undefined ? undefined : JSON.stringify(body),
       }),
     );
@@ -64,7 +67,7 @@ test("approval, double and forged approval, balance from the ledger, inventory w
   const { first: a, token } = await cluster.ring(4);
   const client = await cluster.client(token);
   const things = new Map(
-    await Promise.all(cluster.nodes.map(async (n) => [n.id, await thingOf(n)] as const)),
+    await Promise.all(cluster.nodes.map(async (n) => [n.id, await thingOf(n, a.dataDir)] as const)),
   );
   const thing = (n: NodeProc) => things.get(n.id)!;
 
@@ -85,7 +88,9 @@ test("approval, double and forged approval, balance from the ledger, inventory w
   t.is((await thing(c).invoke("approve", { txID: "ab".repeat(32) })).status, 404);
   t.is((await thing(c).invoke("approve", { txID: "not-hex" })).status, 400);
   const other = await cluster.start();
-  const foreign = await (await thingOf(other)).invoke("put", { value: 1, source: "elsewhere" });
+  const foreign = await (
+    await thingOf(other, other.dataDir)
+  ).invoke("put", { value: 1, source: "elsewhere" });
   const refused = await thing(c).invoke("approve", { txID: foreign.body.txID });
   t.is(refused.status, 404, refused.text);
   await cluster.kill(other);
@@ -104,6 +109,11 @@ test("approval, double and forged approval, balance from the ledger, inventory w
     1,
   );
   t.is(grants.body.records.length, 1);
+  // The grant names the endpoint credential that approved it (its fingerprint and subject).
+  t.deepEqual(grants.body.records[0].value.approvedBy, {
+    credential: credentialId(await readCredential(a.dataDir, "endpoint")),
+    subject: "endpoint",
+  });
   // A member that sends a grant of its own making straight to the peer protocol is refused by
   // every node: by the key's owner because no such approved transaction exists.
   const forged = {
@@ -181,10 +191,13 @@ test("approval, double and forged approval, balance from the ledger, inventory w
   t.like(late.body, { verified: true, granted: true, miner: dead.id });
 
   const adminToken = (await readFile(join(a.dataDir, "admin-token"), "utf8")).trim();
-  t.is((await thing(a).invoke("inventory")).status, 401);
+  t.is((await thing(a).invoke("inventory", undefined, { authorization: "" })).status, 401);
+  // A valid credential of another role is refused as such (403), an endpoint's included.
+  const endpoint = await readCredential(a.dataDir, "endpoint");
+  t.is((await thing(a).invoke("inventory", undefined, { authorization: `Bearer ${endpoint}` })).status, 403);
   t.is(
     (await thing(a).invoke("inventory", undefined, { authorization: "Bearer fca1.forged.token" })).status,
-    403,
+    401,
   );
   const inv = await thing(a).invoke("inventory", undefined, { authorization: `Bearer ${adminToken}` });
   t.is(inv.status, 200, inv.text);

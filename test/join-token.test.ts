@@ -23,7 +23,7 @@ import {
   DEFAULT_JOIN_TTL_MS,
   joinTokenState,
   listJoinTokens,
-  parseDuration,
+  parseJoinTtl,
   tokenTable,
 } from "../src/node/join-tokens.js";
 
@@ -126,13 +126,13 @@ test("a real member refuses a peer whose join token expired, with the reason, an
 });
 
 test("durations take s, m, h and d; anything else is refused with the form named", (t) => {
-  t.is(parseDuration("90s"), 90_000);
-  t.is(parseDuration("30m"), 30 * 60_000);
-  t.is(parseDuration("24h"), DEFAULT_JOIN_TTL_MS);
-  t.is(parseDuration("7d"), 7 * 24 * HOUR);
-  t.is(parseDuration("365d"), 365 * 24 * HOUR);
+  t.is(parseJoinTtl("90s"), 90_000);
+  t.is(parseJoinTtl("30m"), 30 * 60_000);
+  t.is(parseJoinTtl("24h"), DEFAULT_JOIN_TTL_MS);
+  t.is(parseJoinTtl("7d"), 7 * 24 * HOUR);
+  t.is(parseJoinTtl("365d"), 365 * 24 * HOUR);
   for (const bad of ["", "24", "h", "0s", "-1h", "1.5h", "1 h", "1w", "24H", "366d", "99999999999d", "abc"]) {
-    const err = t.throws(() => parseDuration(bad), undefined, bad);
+    const err = t.throws(() => parseJoinTtl(bad), undefined, bad);
     t.is((err as { code?: string }).code, "bad_ttl");
     t.regex(err?.message ?? "", /s, m, h or d/);
   }

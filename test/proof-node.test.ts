@@ -2,6 +2,7 @@
 // (Block2, to libcoap's client and to a raw client), `flowchain proof` fetches one and
 // `flowchain verify-proof` checks it offline with its exit code; in a ring, any member hands out
 // a checked proof of another member's record, anchored by the checkpoint once an inventory ran.
+import { authHeaders } from "./helpers/credentials.js";
 import test from "ava";
 import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -23,10 +24,14 @@ type Td = { actions: Record<string, { forms: { href: string }[] }> };
 const form = (td: Td, action: string, scheme: string) =>
   td.actions[action].forms.find((f) => f.href.startsWith(scheme))!.href;
 
-async function post(href: string, body: unknown): Promise<{ status: number; text: string }> {
+async function post(
+  href: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; text: string }> {
   const res = await fetch(href, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify(body),
   });
   return { status: res.status, text: await res.text() };
@@ -52,7 +57,11 @@ test("a real node serves a proof over HTTP and CoAP (Block2); the CLI fetches it
   const td = (await (await fetch(node.td!)).json()) as Td;
   let last: { key: string; txID: string } | undefined;
   for (let i = 0; i < 5; i++) {
-    const put = await post(form(td, "put", "http:"), { value: { i }, source: "urn:dev:proof" });
+    const put = await post(
+      form(td, "put", "http:"),
+      { value: { i }, source: "urn:dev:proof" },
+      await authHeaders(node.dataDir, "put"),
+    );
     t.is(put.status, 200, put.text);
     last = JSON.parse(put.text) as { key: string; txID: string };
   }

@@ -6,6 +6,7 @@ import type { ExecutionContext } from "ava";
 import wotCore from "@node-wot/core";
 import type { ExposedThing } from "@node-wot/core";
 import bindingCoap from "@node-wot/binding-coap";
+import { AuthError } from "../src/util/errors.js";
 import { FlowchainCoapServer, type FlowchainCoapServerOptions } from "../src/wot/coap-server.js";
 import {
   CoapOption,
@@ -62,8 +63,12 @@ export async function startThing(
     host: "127.0.0.1",
     bindAddress: "127.0.0.1",
     port: 0,
-    authorize: (_thing, _action, token) =>
-      token === undefined ? "unauthenticated" : token === ADMIN_TOKEN ? "ok" : "forbidden",
+    authorize: (_thing, action, token) => {
+      if (action !== "inventory") return undefined;
+      if (token === undefined) throw new AuthError("unauthenticated", "inventory needs the admin token");
+      if (token !== ADMIN_TOKEN) throw new AuthError("forbidden", "not the admin token");
+      return { id: "0123456789abcdef", role: "admin", subject: "admin", issuedAt: 0 };
+    },
     ...options,
   });
   const servient = new Servient();

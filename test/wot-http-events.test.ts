@@ -8,14 +8,17 @@ import type { AddressInfo } from "node:net";
 import wotCore from "@node-wot/core";
 import bindingHttp from "@node-wot/binding-http";
 import { startFakeThing } from "./helpers/running-thing.js";
+import { ROLE_TOKENS } from "./helpers/fake-node.js";
 import { eventually } from "./helpers/eventually.js";
 import { HttpEventHub } from "../src/wot/http-events.js";
 
 const { Servient } = wotCore;
 const { HttpClientFactory } = bindingHttp;
 
-async function stockConsumer(t: import("ava").ExecutionContext) {
+/** `credentials` by Thing id: the TD's Thing-level bearer scheme makes node-wot send one. */
+async function stockConsumer(t: import("ava").ExecutionContext, credentials: Record<string, unknown> = {}) {
   const servient = new Servient();
+  servient.addCredentials(credentials);
   servient.addClientFactory(new HttpClientFactory());
   const wot = await servient.start();
   t.teardown(() => servient.shutdown());
@@ -32,7 +35,7 @@ test("a stock consumer's default event form is SSE and gets a burst of 1,000 eve
     "long-poll is still offered, later",
   );
 
-  const wot = await stockConsumer(t);
+  const wot = await stockConsumer(t, { [String(thing.td.id)]: { token: ROLE_TOKENS.device } });
   const consumed = await wot.consume((await (await fetch(thing.tdUrl)).json()) as WoT.ThingDescription);
   const got: number[] = [];
   const failures: string[] = [];

@@ -2,14 +2,14 @@
 // (2024-02-30 would become 1 March) and numbers JSON.parse has already rounded (beyond ±(2^53-1)),
 // with 400 / 4.00 over HTTP and CoAP before the node is called (the real node: wot-real-node.test.ts).
 import test from "ava";
-import { startFakeThing } from "./helpers/running-thing.js";
+import { fakeAuth, startFakeThing, withFakeToken } from "./helpers/running-thing.js";
 import { coapRequest } from "./helpers/coap-request.js";
 
 /** POSTs a body sent as is when it is a string, so number literals reach the server unrounded. */
 async function post(href: string, body: unknown) {
   const res = await fetch(href, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...fakeAuth(href) },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
   return { status: res.status, text: await res.text() };
@@ -80,7 +80,7 @@ test("HTTP: numbers beyond ±(2^53-1) are 400 naming their path; the largest saf
 
 test("CoAP: impossible dates and unsafe numbers are 4.00 and never reach the node", async (t) => {
   const { node, href } = await startFakeThing(t);
-  const put = href("actions", "put", "coap");
+  const put = withFakeToken(href("actions", "put", "coap"));
   for (const [ts, why] of IMPOSSIBLE) {
     const res = await coapRequest(put, "POST", { value: 1, timestamp: ts });
     t.is(res.code, "4.00", ts);

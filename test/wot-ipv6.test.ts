@@ -2,6 +2,7 @@
 import test from "ava";
 import { startThing } from "../src/wot/thing-server.js";
 import { FakeNode } from "./helpers/fake-node.js";
+import { fakeAuth } from "./helpers/running-thing.js";
 
 test("an IPv6 host is advertised in brackets and works", async (t) => {
   const node = new FakeNode("v6");
@@ -13,7 +14,7 @@ test("an IPv6 host is advertised in brackets and works", async (t) => {
   for (const f of put) t.is(new URL(f.href).hostname, "[::1]");
   const res = await fetch(put[0]!.href, {
     method: "POST",
-    headers: { "content-type": "application/json" },
+    headers: { "content-type": "application/json", ...fakeAuth(put[0]!.href) },
     body: '{"value":1}',
   });
   t.is(res.status, 200);

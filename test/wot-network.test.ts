@@ -1,5 +1,6 @@
 // The Thing of real node processes: libcoap observing `block` on a node gets one notification per
 // block the node mines, and one URL discovers every node of the network.
+import { authHeaders } from "./helpers/credentials.js";
 import test from "ava";
 import { execFile } from "node:child_process";
 import { dirname, join } from "node:path";
@@ -23,13 +24,14 @@ test("coap-client-notls observing block on a real node gets exactly one notifica
   t.teardown(() => cluster.stop());
   const node = await cluster.start();
   const td = (await (await fetch(node.td!)).json()) as Td;
+  const auth = await authHeaders(node.dataDir, "put");
   const observer = runCoapClient(t, ["-s", "60", "-w", form(td.events.block, "coap:")]);
   const heights = () => observer.lines.map((l) => (JSON.parse(l) as { height: number }).height);
   let i = 0;
   const put = () =>
     fetch(form(td.actions.put, "http:"), {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...auth },
       body: JSON.stringify({ value: { i: i++ }, source: "coap-observe" }),
     });
   // Each record makes the miner seal a block; keep writing until the observer has seen some.

@@ -1,8 +1,8 @@
 // The node's Thing over real sockets: TD shape and forms, every action over HTTP, input validation
 // before the node, admin-only inventory on every binding, and discovery endpoints.
 import test from "ava";
-import { ADMIN_TOKEN } from "./helpers/fake-node.js";
-import { startFakeThing } from "./helpers/running-thing.js";
+import { ADMIN_TOKEN, ROLE_TOKENS } from "./helpers/fake-node.js";
+import { fakeAuth, startFakeThing, withFakeToken } from "./helpers/running-thing.js";
 import { coapRequest } from "./helpers/coap-request.js";
 
 type Affordance = { forms: { href: string; security?: string[]; op?: string | string[] }[] };
@@ -11,10 +11,11 @@ const affordances = (td: Record<string, unknown>) =>
     Object.entries(td[k] as Record<string, Affordance>).map(([name, a]) => ({ kind: k, name, a })),
   );
 
+/** POSTs with the credential the action needs unless `headers` names its own authorization. */
 async function post(href: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(href, {
     method: "POST",
-    headers: { "content-type": "application/json", ...headers },
+    headers: { "content-type": "application/json", ...fakeAuth(href), ...headers },
     body: typeof body === "string" ? body : JSON.stringify(body),
   });
   return { status: res.status, text: await res.text() };
@@ -73,19 +74,29 @@ test("TD: stable urn id, short id in title, both contexts, forms only on the adv
   }
 });
 
-test("TD security: nosec by default, bearer on every inventory form and nowhere else", async (t) => {
+test("TD security: the Thing's scheme is the bearer credential; CoAP forms of secured actions carry it in the query", async (t) => {
   const { thing } = await startFakeThing(t);
   const td = thing.td;
-  t.deepEqual(td.security, ["nosec_sc"]);
-  const defs = td.securityDefinitions as Record<string, { scheme: string; in?: string }>;
+  // Thing-level: stock node-wot sends a credential given through addCredentials on every request.
+  t.deepEqual(td.security, ["bearer_sc"]);
+  const defs = td.securityDefinitions as Record<string, { scheme: string; in?: string; name?: string }>;
+  t.like(defs.bearer_sc, { scheme: "bearer", in: "header", name: "Authorization" });
+  const secured = ["put", "approve", "report", "inventory"];
   for (const { kind, name, a } of affordances(td)) {
     for (const f of a.forms) {
-      if (kind === "actions" && name === "inventory") {
-        t.truthy(f.security, f.href);
-        for (const s of f.security ?? []) t.is(defs[s]?.scheme, "bearer");
+      if (kind === "actions" && secured.includes(name) && f.href.startsWith("coap:")) {
+        t.deepEqual(f.security, ["coap_bearer_sc"], f.href);
+        t.like(defs.coap_bearer_sc, { scheme: "bearer", in: "query", name: "access_token" });
       } else {
         t.is(f.security, undefined, f.href);
       }
+    }
+    // Secured actions are offered only where the door checks the credential (no WebSocket form).
+    if (kind === "actions" && secured.includes(name)) {
+      t.true(
+        a.forms.every((f) => /^(http|coap):/.test(f.href)),
+        name,
+      );
     }
   }
 });
@@ -179,10 +190,13 @@ test("invalid input gets 400 with a message and never reaches the node", async (
 
 test("CoAP: put works, invalid input is 4.00 and never reaches the node", async (t) => {
   const { node, href } = await startFakeThing(t);
-  const ok = await coapRequest(href("actions", "put", "coap"), "POST", { value: 3 });
+  const ok = await coapRequest(withFakeToken(href("actions", "put", "coap")), "POST", { value: 3 });
   t.is(ok.code, "2.05", ok.text);
   t.is(node.records.size, 1);
-  const bad = await coapRequest(href("actions", "put", "coap"), "POST", { value: 3, timestamp: "soon" });
+  const bad = await coapRequest(withFakeToken(href("actions", "put", "coap")), "POST", {
+    value: 3,
+    timestamp: "soon",
+  });
   t.is(bad.code, "4.00");
   t.regex(bad.text, /timestamp/);
   t.is(node.calls.length, 1);
@@ -203,13 +217,16 @@ test("a partial query is HTTP 206 with complete: false and the missing ranges; a
   t.like(JSON.parse(coap.text), { complete: false, missing: node.missingRanges });
 });
 
-test("inventory: HTTP 401 without token, 403 with a wrong one, 200 with the admin token", async (t) => {
+test("inventory: HTTP 401 without or with a bad credential, 403 with another role's, 200 with the admin's", async (t) => {
   const { node, href } = await startFakeThing(t);
   const inv = href("actions", "inventory", "http");
-  const none = await post(inv, "");
+  const none = await post(inv, "", { authorization: "" });
   t.is(none.status, 401);
+  t.regex(none.text, /inventory needs an admin credential/);
   const wrong = await post(inv, "", { authorization: "Bearer not-the-token" });
-  t.is(wrong.status, 403);
+  t.is(wrong.status, 401);
+  const device = await post(inv, "", { authorization: `Bearer ${ROLE_TOKENS.device}` });
+  t.is(device.status, 403);
   t.deepEqual(node.calls, []);
   const ok = await post(inv, "", { authorization: `Bearer ${ADMIN_TOKEN}` });
   t.is(ok.status, 200, ok.text);
@@ -221,7 +238,8 @@ test("inventory over CoAP needs the token too; WebSocket offers no inventory at 
   const { node, thing, href } = await startFakeThing(t);
   const inv = href("actions", "inventory", "coap");
   t.is((await coapRequest(inv, "POST")).code, "4.01");
-  t.is((await coapRequest(`${inv}?access_token=wrong`, "POST")).code, "4.03");
+  t.is((await coapRequest(`${inv}?access_token=wrong`, "POST")).code, "4.01");
+  t.is((await coapRequest(`${inv}?access_token=${ROLE_TOKENS.endpoint}`, "POST")).code, "4.03");
   t.deepEqual(node.calls, []);
   const ok = await coapRequest(`${inv}?access_token=${ADMIN_TOKEN}`, "POST");
   t.is(ok.code, "2.05", ok.text);

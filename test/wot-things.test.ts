@@ -7,13 +7,18 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { InputError } from "../src/util/errors.js";
-import { ADMIN_TOKEN } from "./helpers/fake-node.js";
+import { ADMIN_TOKEN, ROLE_TOKENS } from "./helpers/fake-node.js";
 import { startFakeThing } from "./helpers/running-thing.js";
 import { runScript } from "./helpers/spawn-script.js";
 
 test("sensor.js streams --count readings with put over CoAP", async (t) => {
   const { node, thing } = await startFakeThing(t);
-  const s = runScript(t, "sensor", [thing.tdUrl, "--count", "3", "--interval", "0", "--source", "probe"]);
+  const args = [thing.tdUrl, "--count", "3", "--interval", "0", "--source", "probe"];
+  // No credential: a clear refusal before anything is sent.
+  const none = runScript(t, "sensor", args, { FLOWCHAIN_CREDENTIAL: "" });
+  t.is(await none.exited, 1);
+  t.regex(none.stderr(), /device credential/);
+  const s = runScript(t, "sensor", args, { FLOWCHAIN_CREDENTIAL: ROLE_TOKENS.device });
   t.is(await s.exited, 0, s.stderr());
   t.is(s.lines.length, 3);
   for (const l of s.lines) t.is(l.owner, node.id);
@@ -39,13 +44,15 @@ test("watcher.js prints each block event once over CoAP and exits after --count"
 
 test("endpoint.js approves each stored transaction", async (t) => {
   const { node, thing, href } = await startFakeThing(t);
-  const e = runScript(t, "endpoint", [thing.tdUrl, "--count", "2"]);
+  const e = runScript(t, "endpoint", [thing.tdUrl, "--count", "2"], {
+    FLOWCHAIN_CREDENTIAL: ROLE_TOKENS.endpoint,
+  });
   await e.waitForLines(1);
   const txIDs: string[] = [];
   for (let i = 0; i < 2; i++) {
     const res = await fetch(href("actions", "put", "http"), {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${ROLE_TOKENS.device}` },
       body: JSON.stringify({ value: i }),
     });
     txIDs.push(((await res.json()) as { txID: string }).txID);
@@ -82,12 +89,14 @@ test("watcher.js --duration ends the watch after that many seconds", async (t) =
 
 test("endpoint.js skips grant records and goes on after a refused approval", async (t) => {
   const { node, thing, href } = await startFakeThing(t);
-  const e = runScript(t, "endpoint", [thing.tdUrl, "--count", "1"]);
+  const e = runScript(t, "endpoint", [thing.tdUrl, "--count", "1"], {
+    FLOWCHAIN_CREDENTIAL: ROLE_TOKENS.endpoint,
+  });
   await e.waitForLines(1);
   const put = async (body: object): Promise<string> => {
     const res = await fetch(href("actions", "put", "http"), {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", authorization: `Bearer ${ROLE_TOKENS.device}` },
       body: JSON.stringify(body),
     });
     return ((await res.json()) as { txID: string }).txID;

@@ -1,12 +1,16 @@
-// Runs the admin-only `inventory` action with the network's admin token.
-//   FLOWCHAIN_ADMIN_TOKEN=... node dist/things/admin.js http://127.0.0.1:8080/.well-known/wot [--token T]
-import { consume, fail, print, readArgs } from "./consumer.js";
+// Runs the admin-only `inventory` action with the network's admin credential.
+//   node dist/things/admin.js http://127.0.0.1:8080/.well-known/wot --credential-file .flowchain/admin-token
+import { consume, fail, print, readArgs, readCredential } from "./consumer.js";
 
-const args = readArgs("admin.js <TD URL> [--token T] (or FLOWCHAIN_ADMIN_TOKEN)", {
-  token: { type: "string" },
-});
-const token = (args.flags.token as string | undefined) ?? process.env.FLOWCHAIN_ADMIN_TOKEN;
-if (!token) fail("the admin token is required: --token or FLOWCHAIN_ADMIN_TOKEN");
+const args = readArgs(
+  "admin.js <TD URL> --credential-file FILE (or FLOWCHAIN_CREDENTIAL_FILE, FLOWCHAIN_ADMIN_TOKEN, --token T)",
+  { token: { type: "string" } },
+);
+const token =
+  (await readCredential(args.flags)) ??
+  (args.flags.token as string | undefined) ??
+  process.env.FLOWCHAIN_ADMIN_TOKEN;
+if (!token) fail("the admin credential is required: --credential-file FILE (.flowchain/admin-token)");
 
 const { thing, close } = await consume(args.url, { token });
 try {

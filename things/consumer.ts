@@ -1,5 +1,6 @@
 // What every script in things/ shares: read the command line, fetch a node's TD (http:// TD URL
 // such as http://host:8080/.well-known/wot, or a coap:// one) and consume it with node-wot.
+import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import wotCore from "@node-wot/core";
 import bindingHttp from "@node-wot/binding-http";
@@ -30,7 +31,13 @@ export interface Options {
 export function readArgs(usage: string, extra: Record<string, { type: "string" | "boolean" }> = {}): Options {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { count: { type: "string" }, duration: { type: "string" }, help: { type: "boolean" }, ...extra },
+    options: {
+      count: { type: "string" },
+      duration: { type: "string" },
+      help: { type: "boolean" },
+      "credential-file": { type: "string" },
+      ...extra,
+    },
   });
   if (values.help === true || positionals.length !== 1) {
     process.stderr.write(`usage: ${usage}\n`);
@@ -48,6 +55,24 @@ export function stopAfter(seconds: number, close: () => Promise<unknown>): void 
   if (Number.isFinite(seconds)) setTimeout(() => void close(), seconds * 1000);
 }
 
+/**
+ * The credential a script sends: `--credential-file FILE` (e.g. a first node's
+ * `.flowchain/device-credential`), else FLOWCHAIN_CREDENTIAL_FILE or FLOWCHAIN_CREDENTIAL, so it is
+ * never on the process list. Undefined when none is given.
+ */
+export async function readCredential(flags: Options["flags"]): Promise<string | undefined> {
+  const file = (flags["credential-file"] as string | undefined) ?? process.env.FLOWCHAIN_CREDENTIAL_FILE;
+  if (file !== undefined && file !== "") {
+    try {
+      return (await readFile(file, "utf8")).trim();
+    } catch (err) {
+      fail(`cannot read the credential from ${file}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const env = process.env.FLOWCHAIN_CREDENTIAL;
+  return env === undefined || env === "" ? undefined : env;
+}
+
 export async function consume(url: string, credentials?: { token: string }): Promise<Consumer> {
   const servient = new Servient();
   servient.addClientFactory(new HttpClientFactory());
@@ -59,13 +84,9 @@ export async function consume(url: string, credentials?: { token: string }): Pro
   } catch (err) {
     fail(`cannot read the TD at ${url}: ${err instanceof Error ? err.message : String(err)}`);
   }
-  // node-wot looks credentials up by the Thing's id; the same token serves every bearer form.
-  if (credentials && td.id !== undefined) {
-    servient.addCredentials({ [td.id]: credentials });
-    // node-wot 0.9.2 hands form-level security (our inventory form) the whole credential list,
-    // which its HTTP BearerCredential cannot read; give clients the single entry instead.
-    servient.retrieveCredentials = (id: string) => servient.getCredentials(id) as unknown[] | undefined;
-  }
+  // node-wot looks credentials up by the Thing's id; the TD's Thing-level bearer scheme sends it
+  // over HTTP, and its CoAP forms' query scheme over CoAP (with our client: the stock one sends none).
+  if (credentials && td.id !== undefined) servient.addCredentials({ [td.id]: credentials });
   const thing = await wot.consume(td);
   const formIndex = (kind: "properties" | "actions" | "events", name: string, scheme: string) => {
     const forms =

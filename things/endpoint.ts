@@ -1,13 +1,18 @@
 // An endpoint that approves transactions: each record stored on the node (`transaction` event over
 // CoAP) is approved with the `approve` action, and the verdict printed.
-//   node dist/things/endpoint.js http://127.0.0.1:8080/.well-known/wot [--count 5 | --duration 60]
-import { consume, print, readArgs, stopAfter } from "./consumer.js";
+//   node dist/things/endpoint.js http://127.0.0.1:8080/.well-known/wot --credential-file .flowchain/endpoint-credential [--count 5 | --duration 60]
+import { consume, fail, print, readArgs, readCredential, stopAfter } from "./consumer.js";
 
 // The source of Flowcoin grant records (src/node/approval.ts FLOWCOIN_SOURCE).
 const GRANT_SOURCE = "urn:flowchain:flowcoin";
 
-const args = readArgs("endpoint.js <TD URL> [--count N] [--duration s]");
-const { thing, formIndex, close } = await consume(args.url);
+const args = readArgs(
+  "endpoint.js <TD URL> --credential-file FILE (an endpoint credential) [--count N] [--duration s]",
+);
+const token = await readCredential(args.flags);
+if (token === undefined)
+  fail("approve needs an endpoint credential: --credential-file FILE or FLOWCHAIN_CREDENTIAL_FILE");
+const { thing, formIndex, close } = await consume(args.url, { token });
 stopAfter(args.duration, close);
 const eventForm = { formIndex: formIndex("events", "transaction", "coap") };
 let handled = 0;

@@ -1,9 +1,11 @@
 // Watches a node's new Virtual Blocks: subscribes to the `block` event over CoAP (RFC 7641 observe).
 //   node dist/things/watcher.js http://127.0.0.1:8080/.well-known/wot [--count 5 | --duration 60]
-import { consume, print, readArgs, stopAfter } from "./consumer.js";
+import { consume, print, readArgs, readCredential, stopAfter } from "./consumer.js";
 
 const args = readArgs("watcher.js <TD URL> [--count N] [--duration s]");
-const { thing, formIndex, close } = await consume(args.url);
+// Watching needs no credential; one given (--credential-file) is sent all the same.
+const token = await readCredential(args.flags);
+const { thing, formIndex, close } = await consume(args.url, token === undefined ? undefined : { token });
 stopAfter(args.duration, close);
 let seen = 0;
 const subscription = await thing.subscribeEvent(

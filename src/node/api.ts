@@ -2,6 +2,8 @@
 // this interface only, never on chord, net or ledger internals.
 import type { EventEmitter } from "node:events";
 import type { Checkpoint } from "../ledger/inventory.js";
+import type { CredentialCheck } from "./credentials.js";
+import type { Approver } from "./approval.js";
 
 export interface PutInput {
   value: unknown;
@@ -130,7 +132,8 @@ export interface FlowchainNodeApi extends EventEmitter {
   /** A checked inclusion proof of any transaction of the network. */
   proof(input: { txID: string }): Promise<ProofDoc>;
   query(input: QueryInput): Promise<QueryResult>;
-  approve(input: { txID: string }): Promise<ApproveResult>;
+  /** `by`: the endpoint credential that asked, named in the grant for audit. */
+  approve(input: { txID: string }, by?: Approver): Promise<ApproveResult>;
   inventory(): Promise<InventoryResult>;
   ring(): RingInfo;
   chain(): Promise<ChainInfo>;
@@ -139,6 +142,8 @@ export interface FlowchainNodeApi extends EventEmitter {
   checkpoint(): Promise<Checkpoint | null>;
   peers(): { id: string; addr: string; thing?: string }[];
   stats(): Promise<NodeStats>;
+  /** Checks a client credential (signature, network, expiry); see credentials.ts. */
+  checkCredential(token: string): CredentialCheck;
   /** True when `token` is this network's admin credential. */
   isAdmin(token: string | undefined): boolean;
   /** The WoT layer tells the node its own TD, so ring members can serve each other's TDs. */

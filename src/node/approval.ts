@@ -18,15 +18,34 @@ import { HEX64 } from "../util/hex.js";
 
 export const FLOWCOIN_SOURCE = "urn:flowchain:flowcoin";
 
+/** The endpoint credential that approved a transaction (its fingerprint and subject), for audit. */
+export interface Approver {
+  credential: string;
+  subject: string;
+}
+
 export interface GrantValue {
   "@type": "FlowcoinGrant";
   to: string;
   txID: string;
   amount: 1;
+  approvedBy?: Approver;
 }
 
-export function grantChunk(doc: RecordDoc): KeyedChunk {
+const APPROVER = z.strictObject({
+  credential: z.string().regex(/^[0-9a-f]{16}$/),
+  subject: z.string().min(1).max(64),
+});
+
+/**
+ * The grant an approval of `doc` records: derived from the transaction and who approved it, so
+ * an owner can rebuild it and a member cannot grant anything else. Grants recorded before
+ * approvals named their endpoint have no approvedBy and stay valid.
+ */
+export function grantChunk(doc: RecordDoc, approvedBy?: Approver): KeyedChunk {
   const value: GrantValue = { "@type": "FlowcoinGrant", to: doc.miner, txID: doc.txID, amount: 1 };
+  if (approvedBy !== undefined)
+    value.approvedBy = { credential: approvedBy.credential, subject: approvedBy.subject };
   return keyedChunk({ source: FLOWCOIN_SOURCE, timestamp: doc.timestamp, value });
 }
 
@@ -35,9 +54,14 @@ const GRANT = z.object({
   to: z.string(),
   txID: z.string(),
   amount: z.literal(1),
+  approvedBy: APPROVER.optional(),
 });
 /** Enough of a grant to name the transaction it pays for; the rest is checked against that transaction. */
-const GRANT_CLAIM = z.looseObject({ "@type": z.literal("FlowcoinGrant"), txID: z.unknown() });
+const GRANT_CLAIM = z.looseObject({
+  "@type": z.literal("FlowcoinGrant"),
+  txID: z.unknown(),
+  approvedBy: APPROVER.optional(),
+});
 
 export function isGrant(doc: RecordDoc): doc is RecordDoc & { value: GrantValue } {
   return doc.source === FLOWCOIN_SOURCE && GRANT.safeParse(doc.value).success;
@@ -78,6 +102,8 @@ export interface ApprovalDeps {
   inBranch(doc: RecordDoc, via: PeerRef[]): Promise<boolean>;
   find(key: string): Promise<RecordDoc | undefined>;
   storeGrant(chunk: KeyedChunk): Promise<unknown>;
+  /** A grant record the network holds for this transaction, whoever approved it. */
+  grantOf(doc: RecordDoc): Promise<RecordDoc | undefined>;
   holdersOf(key: string): Promise<PeerRef[]>;
   emitVerified(e: { txID: string; miner: string }): void;
 }
@@ -141,16 +167,18 @@ export async function checkGrant(deps: ApprovalDeps, chunk: KeyedChunk): Promise
   const claim = GRANT_CLAIM.safeParse(chunk.value);
   if (!claim.success) throw new InputError("forged_grant", `${FLOWCOIN_SOURCE} takes Flowcoin grants only`);
   const doc = await verifyTransaction(deps, claim.data.txID);
-  if (grantChunk(doc).key !== chunk.key) {
+  if (grantChunk(doc, claim.data.approvedBy).key !== chunk.key) {
     throw new InputError("forged_grant", "the grant does not match the transaction it names");
   }
 }
 
-export async function approve(deps: ApprovalDeps, txID: string): Promise<ApproveResult> {
+export async function approve(deps: ApprovalDeps, txID: string, by?: Approver): Promise<ApproveResult> {
   const doc = await verifyTransaction(deps, txID);
 
-  const grant = grantChunk(doc);
-  const already = await deps.find(grant.key);
+  const grant = grantChunk(doc, by);
+  // One grant per transaction: an earlier approval (by this endpoint, another, or from before
+  // grants named endpoints) already paid for it.
+  const already = (await deps.find(grant.key)) ?? (await deps.grantOf(doc));
   if (!already) await deps.storeGrant(grant);
   const verified = { txID, miner: doc.miner };
   deps.emitVerified(verified);
@@ -194,7 +222,7 @@ export async function checkVerifiedNotice(
   const tx = await deps.localByTx(txID);
   if (!tx || tx.miner !== miner)
     throw new NotFoundError(`this node holds no transaction ${txID} of ${miner}`);
-  if (grantChunk(tx).key !== grant.key) {
+  if (grantChunk(tx, grant.value.approvedBy).key !== grant.key) {
     throw new AuthError("bad_notice", "the grant does not match the transaction it names");
   }
   if (!(await deps.inBranch(grant, via))) {

@@ -12,7 +12,7 @@ import {
 } from "../net/membership.js";
 import { InputError } from "../util/errors.js";
 import type { Logger } from "../log.js";
-import { createAdminCredential } from "./admin-credential.js";
+import { ensureCredentialFiles } from "./credential-files.js";
 import { dataFiles } from "./data-dir.js";
 import { DEFAULT_JOIN_TTL_MS, writeJoinToken } from "./join-tokens.js";
 
@@ -83,7 +83,10 @@ export async function prepareNetwork(
       );
     }
     if (proof) {
-      if (admin) await replaceLegacyJoinToken(dir, admin, { networkId: id, name: descriptor.name }, log);
+      if (admin) {
+        await ensureCredentialFiles(dir, admin, id, log);
+        await replaceLegacyJoinToken(dir, admin, { networkId: id, name: descriptor.name }, log);
+      }
       return { descriptor, networkId: id, proof, admin, created: false, firstJoin: false };
     }
   }
@@ -135,7 +138,7 @@ export async function prepareNetwork(
     { networkId: id, name: descriptor.name },
     { file: files.joinToken, ttlMs: DEFAULT_JOIN_TTL_MS },
   );
-  await writeFile(files.adminToken, createAdminCredential(admin, id) + "\n", { mode: 0o600 });
+  await ensureCredentialFiles(dir, admin, id, log);
   log.info("network created", { network: id, name: descriptor.name });
   return { descriptor, networkId: id, proof: membership, admin, created: true, firstJoin: false };
 }

@@ -11,6 +11,8 @@ export const dataFiles = (dir: string) => ({
   /** The admin's list of the join tokens it made (ids and times, never the tokens). */
   joinTokens: join(dir, "join-tokens.json"),
   adminToken: join(dir, "admin-token"),
+  deviceCredential: join(dir, "device-credential"),
+  endpointCredential: join(dir, "endpoint-credential"),
   ledger: join(dir, "ledger"),
   peers: join(dir, "peers.json"),
   revoked: join(dir, "revoked.json"),

@@ -34,7 +34,8 @@ import type {
   ReportResult,
   RingInfo,
 } from "./api.js";
-import { verifyAdminCredential } from "./admin-credential.js";
+import { checkCredential, type CredentialCheck } from "./credentials.js";
+import type { Approver } from "./approval.js";
 import {
   EXPIRED_HINT,
   forgetFailedJoin,
@@ -484,8 +485,8 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     return this.ringQuery.query(q);
   }
 
-  approve(input: { txID: string }): Promise<ApproveResult> {
-    return this.flowcoin.approve(input?.txID);
+  approve(input: { txID: string }, by?: Approver): Promise<ApproveResult> {
+    return this.flowcoin.approve(input?.txID, by);
   }
 
   report(input: ReportInput): Promise<ReportResult> {
@@ -579,8 +580,14 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
     }
   }
 
+  checkCredential(token: string): CredentialCheck {
+    return checkCredential(token, this.networkId, this.network.descriptor.adminPublicKey);
+  }
+
   isAdmin(token: string | undefined): boolean {
-    return verifyAdminCredential(token, this.networkId, this.network.descriptor.adminPublicKey);
+    if (token === undefined) return false;
+    const checked = this.checkCredential(token);
+    return checked.ok && checked.credential.role === "admin";
   }
 
   setThingDescription(td: Record<string, unknown>): void {

@@ -13,6 +13,7 @@ import {
   grantHolds,
   isGrant,
   type ApprovalDeps,
+  type Approver,
 } from "./approval.js";
 import type { KeyedChunk } from "./keyed-chunk.js";
 import type { BranchProofs } from "./branch-proofs.js";
@@ -53,13 +54,24 @@ export class Flowcoin {
       inBranch: (doc, via) => c.proofs.holds(doc, via),
       find: (key) => c.router.find(key),
       storeGrant: (chunk) => c.router.route(chunk),
+      // Grants carry their transaction's timestamp, so the ring's grants at that instant hold it.
+      grantOf: async (doc) => {
+        const r = await c.ringQuery.query({
+          from: doc.timestamp,
+          to: doc.timestamp,
+          source: FLOWCOIN_SOURCE,
+          limit: QUERY_MAX,
+        });
+        const grants: RecordDoc[] = r.records;
+        return grants.find((g) => isGrant(g) && g.value.txID === doc.txID);
+      },
       holdersOf: async (key) => c.members.holders(await c.lookupOwner(key)),
       emitVerified: (e) => c.emitVerified(e),
     };
   }
 
-  approve(txID: string): Promise<ApproveResult> {
-    return approve(this.deps, txID);
+  approve(txID: string, by?: Approver): Promise<ApproveResult> {
+    return approve(this.deps, txID, by);
   }
 
   /** The owner of a grant's key checks it before recording it (store.put of the Flowcoin source). */

@@ -10,20 +10,25 @@ import type { Identity } from "../ledger/identity.js";
 import { createJoinToken, isJoinToken, parseJoinToken, tokenId } from "../net/membership.js";
 import { InputError } from "../util/errors.js";
 import { readAdminDir } from "./admin-dir.js";
+import { parseDuration } from "./credentials.js";
 import { dataFiles } from "./data-dir.js";
 
-const UNIT_MS = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const HOUR_MS = 3_600_000;
 /** kubeadm's default: a token left lying around is useless by tomorrow. */
-export const DEFAULT_JOIN_TTL_MS = 24 * UNIT_MS.h;
+export const DEFAULT_JOIN_TTL_MS = 24 * HOUR_MS;
 /** A join token is for joining soon; anything longer than a year is a membership token in disguise. */
-export const MAX_JOIN_TTL_MS = 365 * UNIT_MS.d;
+export const MAX_JOIN_TTL_MS = 365 * 24 * HOUR_MS;
 /** Entries kept in join-tokens.json; the oldest go first. */
 const MAX_LISTED = 1000;
 
-/** "90s", "30m", "24h", "7d": a whole number and one unit. Throws InputError naming the form. */
-export function parseDuration(text: string): number {
-  const m = /^([1-9][0-9]{0,8})([smhd])$/.exec(text.trim());
-  const ms = m ? Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS] : NaN;
+/** A join token's `--ttl`: "90s", "30m", "24h", "7d", at most 365d. Throws InputError naming the form. */
+export function parseJoinTtl(text: string): number {
+  let ms = NaN;
+  try {
+    ms = parseDuration(text);
+  } catch {
+    // Named below, with the bound a credential's duration does not have.
+  }
   if (!(ms > 0) || ms > MAX_JOIN_TTL_MS) {
     throw new InputError(
       "bad_ttl",

@@ -460,14 +460,19 @@ export class FlowchainCoapClient implements ProtocolClient {
 
 export class FlowchainCoapClientFactory implements ProtocolClientFactory {
   readonly scheme = "coap";
-  private readonly clients = new Set<FlowchainCoapClient>();
+  private client: FlowchainCoapClient | undefined;
 
   constructor(private readonly options: FlowchainCoapClientOptions = {}) {}
 
+  /**
+   * One client per factory: node-wot 0.9.2 asks for a fresh client on every interaction that
+   * names a formIndex and sets credentials only on the first one it caches, so fresh clients
+   * would send no credential (and each would hold a UDP socket until shutdown). The credential is
+   * then the servient's last one given for a CoAP Thing: one servient, one network's credential.
+   */
   getClient(): FlowchainCoapClient {
-    const client = new FlowchainCoapClient(this.options);
-    this.clients.add(client);
-    return client;
+    this.client ??= new FlowchainCoapClient(this.options);
+    return this.client;
   }
 
   init(): boolean {
@@ -475,8 +480,8 @@ export class FlowchainCoapClientFactory implements ProtocolClientFactory {
   }
 
   destroy(): boolean {
-    for (const client of this.clients) void client.stop();
-    this.clients.clear();
+    void this.client?.stop();
+    this.client = undefined;
     return true;
   }
 }

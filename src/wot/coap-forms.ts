@@ -90,7 +90,8 @@ function findAdminActions(
       scheme: "bearer",
       in: "query",
       name: bearer.tokenQueryName,
-      description: "Admin credential; over CoAP it travels as a URI query parameter.",
+      description:
+        "The same credential as bearer_sc, over CoAP as a URI query parameter (?access_token=), in clear: this node's CoAP has no DTLS, so use CoAP with a credential on trusted links only.",
     };
   }
   return admin;

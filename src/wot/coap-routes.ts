@@ -20,11 +20,20 @@ import {
   type CoapResponse,
 } from "./coap-replies.js";
 import type { CoapBlockwise } from "./coap-blockwise.js";
+import type { Credential } from "../node/credentials.js";
+import { requestContext } from "./request-context.js";
 
 const { Content: ContentClass } = wotCore;
 
-export type AuthorizeResult = "ok" | "unauthenticated" | "forbidden";
-export type Authorize = (thingName: string, actionName: string, token: string | undefined) => AuthorizeResult;
+/**
+ * Decides whether `token` may invoke an action: the credential it proved (undefined for an open
+ * action), or throws an AuthError (4.01 / 4.03 through the status table).
+ */
+export type Authorize = (
+  thingName: string,
+  actionName: string,
+  token: string | undefined,
+) => Credential | undefined;
 
 export interface CoapRoutesComponents {
   /** The exposed Things by path; owned by the server, read here. */
@@ -33,7 +42,7 @@ export interface CoapRoutesComponents {
   hubs: ObserveHubs;
   input: CoapInputCheck;
   blocks: CoapBlockwise;
-  /** Decides admin-only actions; without it they are refused. */
+  /** Decides every action; without it, actions whose forms name a bearer scheme are refused. */
   authorize?: Authorize;
   logger: Logger;
 }
@@ -162,21 +171,19 @@ export class CoapRoutes {
     const action = entry.thing.actions[name];
     if (action === undefined) throw new CoapReplyError("4.04", `no action ${name}`);
     if (req.method !== "POST") throw new CoapReplyError("4.05", `use POST to invoke action ${name}`);
-    if (entry.adminActions.has(name)) {
-      const token = url.searchParams.get(this.tokenQueryName) ?? undefined;
-      const verdict = this.c.authorize?.(entry.thing.title, name, token) ?? "unauthenticated";
-      if (verdict === "unauthenticated") {
-        throw new CoapReplyError("4.01", `action ${name} needs the admin token in ?${this.tokenQueryName}=`);
-      }
-      if (verdict === "forbidden")
-        throw new CoapReplyError("4.03", `this token may not invoke action ${name}`);
+    const token = url.searchParams.get(this.tokenQueryName) ?? undefined;
+    let credential: Credential | undefined;
+    if (this.c.authorize !== undefined) credential = this.c.authorize(entry.thing.title, name, token);
+    else if (entry.adminActions.has(name)) {
+      throw new CoapReplyError("4.01", `action ${name} needs a credential in ?${this.tokenQueryName}=`);
     }
     const schema = action.input as WoT.DataSchema | undefined;
     const { mediaType } = this.c.input.decode(req, schema, `action ${name}`, false);
-    const output = await entry.thing.handleInvokeAction(
-      name,
-      new ContentClass(mediaType, Readable.from([req.payload])),
-      { formIndex: formIndex(entry, "action", name) },
+    // The handler learns who asked (a device's source scope, the endpoint a grant names).
+    const output = await requestContext.run({ ...(credential ? { credential } : {}) }, () =>
+      entry.thing.handleInvokeAction(name, new ContentClass(mediaType, Readable.from([req.payload])), {
+        formIndex: formIndex(entry, "action", name),
+      }),
     );
     if (output === undefined || output === null) {
       reply(ex, "2.04");

@@ -22,7 +22,6 @@ import { ACK_TIMEOUT_MS, CoapObserveEngine } from "./coap-observe.js";
 import { ObserveHubs } from "./coap-observe-hubs.js";
 import { CoapRoutes, type Authorize } from "./coap-routes.js";
 
-export type { AuthorizeResult } from "./coap-routes.js";
 export { thingPathFromTitle } from "./coap-forms.js";
 
 export interface FlowchainCoapServerOptions {

@@ -9,7 +9,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Logger } from "../log.js";
 import { MAX_INPUT_BYTES } from "./interactions.js";
 import { requestContext, type RequestContext } from "./request-context.js";
-import { AuthError, InputError, UnavailableError, errorText } from "../util/errors.js";
+import { authorizeAction, type AccessDeps } from "./access.js";
+import { InputError, UnavailableError, errorText } from "../util/errors.js";
 import { PROBLEM_CONTENT_TYPE, errorStatus, problemDetails, type ErrorStatus } from "./error-status.js";
 import { DIRECTORY_PATH, DIRECTORY_TD_PATH, serveThing, serveThings, type TD } from "./http-directory.js";
 import type { HttpEventHub } from "./http-events.js";
@@ -31,8 +32,6 @@ export const WELL_KNOWN_PATH = "/.well-known/wot";
 export const CONTEXTS_PATH = "/contexts/";
 /** The WoT Discovery notification API: every directory event, or one type. */
 export const DIRECTORY_EVENTS_PATH = "/events";
-/** Actions that need the admin credential. */
-const ADMIN_ACTIONS = new Set(["inventory"]);
 
 export interface HttpFrontOptions {
   /** The Thing's TD, undefined until it is exposed. */
@@ -48,7 +47,8 @@ export interface HttpFrontOptions {
   /** The directory's notifications (SSE), and a nudge to compare the ring now. */
   directoryEvents: HttpEventHub;
   directoryListened(): void;
-  isAdmin(token: string | undefined): boolean;
+  /** Checks bearer credentials for the actions that need one (see access.ts). */
+  access: AccessDeps;
   realm: string;
   log: Logger;
   /** The explorer page's files, served at `/` and under `/explorer/`. */
@@ -95,25 +95,29 @@ export function createHttpFront(o: HttpFrontOptions): Middleware {
       const asset = o.assets?.at(path);
       if (asset !== undefined) return serveAsset(method, res, asset);
 
-      const ctx: RequestContext = { admin: false };
+      const ctx: RequestContext = {};
       const action = /^\/[^/]+\/actions\/([^/]+)\/?$/.exec(path)?.[1];
       if (action !== undefined && method === "POST") {
         const length = Number(req.headers["content-length"] ?? 0);
         if (length > MAX_INPUT_BYTES) {
           return sendProblem(res, 413, `input is ${length} bytes; the limit is ${MAX_INPUT_BYTES}`);
         }
-        if (ADMIN_ACTIONS.has(decodeURIComponent(action))) {
-          const token = bearerToken(req.headers.authorization);
-          if (token === undefined) {
-            res.setHeader("WWW-Authenticate", `Bearer realm="${o.realm}"`);
-            throw new AuthError(
-              "unauthenticated",
-              `${action} requires 'Authorization: Bearer <admin token>'`,
-            );
-          }
-          if (!o.isAdmin(token))
-            throw new AuthError("forbidden", "the bearer token is not this network's admin token");
-          ctx.admin = true;
+        const token = bearerToken(req.headers.authorization);
+        try {
+          const how = "'Authorization: Bearer <credential>'";
+          ctx.credential = authorizeAction(o.access, decodeURIComponent(action), token, how);
+        } catch (err) {
+          // RFC 6750 §3: a refused request is told the scheme, and why when a token was sent.
+          const http = errorStatus(err).http;
+          const why =
+            token === undefined
+              ? ""
+              : http === 401
+                ? ', error="invalid_token"'
+                : ', error="insufficient_scope"';
+          if (http === 401 || token !== undefined)
+            res.setHeader("WWW-Authenticate", `Bearer realm="${o.realm}"${why}`);
+          throw err;
         }
       }
       mapHandlerErrors(res, ctx);

@@ -7,6 +7,8 @@ import { AuthError, InputError, errorText } from "../util/errors.js";
 import { errorStatus, undecodableInput } from "./error-status.js";
 import type { InputCheck } from "./input-validation.js";
 import { requestContext } from "./request-context.js";
+import { ACTION_ROLES } from "./access.js";
+import { sourceInScope, type Credential } from "../node/credentials.js";
 
 /** Largest action payload accepted: records are sensor readings, not files. */
 export const MAX_INPUT_BYTES = 64 * 1024;
@@ -29,15 +31,22 @@ export function attachInteractions(
   thing.setPropertyReadHandler("peers", async () => node.peers());
   thing.setPropertyReadHandler("stats", async () => node.stats());
 
-  const action = <T>(name: string, run: (input: T) => Promise<unknown>) => {
+  const action = <T>(name: string, run: (input: T, by: Credential | undefined) => Promise<unknown>) => {
     const check = checks.get(name);
     if (!check) throw new Error(`TD has no action '${name}'`);
     thing.setActionHandler(name, async (params) => {
       try {
+        // Each binding checks the credential at its door; a request that reached the handler
+        // another way (a route nobody foresaw) is refused here rather than run unchecked.
+        const by = requestContext.getStore()?.credential;
+        const role = ACTION_ROLES[name];
+        if (role !== undefined && (by === undefined || (by.role !== role && by.role !== "admin"))) {
+          throw new AuthError("unauthenticated", `${name} needs a ${role} credential`);
+        }
         const input = await readInput(name, params as unknown as RawInput | undefined);
         check(input);
         // node-wot serializes the result with the TD's output schema.
-        return (await run(input as T)) as WoT.InteractionInput;
+        return (await run(input as T, by)) as WoT.InteractionInput;
       } catch (err) {
         const status = errorStatus(err);
         const ctx = requestContext.getStore();
@@ -50,7 +59,7 @@ export function attachInteractions(
     });
   };
 
-  action<PutInput>("put", (input) => node.put(input));
+  action<PutInput>("put", (input, by) => node.put(scoped(input, by)));
   action<{ key: string; proof?: boolean }>("get", (input) =>
     node.get(input.key, { proof: input.proof === true }),
   );
@@ -60,19 +69,12 @@ export function attachInteractions(
     if (ctx && !result.complete) ctx.partial = true;
     return result;
   });
-  action<{ txID: string }>("approve", (input) => node.approve(input));
+  action<{ txID: string }>("approve", (input, by) =>
+    node.approve(input, by === undefined ? undefined : { credential: by.id, subject: by.subject }),
+  );
   action<{ txID: string }>("proof", (input) => node.proof(input));
   action<ReportInput>("report", (input) => node.report(input));
-  action<undefined>("inventory", async () => {
-    // The token is checked at each binding's door (HTTP: the front, CoAP: the server's authorize
-    // hook; the WebSocket server serves no actions). An HTTP request that reached node-wot without
-    // passing the front's check (an unforeseen route) is still refused here.
-    const ctx = requestContext.getStore();
-    if (ctx !== undefined && !ctx.admin) {
-      throw new AuthError("unauthenticated", "inventory requires the admin bearer token");
-    }
-    return node.inventory();
-  });
+  action<undefined>("inventory", () => node.inventory());
 
   const forward = (event: string) => (data: unknown) => {
     try {
@@ -104,6 +106,20 @@ export function attachInteractions(
     node.off("transaction", onTransaction);
     node.off("verified", onVerified);
   };
+}
+
+/** A device credential scoped to a source writes only there; a put naming no source gets it. */
+function scoped(input: PutInput, by: Credential | undefined): PutInput {
+  const scope = by?.source;
+  if (scope === undefined) return input;
+  if (input.source === undefined) return { ...input, source: scope };
+  if (!sourceInScope(scope, input.source)) {
+    throw new AuthError(
+      "forbidden",
+      `this credential (${by!.subject}) writes source ${scope} only, not ${input.source}`,
+    );
+  }
+  return input;
 }
 
 async function readInput(action: string, params: RawInput | undefined): Promise<unknown> {

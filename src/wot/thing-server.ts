@@ -15,8 +15,10 @@ import { DIRECTORY_EVENT_TYPES, DirectoryChanges } from "./directory-changes.js"
 import { ExplorerAssets } from "./explorer-assets.js";
 import { compileInputValidators } from "./input-validation.js";
 import { attachInteractions } from "./interactions.js";
+import { authorizeAction, SECURED_ACTIONS, type AccessDeps } from "./access.js";
 import { loadThingModel, readProjectFile, tdFromModel } from "./thing-model.js";
 import { FlowchainWebSocketServer } from "./ws-server.js";
+import { checkServerTls, type ServerTlsFiles } from "./server-tls.js";
 
 const { Servient } = wotCore;
 const { HttpServer } = bindingHttp;
@@ -30,20 +32,21 @@ export interface ThingServerOptions {
   httpPort: number;
   coapPort: number;
   wsPort: number;
+  /** HTTPS and WSS instead of HTTP and WS (the CoAP server has no DTLS: it stays plain). */
+  tls?: ServerTlsFiles;
   log?: Logger;
 }
 
 export interface RunningThing {
   td: Record<string, unknown>;
-  /** http://host:port/.well-known/wot */
+  /** http(s)://host:port/.well-known/wot */
   tdUrl: string;
   ports: { http: number; coap: number; ws: number };
   stop(): Promise<void>;
 }
 
 /** Security definition names in td/flowchain-node.tm.json. */
-const ADMIN_SECURITY = "bearer_sc";
-const ADMIN_ACTIONS = ["inventory"];
+const CLIENT_SECURITY = "bearer_sc";
 
 export async function startThing(node: FlowchainNodeApi, opts: ThingServerOptions): Promise<RunningThing> {
   const log = (opts.log ?? silentLogger).child({ component: "wot" });
@@ -53,7 +56,12 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
   // each server is told the host instead: HTTP through baseUri, CoAP through its option, and the
   // WebSocket server rewrites its forms.
   const urlHost = isIPv6(host) ? `[${host}]` : host;
+  const scheme = opts.tls ? "https" : "http";
+  if (opts.tls) for (const w of checkServerTls(opts.tls, host).warnings) log.warn(w);
+  // node-wot's servers read the PEM files themselves and switch to https/wss when given both.
+  const tlsConfig = opts.tls && { serverCert: opts.tls.certFile, serverKey: opts.tls.keyFile };
 
+  const access: AccessDeps = { check: (token) => node.checkCredential(token), nodeId: node.id };
   const init = tdFromModel(loadThingModel(), { nodeId: node.id, networkId: node.networkId });
   const checks = compileInputValidators(init);
   let td: Record<string, unknown> | undefined;
@@ -79,6 +87,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
       new HttpServer({
         port: opts.httpPort,
         address: bind,
+        ...tlsConfig,
         middleware: createHttpFront({
           td: () => td,
           directoryTd: () => dirTd,
@@ -88,7 +97,7 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
           events,
           directoryEvents,
           directoryListened: () => changes.check(),
-          isAdmin: (token) => node.isAdmin(token),
+          access,
           realm: String(init.id),
           log,
           assets: new ExplorerAssets(),
@@ -99,12 +108,12 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
     host,
     port: opts.coapPort,
     bindAddress: bind,
-    // Over CoAP the admin token travels as ?access_token= (see the TD's coap_bearer_sc).
-    authorize: (_thing, _action, token) =>
-      node.isAdmin(token) ? "ok" : token === undefined ? "unauthenticated" : "forbidden",
+    // Over CoAP a credential travels as ?access_token= (see the TD's coap_bearer_sc).
+    authorize: (_thing, action, token) =>
+      authorizeAction(access, action, token, "?access_token=<credential>"),
     logger: log,
   });
-  const ws = new FlowchainWebSocketServer({ port: opts.wsPort, address: bind }, urlHost);
+  const ws = new FlowchainWebSocketServer({ port: opts.wsPort, address: bind, ...tlsConfig }, urlHost);
   const servient = new Servient();
   servient.addServer(http);
   servient.addServer(coap);
@@ -113,23 +122,23 @@ export async function startThing(node: FlowchainNodeApi, opts: ThingServerOption
   try {
     const wot = await servient.start();
     // Only now is a port-0 HTTP port known; expose() below builds every HTTP href from baseUri.
-    (http as unknown as { baseUri?: string }).baseUri = `http://${urlHost}:${http.getPort()}`;
+    (http as unknown as { baseUri?: string }).baseUri = `${scheme}://${urlHost}:${http.getPort()}`;
     const thing = (await wot.produce(init as WoT.ExposedThingInit)) as unknown as ExposedThing;
     detach = attachInteractions(thing, node, checks, log);
     markAdminActions(thing);
     await thing.expose();
     const ports = { http: http.getPort(), coap: coap.getPort(), ws: ws.getPort() };
-    const origin = `http://${urlHost}:${ports.http}`;
-    pruneForms(thing, urlHost, ports.http);
+    const origin = `${scheme}://${urlHost}:${ports.http}`;
+    pruneForms(thing, origin);
     eventPaths = offerServerSentEvents(thing, origin);
     // The directory this node also is (WoT Discovery): its TD is linked from the node's own.
     dirTd = directoryTd(origin, node.id, true);
     thing.links = [
       { href: `${origin}${DIRECTORY_TD_PATH}`, rel: "service-desc", type: "application/td+json" },
     ];
-    td = thing.getThingDescription() as unknown as Record<string, unknown>;
+    td = publishTd(thing);
     node.setThingDescription(td);
-    const tdUrl = `http://${urlHost}:${ports.http}${WELL_KNOWN_PATH}`;
+    const tdUrl = `${origin}${WELL_KNOWN_PATH}`;
     log.info("thing exposed", { id: init.id, tdUrl });
     let stopped = false;
     return {
@@ -199,10 +208,26 @@ function withoutPortEnv<T>(make: () => T): T {
  * Servient.expose() clears these placeholders before any server adds real forms.
  */
 function markAdminActions(thing: ExposedThing): void {
-  for (const name of ADMIN_ACTIONS) {
+  for (const name of SECURED_ACTIONS) {
     const action = thing.actions[name];
-    if (action) action.forms = [{ href: "", security: [ADMIN_SECURITY] }] as typeof action.forms;
+    if (action) action.forms = [{ href: "", security: [CLIENT_SECURITY] }] as typeof action.forms;
   }
+}
+
+/**
+ * The TD every binding serves says the Thing's HTTP forms take the bearer credential: Thing-level,
+ * because node-wot 0.9.2's consumer hands form-level schemes the wrong credential shape (an array:
+ * "No Bearer credentials for Thing") and sets a client's scheme once, at its first request. The
+ * ExposedThing itself stays nosec: node-wot's HttpServer would otherwise check every request
+ * against its own store and refuse ours; the front and the CoAP routes check instead (access.ts),
+ * and only the actions that need a credential.
+ */
+function publishTd(thing: ExposedThing): Record<string, unknown> {
+  const td = thing.getThingDescription() as unknown as Record<string, unknown>;
+  td.security = [CLIENT_SECURITY];
+  const own = thing as unknown as { getThingDescription(): unknown };
+  own.getThingDescription = () => structuredClone(td);
+  return td;
 }
 
 /**
@@ -210,8 +235,8 @@ function markAdminActions(thing: ExposedThing): void {
  * duplicate set under the encoded id), JSON forms only, and admin actions offered only where a
  * form names a bearer scheme that its server checks (HTTP: our front; CoAP: its authorize hook).
  */
-function pruneForms(thing: ExposedThing, host: string, httpPort: number): void {
-  const httpBase = `http://${host}:${httpPort}/`;
+function pruneForms(thing: ExposedThing, origin: string): void {
+  const httpBase = `${origin}/`;
   const idPath = `${httpBase}${encodeURIComponent(thing.id ?? "")}/`;
   // Action handlers parse JSON only (and check it against the TD), so only JSON forms are offered.
   const keep = (f: { href: string; contentType?: string }) =>
@@ -224,10 +249,13 @@ function pruneForms(thing: ExposedThing, host: string, httpPort: number): void {
   ]) {
     a.forms = a.forms.filter(keep) as typeof a.forms;
   }
-  for (const name of ADMIN_ACTIONS) {
+  // Secured actions keep the forms whose server checks credentials: HTTP (the front) and CoAP
+  // (its forms name coap_bearer_sc); node-wot's WebSocket forms would run them unchecked.
+  for (const name of SECURED_ACTIONS) {
     const action = thing.actions[name];
     if (!action) continue;
-    for (const f of action.forms) if (f.href.startsWith(httpBase)) f.security = [ADMIN_SECURITY];
-    action.forms = action.forms.filter((f) => f.security !== undefined) as typeof action.forms;
+    action.forms = action.forms.filter(
+      (f) => f.href.startsWith(httpBase) || f.security !== undefined,
+    ) as typeof action.forms;
   }
 }

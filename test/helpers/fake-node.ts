@@ -20,9 +20,17 @@ import type {
   ReportResult,
 } from "../../src/node/api.js";
 import { NotFoundError } from "../../src/util/errors.js";
+import type { CredentialCheck, CredentialRole } from "../../src/node/credentials.js";
 import type { Checkpoint } from "../../src/ledger/inventory.js";
 
 export const ADMIN_TOKEN = "test-admin-token";
+/** Credentials the fake node accepts, by token: the test-<role>-token of each role. */
+export const ROLE_TOKENS = {
+  device: "test-device-token",
+  endpoint: "test-endpoint-token",
+  operator: "test-operator-token",
+  admin: ADMIN_TOKEN,
+} as const;
 
 export class FakeNode extends EventEmitter implements FlowchainNodeApi {
   readonly id: string;
@@ -148,6 +156,12 @@ export class FakeNode extends EventEmitter implements FlowchainNodeApi {
 
   isAdmin(token: string | undefined): boolean {
     return token === ADMIN_TOKEN;
+  }
+
+  checkCredential(token: string): CredentialCheck {
+    const role = (Object.keys(ROLE_TOKENS) as CredentialRole[]).find((r) => ROLE_TOKENS[r] === token);
+    if (role === undefined) return { ok: false, reason: "bad_signature", message: "not a test credential" };
+    return { ok: true, credential: { id: "0123456789abcdef", role, subject: `test-${role}`, issuedAt: 0 } };
   }
 
   setThingDescription(td: Record<string, unknown>): void {

@@ -2,7 +2,27 @@
 // tears it down with the test.
 import type { ExecutionContext } from "ava";
 import { startThing, type RunningThing } from "../../src/wot/thing-server.js";
-import { FakeNode } from "./fake-node.js";
+import { FakeNode, ROLE_TOKENS } from "./fake-node.js";
+import { ACTION_ROLES } from "../../src/wot/access.js";
+
+/** The fake node's credential for the action an href names (undefined for an open one). */
+export function fakeCredential(href: string): string | undefined {
+  const action = /\/actions\/([^/?]+)/.exec(new URL(href).pathname)?.[1];
+  const role = action === undefined ? undefined : ACTION_ROLES[decodeURIComponent(action)];
+  return role === undefined ? undefined : ROLE_TOKENS[role];
+}
+
+/** The Authorization header the fake node wants for this action href ({} when open). */
+export function fakeAuth(href: string): Record<string, string> {
+  const token = fakeCredential(href);
+  return token === undefined ? {} : { authorization: `Bearer ${token}` };
+}
+
+/** A CoAP action href with the fake node's credential as ?access_token= when it needs one. */
+export function withFakeToken(href: string): string {
+  const token = fakeCredential(href);
+  return token === undefined ? href : `${href}?access_token=${token}`;
+}
 
 export interface ThingUnderTest {
   node: FakeNode;
