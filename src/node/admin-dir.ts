@@ -17,7 +17,10 @@ export async function readAdminDir(
     await readFile(`${dir}/${files.adminKey}`);
     admin = await Identity.loadOrCreate(dir, files.adminKey);
   } catch {
-    throw new InputError("not_admin", `${dir} holds no admin.key: run this from the admin's data directory`);
+    throw new InputError(
+      "not_admin",
+      `${dir} holds no admin.key: run this with --data of the network's first node (the admin's data directory)`,
+    );
   }
   return { desc, networkId: networkId(desc), admin };
 }
