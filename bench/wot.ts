@@ -1,6 +1,6 @@
 // The bindings' cost: puts through HTTP and CoAP next to the same node's direct put, in one run,
 // and event delivery over CoAP Observe under a steady load (notifications received / emitted).
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -37,13 +37,15 @@ export async function benchWot(n = 2000): Promise<Record<string, number>> {
       (thing.td[kind] as Record<string, { forms: { href: string }[] }>)[name].forms.find((f) =>
         f.href.startsWith(scheme),
       )!.href;
+    // Each put carries the device credential the node wrote, as a deployed sensor's would.
+    const device = (await readFile(join(dir, "device-credential"), "utf8")).trim();
     const httpPut = href("actions", "put", "http:");
-    const coapPut = href("actions", "put", "coap:");
+    const coapPut = `${href("actions", "put", "coap:")}?access_token=${device}`;
     const direct = await timed(n, (i) => node.put({ value: { i }, source: "bench-direct" }));
     const http = await timed(n, async (i) => {
       const r = await fetch(httpPut, {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", authorization: `Bearer ${device}` },
         body: JSON.stringify({ value: { i }, source: "bench-http" }),
       });
       if (r.status !== 200) throw new Error(`HTTP ${r.status}`);

@@ -118,6 +118,16 @@ test("the explorer in chromium: 3 members, a put in the live feed, a proof green
   );
   t.deepEqual((await ringState(page)).map((m) => m.id).sort(), cluster.nodes.map((n) => n.id).sort());
   t.is(await page.getAttribute("#ring circle.node[data-self]", "data-id"), first.id);
+  // Live branches: each member's own answer, through this node (the `branches` property).
+  await eventually(
+    async () => (await page.locator('#live-branches li[data-live="true"]').count()) === 3,
+    "3 live branches",
+    SEEN_MS,
+  );
+  for (const n of cluster.nodes) {
+    const height = Number(await page.getAttribute(`#live-branches li[data-miner="${n.id}"]`, "data-height"));
+    t.true(height >= 1, `${n.id} branch height ${height}`);
+  }
   // The feed is subscribed before the put, so the put's event cannot race past it.
   await page.waitForSelector('#feed[data-subscribed~="transaction"]', {
     state: "attached",
@@ -225,6 +235,12 @@ test("the explorer in chromium: 3 members, a put in the live feed, a proof green
     SEEN_MS,
   );
   // Grey in every panel that names it, not on the ring only.
+  await eventually(
+    async () =>
+      (await page.locator(`#live-branches li[data-miner="${victim.id}"][data-live="true"]`).count()) === 0,
+    "the dead member's live branch gone grey",
+    SEEN_MS,
+  );
   t.is(await page.getAttribute(`#branches li[data-miner="${victim.id}"]`, "class"), "down");
   t.is(await page.getAttribute(`#balances tr[data-member="${victim.id}"]`, "class"), "down");
   t.deepEqual(

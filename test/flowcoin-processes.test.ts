@@ -201,6 +201,10 @@ test("approval, double and forged approval, balance from the ledger, inventory w
   );
   const inv = await thing(a).invoke("inventory", undefined, { authorization: `Bearer ${adminToken}` });
   t.is(inv.status, 200, inv.text);
+  // The audit: both grants paid on the endpoint credential's approval, each to its miner.
+  const audit = (inv.body.approvals as any[]).find((r) => r.subject === "endpoint");
+  t.like(audit, { credential: credentialId(endpoint), grants: 2 });
+  t.deepEqual(audit.to.map((x: any) => x.miner).sort(), [owner.id, dead.id].sort());
   t.true(
     inv.body.invalidBlocks.some((i: any) => i.hash === reported.body.invalidated && i.miner === invalidOn.id),
     inv.text,

@@ -37,6 +37,7 @@ test("TD: stable urn id, short id in title, both contexts, forms only on the adv
   t.deepEqual(node.td, td, "the node was told its TD");
   t.deepEqual(Object.keys(td.properties as object).sort(), [
     "balance",
+    "branches",
     "chain",
     "checkpoint",
     "id",

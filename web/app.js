@@ -158,6 +158,51 @@ function dlRow(k, v) {
   return [dt, dd];
 }
 
+// ---- every member's branch, live ------------------------------------------------------------
+
+/**
+ * Each member's branch as the member itself answers this node (the `branches` property): height,
+ * the block in use, difficulty tier and reliability, and its latest blocks, invalidated ones red
+ * and the one in use outlined; a member that does not answer is grey.
+ */
+async function refreshBranches() {
+  if (!state.td.properties.branches) return;
+  const views = await readProperty("branches");
+  $("live-branches").replaceChildren(
+    ...views.map(({ id, branch }) => {
+      const li = document.createElement("li");
+      li.dataset.miner = id;
+      li.dataset.live = String(branch !== null);
+      if (id === state.self) li.classList.add("me");
+      const label = document.createElement("span");
+      label.className = "mono";
+      if (branch === null) {
+        li.classList.add("down");
+        label.textContent = `${short(id)} · not answering`;
+        li.append(label);
+        return li;
+      }
+      li.dataset.height = String(branch.height);
+      const d = branch.difficulty ?? {};
+      label.textContent =
+        `${short(id)} · #${branch.height} · in use ${branch.validBlock ? short(branch.validBlock) : "none"}` +
+        ` · tier ${d.tier} · reliability ${Number(d.reliability).toFixed(2)}`;
+      const blocks = document.createElement("span");
+      blocks.className = "blocks";
+      for (const b of branch.recent ?? []) {
+        const cell = document.createElement("span");
+        cell.className = "block";
+        if (b.invalid !== null) cell.classList.add("invalid");
+        if (b.hash === branch.validBlock) cell.classList.add("inuse");
+        cell.title = `#${b.height} ${short(b.hash)} ${new Date(b.timestamp).toISOString()}${b.invalid ? `: invalid (${b.invalid})` : ""}`;
+        blocks.append(cell);
+      }
+      li.append(label, blocks);
+      return li;
+    }),
+  );
+}
+
 // ---- Flowcoin and the last checkpoint ---------------------------------------------------------
 
 const FLOWCOIN_SOURCE = "urn:flowchain:flowcoin";
@@ -412,7 +457,9 @@ async function start() {
   const tick = async () => {
     // The ring-wide grant query is the costly read: every few ticks only.
     const slow = ticks++ % FLOWCOIN_EVERY === 0 ? [refreshFlowcoin(), refreshCheckpoint()] : [];
-    await Promise.allSettled([refreshRing(), refreshChain(), ...slow]);
+    // Branches ask every member: every other tick.
+    const branches = ticks % 2 === 1 ? [refreshBranches()] : [];
+    await Promise.allSettled([refreshRing(), refreshChain(), ...branches, ...slow]);
     renderRates();
     setTimeout(tick, POLL_MS);
   };

@@ -74,6 +74,18 @@ export interface ChainInfo {
   recordsUnsealed: number;
 }
 
+/** A member's branch at a glance: its chain state and its latest blocks, newest last. */
+export interface BranchSummary extends ChainInfo {
+  id: string;
+  recent: { height: number; hash: string; timestamp: number; invalid: string | null }[];
+}
+
+/** A ring member's branch as this node could read it (null while the member does not answer). */
+export interface BranchView {
+  id: string;
+  branch: BranchSummary | null;
+}
+
 export interface NodeStats {
   records: number;
   putsPerSecond: number;
@@ -110,6 +122,13 @@ export interface InventoryResult {
   unreachable: string[];
   /** Chunks recorded in more than one branch (e.g. on both sides of a partition), with each record. */
   duplicates: { key: string; records: { txID: string; miner: string }[] }[];
+  /** Grants by the endpoint credential that approved them (fingerprint, subject), per miner paid. */
+  approvals: {
+    credential: string | null;
+    subject: string | null;
+    grants: number;
+    to: { miner: string; grants: number }[];
+  }[];
 }
 
 /** What a node emits, with payloads: the WoT layer turns the first three into the Thing's events. */
@@ -137,6 +156,8 @@ export interface FlowchainNodeApi extends EventEmitter {
   inventory(): Promise<InventoryResult>;
   ring(): RingInfo;
   chain(): Promise<ChainInfo>;
+  /** Every ring member's branch summary, asked of each member (this node's own included). */
+  branches(): Promise<BranchView[]>;
   balance(): Promise<number>;
   /** The latest admin-signed inventory checkpoint this node holds (public: proofs carry it), or null. */
   checkpoint(): Promise<Checkpoint | null>;

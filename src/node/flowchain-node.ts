@@ -20,6 +20,8 @@ import { isJoinToken } from "../net/membership.js";
 import type {
   ApproveResult,
   ChainInfo,
+  BranchSummary,
+  BranchView,
   FlowchainNodeApi,
   InventoryResult,
   NodeEvents,
@@ -35,6 +37,7 @@ import type {
   RingInfo,
 } from "./api.js";
 import { checkCredential, type CredentialCheck } from "./credentials.js";
+import { RECENT_BLOCKS } from "./protocol/shapes.js";
 import type { Approver } from "./approval.js";
 import {
   EXPIRED_HINT,
@@ -502,6 +505,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       members: () => this.members.all(),
       client: this.client,
       isRevoked: (id) => this.revocations.has(id),
+      grants: () => this.flowcoin.validGrants(),
     });
   }
 
@@ -524,6 +528,35 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       recordsSealed: i.recordsSealed,
       recordsUnsealed: i.recordsUnsealed,
     };
+  }
+
+  /** This node's branch at a glance: chain state and the latest RECENT_BLOCKS blocks. */
+  async branch(): Promise<BranchSummary> {
+    const chain = await this.chain();
+    const recent: BranchSummary["recent"] = [];
+    for (let h = Math.max(1, chain.height - RECENT_BLOCKS + 1); h <= chain.height; h++) {
+      const b = await this.ledger.blockAt(h);
+      if (b === undefined) continue;
+      recent.push({
+        height: b.height,
+        hash: b.hash,
+        timestamp: b.timestamp,
+        invalid: (await this.ledger.isInvalid(b.hash)) ?? null,
+      });
+    }
+    return { id: this.id, ...chain, recent };
+  }
+
+  /**
+   * Every member's branch, asked of the member itself: the explorer shows live branches without
+   * any request leaving its node. A member that does not answer within the call timeout is null.
+   */
+  async branches(): Promise<BranchView[]> {
+    const others = (await this.members.all()).filter((m) => m.id !== this.id);
+    const views = await Promise.all(
+      others.map(async (m) => ({ id: m.id, branch: await this.client.tryCall(m, "node.branch", {}, null) })),
+    );
+    return [{ id: this.id, branch: await this.branch() }, ...views].sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   balance(): Promise<number> {

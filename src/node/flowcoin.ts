@@ -74,6 +74,34 @@ export class Flowcoin {
     return approve(this.deps, txID, by);
   }
 
+  /** Every grant record in the network (bounded: MAX_GRANT_PAGES pages). */
+  private async allGrants(): Promise<RecordDoc[]> {
+    const grants: RecordDoc[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; page < MAX_GRANT_PAGES; page++) {
+      const r = await this.c.ringQuery.query({
+        from: 0,
+        to: this.c.now() + 86_400_000,
+        source: FLOWCOIN_SOURCE,
+        limit: QUERY_MAX,
+        ...(cursor ? { cursor } : {}),
+      });
+      grants.push(...r.records);
+      if (!r.next) break;
+      cursor = r.next;
+    }
+    return grants;
+  }
+
+  /** The network's grants that pay for a real, verified transaction (for the inventory's audit). */
+  async validGrants(): Promise<RecordDoc[]> {
+    const out: RecordDoc[] = [];
+    for (const g of await this.allGrants()) {
+      if (this.checkedGrants.has(g.key) || (await grantHolds(this.deps, g))) out.push(g);
+    }
+    return out;
+  }
+
   /** The owner of a grant's key checks it before recording it (store.put of the Flowcoin source). */
   async checkIfGrant(chunk: KeyedChunk): Promise<void> {
     if (chunk.source === FLOWCOIN_SOURCE) await checkGrant(this.deps, chunk);
@@ -92,21 +120,7 @@ export class Flowcoin {
    * once per grant). A grant that does not check out now is tried again at the next count.
    */
   async refresh(): Promise<number> {
-    const grants: RecordDoc[] = [];
-    let cursor: string | undefined;
-    // Bounded: a balance counts at most MAX_GRANT_PAGES pages of grants.
-    for (let page = 0; page < MAX_GRANT_PAGES; page++) {
-      const r = await this.c.ringQuery.query({
-        from: 0,
-        to: this.c.now() + 86_400_000,
-        source: FLOWCOIN_SOURCE,
-        limit: QUERY_MAX,
-        ...(cursor ? { cursor } : {}),
-      });
-      grants.push(...r.records);
-      if (!r.next) break;
-      cursor = r.next;
-    }
+    const grants = await this.allGrants();
     const mine = grants.filter((g) => isGrant(g) && g.value.to === this.c.selfId);
     for (const g of mine) {
       if (!this.checkedGrants.has(g.key) && (await grantHolds(this.deps, g))) this.checkedGrants.add(g.key);

@@ -16,6 +16,8 @@ import { NetError } from "../net/index.js";
 import { InputError } from "../util/errors.js";
 import type { NetworkState } from "./bootstrap.js";
 import type { InventoryResult } from "./api.js";
+import type { RecordDoc } from "../ledger/record.js";
+import { isGrant } from "./approval.js";
 import type { PeerClient } from "./protocol/peer-client.js";
 import { BRANCH_PAGE, type Result } from "./protocol/table.js";
 
@@ -27,6 +29,8 @@ export interface InventoryDeps {
   client: Pick<PeerClient, "call" | "tryCall">;
   /** Members the admin removed: left out of the inventory altogether. */
   isRevoked?(id: string): boolean;
+  /** The network's Flowcoin grants that check out, for the audit of who approved what. */
+  grants?(): Promise<RecordDoc[]>;
   progress?(e: {
     phase: "members" | "branch" | "merge" | "checkpoint";
     done: number;
@@ -137,6 +141,7 @@ export async function runInventory(
       invalidBlocks: merged.invalid,
       unreachable: [...down].sort(),
       duplicates,
+      approvals: deps.grants ? approvalAudit(await deps.grants()) : [],
     },
     merged,
     checkpoint,
@@ -155,4 +160,35 @@ export async function inventoryOnAdminNode(
     );
   }
   return (await runInventory(deps, network.admin, network.descriptor)).result;
+}
+
+/**
+ * Who paid whom: the grants each endpoint credential approved, by the miner paid. Grants recorded
+ * before approvals named their endpoint are listed under credential null.
+ */
+export function approvalAudit(grants: RecordDoc[]): InventoryResult["approvals"] {
+  const by = new Map<
+    string,
+    { credential: string | null; subject: string | null; to: Map<string, number> }
+  >();
+  for (const g of grants) {
+    if (!isGrant(g)) continue;
+    const who = g.value.approvedBy;
+    const id = who?.credential ?? "";
+    const row = by.get(id) ?? {
+      credential: who?.credential ?? null,
+      subject: who?.subject ?? null,
+      to: new Map(),
+    };
+    row.to.set(g.value.to, (row.to.get(g.value.to) ?? 0) + 1);
+    by.set(id, row);
+  }
+  return [...by.values()]
+    .sort((a, b) => ((a.credential ?? "") < (b.credential ?? "") ? -1 : 1))
+    .map((r) => ({
+      credential: r.credential,
+      subject: r.subject,
+      grants: [...r.to.values()].reduce((x, y) => x + y, 0),
+      to: [...r.to].sort(([a], [b]) => (a < b ? -1 : 1)).map(([miner, grants]) => ({ miner, grants })),
+    }));
 }

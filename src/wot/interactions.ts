@@ -27,6 +27,7 @@ export function attachInteractions(
   thing.setPropertyReadHandler("ring", async () => node.ring());
   thing.setPropertyReadHandler("chain", async () => node.chain());
   thing.setPropertyReadHandler("balance", async () => node.balance());
+  thing.setPropertyReadHandler("branches", async () => node.branches() as Promise<WoT.InteractionInput>);
   thing.setPropertyReadHandler("checkpoint", async () => node.checkpoint());
   thing.setPropertyReadHandler("peers", async () => node.peers());
   thing.setPropertyReadHandler("stats", async () => node.stats());

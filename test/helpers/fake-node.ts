@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import type {
   ApproveResult,
   BlockEvent,
+  BranchView,
   ChainInfo,
   FlowchainNodeApi,
   InventoryResult,
@@ -118,6 +119,7 @@ export class FakeNode extends EventEmitter implements FlowchainNodeApi {
       checkpoint: { height: this.height },
       branches: [],
       invalidBlocks: [],
+      approvals: [],
       unreachable: [],
       duplicates: [],
     };
@@ -136,6 +138,10 @@ export class FakeNode extends EventEmitter implements FlowchainNodeApi {
       recordsSealed: 0,
       recordsUnsealed: this.records.size,
     };
+  }
+
+  async branches(): Promise<BranchView[]> {
+    return [{ id: this.id, branch: { id: this.id, ...(await this.chain()), recent: [] } }];
   }
 
   async balance(): Promise<number> {

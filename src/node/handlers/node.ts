@@ -5,7 +5,14 @@ import type { NodeParts } from "./parts.js";
 
 type NodeHandlers = Pick<
   Handlers,
-  "node.info" | "node.put" | "node.get" | "node.ring" | "node.approve" | "node.balance" | "node.inventory"
+  | "node.info"
+  | "node.put"
+  | "node.get"
+  | "node.ring"
+  | "node.approve"
+  | "node.balance"
+  | "node.branch"
+  | "node.inventory"
 >;
 
 export function nodeHandlers(p: NodeParts): NodeHandlers {
@@ -16,6 +23,7 @@ export function nodeHandlers(p: NodeParts): NodeHandlers {
     "node.ring": () => p.api.ring(),
     "node.approve": ({ txID }) => p.flowcoin.approve(txID),
     "node.balance": () => p.api.balance(),
+    "node.branch": () => p.api.branch(),
     "node.inventory": ({ credential }) => {
       if (!p.api.isAdmin(credential)) {
         throw new AuthError("admin_only", "node.inventory needs the admin credential");

@@ -2,7 +2,7 @@
 // built alone in a test.
 import type { ChordNode } from "../../chord/node.js";
 import type { Ledger } from "../../ledger/ledger.js";
-import type { FlowchainNodeApi } from "../api.js";
+import type { BranchSummary, FlowchainNodeApi } from "../api.js";
 import type { BranchCopies } from "../branch-copies.js";
 import type { BranchSync } from "../branch-sync.js";
 import type { CheckpointStore } from "../checkpoints.js";
@@ -15,7 +15,9 @@ import type { ThingDirectory } from "../thing-directory.js";
 import type { Revocation } from "../revocations.js";
 
 export interface NodeParts {
-  api: Pick<FlowchainNodeApi, "id" | "put" | "ring" | "balance" | "inventory" | "isAdmin">;
+  api: Pick<FlowchainNodeApi, "id" | "put" | "ring" | "balance" | "inventory" | "isAdmin"> & {
+    branch(): Promise<BranchSummary>;
+  };
   addr: () => string;
   chord: ChordNode;
   ledger: Ledger;

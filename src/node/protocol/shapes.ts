@@ -167,6 +167,46 @@ export const inventoryResult = z.object({
   invalidBlocks: z.array(invalidBlock).max(100_000),
   unreachable: z.array(hex64).max(MAX_PEERS),
   duplicates: z.array(duplicate).max(100_000),
+  approvals: z
+    .array(
+      z.object({
+        credential: z.string().max(64).nullable(),
+        subject: z.string().max(64).nullable(),
+        grants: z.number().int().nonnegative(),
+        to: z.array(z.object({ miner: hex64, grants: z.number().int().nonnegative() })).max(MAX_PEERS),
+      }),
+    )
+    .max(100_000)
+    .default([]),
+});
+
+/** How many of a branch's latest blocks a summary shows. */
+export const RECENT_BLOCKS = 24;
+
+/** A member's branch at a glance (the explorer's branches view): its chain state and last blocks. */
+export const branchSummary = z.object({
+  id: hex64,
+  height: z.number().int().nonnegative(),
+  head: hex64,
+  validBlock: hex64.nullable(),
+  difficulty: z.object({
+    tier: z.number().int().nonnegative(),
+    target: z.string().max(64),
+    reliability: z.number().min(0).max(1),
+  }),
+  recordsSealed: z.number().int().nonnegative(),
+  recordsUnsealed: z.number().int().nonnegative(),
+  recent: z
+    .array(
+      z.object({
+        height: z.number().int().nonnegative(),
+        hash: hex64,
+        timestamp: z.number().int().nonnegative(),
+        /** Why the miner invalidated it, or null for a valid block. */
+        invalid: z.string().max(500).nullable(),
+      }),
+    )
+    .max(RECENT_BLOCKS),
 });
 
 /** A TD as a member hands it out: any JSON object (the directory serves it as is). */

@@ -5,6 +5,7 @@
 import { z } from "zod";
 import {
   approveResult,
+  branchSummary,
   block,
   duplicate,
   branchReport,
@@ -75,6 +76,7 @@ export const PROTOCOL = {
   "node.ring": spec({ params: noParams, result: ringInfo, access: "member" }),
   "node.approve": spec({ params: z.strictObject({ txID: hex64 }), result: approveResult, access: "member" }),
   "node.balance": spec({ params: noParams, result: z.number().int().nonnegative(), access: "member" }),
+  "node.branch": spec({ params: noParams, result: branchSummary, access: "member" }),
   // Admin only: the call carries the admin credential (signed by the admin key), so the admin
   // node signs a checkpoint for its admin and never for a member that merely asked. Conditions
   // (`report`) are not a peer method at all: they come only from the node's own operator.
