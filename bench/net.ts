@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createDevNetwork } from "../src/net/dev-network.js";
-import { createJoinToken } from "../src/net/membership.js";
+import { createMembershipToken } from "../src/net/membership.js";
 import { PeerNetwork } from "../src/net/peer-network.js";
 import { createKeyPairSigner } from "../src/net/signer.js";
 
@@ -79,7 +79,7 @@ export async function benchNet(opts: { inProcess?: boolean } = {}): Promise<Reco
   const spec: ServerSpec = {
     networkId: net.networkId,
     adminPublicKey: net.admin.publicKeyHex,
-    proof: createJoinToken(net.admin, { networkId: net.networkId, name: "bench" }),
+    proof: createMembershipToken(net.admin, { networkId: net.networkId, name: "bench" }),
   };
   const server = await startServer(opts.inProcess ?? false, spec);
   const client = await net.start({ maxPending: WINDOW * 2 });

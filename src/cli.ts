@@ -21,6 +21,12 @@ const USAGE = `Usage:
                                          merge every branch, sign and store a checkpoint (admin only)
   flowchain member remove ID [--data ADMIN_DIR] [--via HOST:PORT]
                                          remove a member: an admin-signed revocation spreads through the ring
+  flowchain token create [--ttl 24h] [--data ADMIN_DIR] [--out FILE] [--peer-tls]
+                                         make a join token (valid 24 h unless --ttl: 90s, 30m, 24h, 7d; at most
+                                         365d) into FILE (default ADMIN_DIR/join-token, mode 0600) and print
+                                         the line that joins a node with it; the token itself is never printed
+  flowchain token list [--data ADMIN_DIR]
+                                         the join tokens made there: id, created, expires, expired or valid
   flowchain credential issue --role device|endpoint|operator|admin [--subject NAME] [--source URI]
                   [--node ID] [--ttl 30d] [--data ADMIN_DIR] [--out FILE]
                                          make a client credential (admin-signed; --out writes it 0600)
@@ -33,7 +39,9 @@ const USAGE = `Usage:
 
 Environment (as in the original flowchain-ledger): HOST, PORT, PEER_ADDR, PEER_PORT.
 Ports may be 0 to pick a free one. The join token is read from --token-file FILE, or from
-FLOWCHAIN_TOKEN_FILE or FLOWCHAIN_TOKEN; --token TOKEN works too but shows it in the process list.`;
+FLOWCHAIN_TOKEN_FILE or FLOWCHAIN_TOKEN; --token TOKEN works too but shows it in the process list.
+Join tokens expire (the first node's DATA/join-token after 24 h): make a new one with
+\`flowchain token create --data DATA\` on the first node. A node keeps its membership once joined.`;
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -64,19 +72,22 @@ function peerAddress(s: string): string | null {
  * that does not exist yet, the token read from this node's file (never on a process list), and
  * the command this machine runs (npx inside the project, else node and the script's path).
  */
-function joinCommand(host: string, addr: string, dataDir: string): string {
+function joinCommand(host: string, addr: string, tokenFile: string): string {
   let n = 2;
   while (existsSync(resolve(`node${n}`))) n++;
+  const hostArg = host === "127.0.0.1" ? "" : ` --host ${host}`;
+  return (
+    `${cliCommand()} start --data ./node${n}${hostArg}` +
+    ` --port 0 --http-port 0 --coap-port 0 --ws-port 0 --join ${addr} --token-file ${shellQuote(tokenFile)}`
+  );
+}
+
+/** How this machine runs this CLI: npx inside the project, else node and the script's path. */
+function cliCommand(): string {
   const cli = fileURLToPath(import.meta.url);
   const project = resolve(dirname(cli), "..", "..");
   const inProject = relative(project, process.cwd()).startsWith("..") === false;
-  const run = inProject ? "npx flowchain" : `node ${shellQuote(cli)}`;
-  const tokenFile = shellQuote(join(dataDir, "join-token"));
-  const hostArg = host === "127.0.0.1" ? "" : ` --host ${host}`;
-  return (
-    `${run} start --data ./node${n}${hostArg}` +
-    ` --port 0 --http-port 0 --coap-port 0 --ws-port 0 --join ${addr} --token-file ${tokenFile}`
-  );
+  return inProject ? "npx flowchain" : `node ${shellQuote(cli)}`;
 }
 
 function httpForm(td: Record<string, unknown>, action: string): string | undefined {
@@ -165,10 +176,7 @@ async function start(v: Values): Promise<void> {
     );
   }
   // The form, never the token itself: stdout ends up in logs and terminals' scrollback.
-  if (await node.joinToken()) {
-    const tls = v["peer-tls"] === true ? " --peer-tls" : "";
-    lines.push(`join      ${joinCommand(host, node.addr, dataDir)}${tls}`);
-  }
+  lines.push(...(await joinLines(host, node.addr, dataDir, v["peer-tls"] === true)));
   process.stdout.write(lines.join("\n") + "\nready\n");
 
   let stopping = false;
@@ -292,6 +300,67 @@ async function memberCmd(v: Values, args: string[]): Promise<void> {
   const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
   await removeMember(dataDir, v.via as string | undefined, id);
   process.stdout.write(`removed ${id}: the revocation is spreading through the ring\n`);
+}
+
+// ---- flowchain token: join tokens (src/node/join-tokens.ts) ----
+
+/**
+ * What a start prints about joining: the line that joins a node with DATA/join-token while it is
+ * valid, or the command that makes a new one once it has expired. Nothing on a member's node.
+ */
+async function joinLines(host: string, addr: string, dataDir: string, tls: boolean): Promise<string[]> {
+  const { joinTokenState } = await import("./node/join-tokens.js");
+  const state = await joinTokenState(dataDir);
+  if (!state) return [];
+  if (state.expired) {
+    return [
+      `join      the join token has expired: ${cliCommand()} token create --data ${shellQuote(dataDir)}`,
+    ];
+  }
+  return [
+    `join      ${joinCommand(host, addr, state.file)}${tls ? " --peer-tls" : ""}`,
+    `expires   ${new Date(state.expires).toISOString()} (then: ${cliCommand()} token create --data ${shellQuote(dataDir)})`,
+  ];
+}
+
+async function tokenCmd(v: Values, args: string[]): Promise<void> {
+  const [action] = args;
+  const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
+  const tokens = await import("./node/join-tokens.js");
+  if (action === "list") {
+    process.stdout.write(await tokens.tokenTable(dataDir));
+    return;
+  }
+  if (action !== "create") fail(`token takes: create or list\n${USAGE}`);
+  let ttlMs = tokens.DEFAULT_JOIN_TTL_MS;
+  if (v.ttl !== undefined) {
+    try {
+      ttlMs = tokens.parseJoinTtl(v.ttl as string);
+    } catch (err) {
+      fail(`${(err as Error).message}\n${USAGE}`);
+    }
+  }
+  const made = await tokens.createTokenFile(dataDir, {
+    ttlMs,
+    out: typeof v.out === "string" ? resolve(v.out) : undefined,
+  });
+  // The first node's address, as it last started; the new node may join through any member.
+  const addr = (await readFile(join(dataDir, "node-addr"), "utf8").catch(() => "")).trim();
+  const lines = [
+    `token     ${made.id} written to ${made.file} (mode 0600)`,
+    `expires   ${new Date(made.expires).toISOString()}`,
+  ];
+  if (addr) {
+    const host = addr.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+    lines.push(
+      `join      ${joinCommand(host, addr, made.file)}${v["peer-tls"] === true ? " --peer-tls" : ""}`,
+    );
+  } else {
+    lines.push(
+      `join      start the first node once, then add: --join ITS_PEER_ADDRESS --token-file ${shellQuote(made.file)}`,
+    );
+  }
+  process.stdout.write(lines.join("\n") + "\n");
 }
 
 async function credentialCmd(v: Values, args: string[]): Promise<void> {
@@ -418,6 +487,8 @@ async function main(argv: string[]): Promise<void> {
       return discoverCmd(parsed.positionals[0]);
     case "member":
       return memberCmd(v, parsed.positionals);
+    case "token":
+      return tokenCmd(v, parsed.positionals);
     case "credential":
       return credentialCmd(v, parsed.positionals);
     case "proof":

@@ -46,6 +46,7 @@ test("a tampered or foreign token fails the start with the fix named, and leaves
   const foreign = createJoinToken(stranger, {
     networkId: networkId({ name: "flowchain", adminPublicKey: stranger.publicKeyHex }),
     name: "flowchain",
+    ttlMs: 3_600_000,
   });
   const refused = await t.throwsAsync(cluster.start(await withFile("foreign", foreign)));
   t.regex(refused?.message ?? "", /could not join.*Nothing was kept.*--token-file/s);

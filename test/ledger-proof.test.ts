@@ -9,11 +9,11 @@ import {
   type InclusionProof,
   type ProofReport,
 } from "../src/ledger/proof.js";
-import { verifyJoinToken } from "../src/net/membership.js";
+import { verifyMembershipToken } from "../src/net/membership.js";
 import { proofFixture } from "./helpers/proof-fixture.js";
 
 const check = (p: unknown, expect: { networkId?: string; adminPublicKey?: string } = {}): ProofReport =>
-  verifyProof(p, { checkMembership: verifyJoinToken, ...expect });
+  verifyProof(p, { checkMembership: verifyMembershipToken, ...expect });
 
 for (const n of [1, 2, 3, 100, 10_000]) {
   test(`proofs of records in a block of ${n} verify, path length ≤ ⌈log2 n⌉`, (t) => {

@@ -5,7 +5,7 @@ import { WebSocketServer } from "ws";
 import { createLogger, type Logger } from "../src/log.js";
 import { PeerNetwork } from "../src/net/peer-network.js";
 import { createDevNetwork, RawPeer } from "../src/net/dev-network.js";
-import { createJoinToken, parseJoinToken, verifyJoinToken } from "../src/net/membership.js";
+import { createMembershipToken, parseMembershipToken, verifyMembershipToken } from "../src/net/membership.js";
 import { createKeyPairSigner } from "../src/net/signer.js";
 import { createHello, signTranscript } from "../src/net/handshake.js";
 import { createServer as createHttpsServer } from "node:https";
@@ -20,10 +20,10 @@ function capturingLogger(): { log: Logger; lines: Array<Record<string, unknown>>
 
 test("join tokens: round trip, tamper, wrong network, wrong admin, garbage", (t) => {
   const net = createDevNetwork();
-  const token = createJoinToken(net.admin, { networkId: net.networkId, name: "home" });
+  const token = createMembershipToken(net.admin, { networkId: net.networkId, name: "home" });
   const expected = { networkId: net.networkId, adminPublicKey: net.admin.publicKeyHex };
-  t.true(verifyJoinToken(token, expected));
-  const { payload } = parseJoinToken(token);
+  t.true(verifyMembershipToken(token, expected));
+  const { payload } = parseMembershipToken(token);
   t.is(payload.network, net.networkId);
   t.is(payload.name, "home");
   t.is(payload.adminPublicKey, net.admin.publicKeyHex);
@@ -32,16 +32,16 @@ test("join tokens: round trip, tamper, wrong network, wrong admin, garbage", (t)
   const tampered = JSON.parse(Buffer.from(body, "base64url").toString());
   tampered.name = "evil";
   const tamperedToken = [pre, Buffer.from(JSON.stringify(tampered)).toString("base64url"), sig].join(".");
-  t.false(verifyJoinToken(tamperedToken, expected));
-  t.false(verifyJoinToken(token, { ...expected, networkId: "other" }));
-  t.false(verifyJoinToken(token, { ...expected, adminPublicKey: createKeyPairSigner().publicKeyHex }));
+  t.false(verifyMembershipToken(tamperedToken, expected));
+  t.false(verifyMembershipToken(token, { ...expected, networkId: "other" }));
+  t.false(verifyMembershipToken(token, { ...expected, adminPublicKey: createKeyPairSigner().publicKeyHex }));
   // Someone else's key signing a payload that names the real admin key.
   const forger = createKeyPairSigner();
-  const forged = createJoinToken(
+  const forged = createMembershipToken(
     { publicKeyHex: net.admin.publicKeyHex, sign: (d) => forger.sign(d) },
     { networkId: net.networkId, name: "forged" },
   );
-  t.false(verifyJoinToken(forged, expected));
+  t.false(verifyMembershipToken(forged, expected));
 
   for (const bad of [
     "",
@@ -53,11 +53,11 @@ test("join tokens: round trip, tamper, wrong network, wrong admin, garbage", (t)
     null,
     "x".repeat(10_000),
   ]) {
-    t.false(verifyJoinToken(bad, expected));
-    const err = t.throws(() => parseJoinToken(bad));
+    t.false(verifyMembershipToken(bad, expected));
+    const err = t.throws(() => parseMembershipToken(bad));
     t.is((err as { code?: string }).code, "bad_token");
   }
-  t.throws(() => parseJoinToken(`fc1.${Buffer.from("[1]").toString("base64url")}.${sig}`), {
+  t.throws(() => parseMembershipToken(`fc1.${Buffer.from("[1]").toString("base64url")}.${sig}`), {
     message: /object/,
   });
 });
@@ -71,7 +71,7 @@ test("a node refuses to start with a proof that is not for its network", (t) => 
         signer: createKeyPairSigner(),
         networkId: net.networkId,
         adminPublicKey: net.admin.publicKeyHex,
-        proof: createJoinToken(other.admin, { networkId: net.networkId, name: "x" }),
+        proof: createMembershipToken(other.admin, { networkId: net.networkId, name: "x" }),
         host: "127.0.0.1",
         port: 0,
       }),
@@ -104,7 +104,7 @@ test("the dialer refuses a server that is not a member", async (t) => {
   const net = createDevNetwork();
   // An impostor that accepts anyone and answers with a correctly signed hello, but a rogue proof.
   const impostorId = net.identity({
-    proof: createJoinToken(createKeyPairSigner(), { networkId: net.networkId, name: "rogue" }),
+    proof: createMembershipToken(createKeyPairSigner(), { networkId: net.networkId, name: "rogue" }),
   });
   // It speaks TLS and binds its signature to the session, as a member would.
   const https = createHttpsServer(selfSignedCertificate());

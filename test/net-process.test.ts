@@ -14,14 +14,14 @@ const DEV_NETWORK = fileURLToPath(new URL("../src/net/dev-network.js", import.me
 // The child mints the network and hands the test a member token: the test then joins like any node.
 const CHILD = `
 import { createDevNetwork } from ${JSON.stringify(DEV_NETWORK)};
-import { createJoinToken } from ${JSON.stringify(DEV_NETWORK.replace("dev-network.js", "membership.js"))};
+import { createMembershipToken } from ${JSON.stringify(DEV_NETWORK.replace("dev-network.js", "membership.js"))};
 const net = createDevNetwork();
 const node = await net.start({ maxFrameBytes: 65536 });
 node.handle("echo", async (p) => p);
 node.handle("memory", async () => process.memoryUsage());
 console.log(JSON.stringify({
   addr: node.addr, id: node.id, networkId: net.networkId, adminPublicKey: net.admin.publicKeyHex,
-  proof: createJoinToken(net.admin, { networkId: net.networkId, name: "test" }),
+  proof: createMembershipToken(net.admin, { networkId: net.networkId, name: "test" }),
 }));
 process.stdin.resume();
 process.stdin.on("end", () => process.exit(0));

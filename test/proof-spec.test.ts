@@ -4,7 +4,7 @@
 import test from "ava";
 import canonicalize from "canonicalize";
 import { createHash, createPublicKey, verify as edVerify } from "node:crypto";
-import { verifyJoinToken } from "../src/net/membership.js";
+import { verifyMembershipToken } from "../src/net/membership.js";
 import { verifyProof } from "../src/ledger/proof.js";
 import { proofFixture } from "./helpers/proof-fixture.js";
 
@@ -167,7 +167,7 @@ function readmeVerify(p: J): boolean {
   return pathRoot(head.head, CP.index, C.heads.length, CP.path, w) === C.root;
 }
 
-const project = (p: unknown) => verifyProof(p, { checkMembership: verifyJoinToken }).ok;
+const project = (p: unknown) => verifyProof(p, { checkMembership: verifyMembershipToken }).ok;
 
 test("a verifier written from the README accepts the project's proofs and rejects what the project rejects", (t) => {
   for (const [n, merkle] of [

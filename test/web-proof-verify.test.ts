@@ -3,7 +3,7 @@
 // where a tampered one fails.
 import test from "ava";
 import { fileURLToPath } from "node:url";
-import { verifyJoinToken } from "../src/net/membership.js";
+import { verifyMembershipToken } from "../src/net/membership.js";
 import { verifyProof } from "../src/ledger/proof.js";
 import { proofFixture } from "./helpers/proof-fixture.js";
 
@@ -13,7 +13,7 @@ type WebVerifier = { verifyProof(p: unknown): Promise<Report>; canonical(v: unkn
 // dist/test/ -> the package's web/ (served as is, never compiled).
 const WEB = new URL("../../web/proof-verify.js", import.meta.url);
 const load = async () => (await import(fileURLToPath(WEB))) as WebVerifier;
-const project = (p: unknown) => verifyProof(p, { checkMembership: verifyJoinToken });
+const project = (p: unknown) => verifyProof(p, { checkMembership: verifyMembershipToken });
 
 test("the page verifies good proofs step by step, as the project does", async (t) => {
   const web = await load();

@@ -123,7 +123,7 @@ export interface ProofReport {
 }
 
 export interface VerifyProofOptions {
-  /** Checks the membership token against the network (net/membership.ts verifyJoinToken). */
+  /** Checks the membership token against the network (net/membership.ts verifyMembershipToken). */
   checkMembership: (token: unknown, expected: { networkId: string; adminPublicKey: string }) => boolean;
   /** Refuse proofs of any other network (by id or by admin key). */
   networkId?: string;

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto";
 import { WebSocket } from "ws";
 import type { HelloFrame } from "./frame.js";
 import { createHello, signTranscript, type LocalIdentity } from "./handshake.js";
-import { createJoinToken } from "./membership.js";
+import { createMembershipToken } from "./membership.js";
 import type { Socket } from "node:net";
 import { PeerNetwork, channelBinding, type PeerNetworkOptions } from "./peer-network.js";
 import { createKeyPairSigner, type NodeSigner } from "./signer.js";
@@ -30,7 +30,7 @@ export function createDevNetwork(admin: NodeSigner = createKeyPairSigner(), netw
     signer: createKeyPairSigner(),
     networkId: id,
     adminPublicKey: admin.publicKeyHex,
-    proof: createJoinToken(admin, { networkId: id, name: "dev" }),
+    proof: createMembershipToken(admin, { networkId: id, name: "dev" }),
     host: "127.0.0.1",
     port: 0,
     ...extra,
@@ -43,7 +43,7 @@ export function createDevNetwork(admin: NodeSigner = createKeyPairSigner(), netw
       signer: createKeyPairSigner(),
       networkId: id,
       adminPublicKey: admin.publicKeyHex,
-      proof: createJoinToken(admin, { networkId: id, name: "dev" }),
+      proof: createMembershipToken(admin, { networkId: id, name: "dev" }),
       addr: "127.0.0.1:1",
       ...over,
     }),

@@ -10,7 +10,7 @@
 // material (RFC 8446 §7.5, RFC 9266's idea for TLS 1.3): a man in the middle runs two sessions
 // with two different secrets, so neither side's signature verifies on the other.
 import { randomBytes } from "node:crypto";
-import { verifyJoinToken } from "./membership.js";
+import { checkPeerProof } from "./membership.js";
 import { nodeIdOf, verifyEd25519, type NodeSigner } from "./signer.js";
 import type { HelloFrame } from "./frame.js";
 
@@ -46,11 +46,13 @@ export function createHello(self: LocalIdentity): HelloFrame {
 export function checkHello(
   hello: HelloFrame,
   expected: { networkId: string; adminPublicKey: string },
+  now = Date.now(),
 ): string | null {
   if (hello.networkId !== expected.networkId) return "wrong_network";
   if (nodeIdOf(hello.publicKeyHex) !== hello.id) return "id_mismatch";
-  if (!verifyJoinToken(hello.proof, expected)) return "bad_proof";
-  return null;
+  // A join token is refused once expired (the reason names it, so the joiner can say what to do);
+  // a membership token, what every admitted member shows, never expires.
+  return checkPeerProof(hello.proof, expected, now);
 }
 
 function part(h: HelloFrame): string[] {

@@ -12,9 +12,14 @@ export type {
 export { MemoryPeerHub, MemoryPeerNetwork, type MemoryPeerNetworkOptions } from "./memory-peer-network.js";
 export { NetError } from "./frame.js";
 export {
+  createMembershipToken,
+  parseMembershipToken,
+  verifyMembershipToken,
   createJoinToken,
   parseJoinToken,
-  verifyJoinToken,
+  checkJoinToken,
+  checkPeerProof,
+  type MembershipTokenPayload,
   type JoinTokenPayload,
   type ParsedJoinToken,
 } from "./membership.js";

@@ -1,6 +1,6 @@
 // An in-process PeerTransport for node-level tests: members of one MemoryPeerHub call each other
 // with the real network's semantics and without sockets. What it copies from PeerNetwork:
-// - membership: a network whose own join token fails verifyJoinToken cannot be built; a pair of
+// - membership: a network whose own proof fails assertOwnProof cannot be built; a pair of
 //   members authenticate each other with the handshake's checkHello on first contact, so a
 //   member of another network (or admin key) is refused with the same AuthError;
 // - the handler's `from` is the calling network, as the hub knows it, never a payload field;
@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from "../log.js";
 import { AuthError, InputError } from "../util/errors.js";
 import { fromWireError, NetError, toWireError, type WireError } from "./frame.js";
 import { checkHello, createHello } from "./handshake.js";
-import { verifyJoinToken } from "./membership.js";
+import { assertOwnProof } from "./membership.js";
 import {
   HandlerTable,
   type CallOptions,
@@ -31,7 +31,7 @@ export interface MemoryPeerNetworkOptions {
   signer: NodeSigner;
   networkId: string;
   adminPublicKey: string;
-  /** This node's join token: shown to peers as proof of membership. */
+  /** This node's membership token (or, while it joins, its join token): shown to peers in every handshake. */
   proof: string;
   /** "host:port" to listen on (a restart reuses its old one); default: the hub assigns one. */
   addr?: string;
@@ -179,12 +179,7 @@ export class MemoryPeerNetwork extends EventEmitter<PeerTransportEvents> impleme
 
   constructor(hub: MemoryPeerHub, opts: MemoryPeerNetworkOptions) {
     super();
-    if (!verifyJoinToken(opts.proof, opts)) {
-      throw new InputError(
-        "bad_token",
-        "own membership proof is not a valid token for this network and admin key",
-      );
-    }
+    assertOwnProof(opts.proof, opts);
     this.hub = hub;
     this.opts = {
       signer: opts.signer,
@@ -264,6 +259,11 @@ export class MemoryPeerNetwork extends EventEmitter<PeerTransportEvents> impleme
       this.outgoing.add(call);
       this.deliver(call, to, method, p).catch((err: unknown) => call.reject(err as Error));
     });
+  }
+
+  setProof(proof: string): void {
+    assertOwnProof(proof, this.opts);
+    this.opts.proof = proof;
   }
 
   async close(): Promise<void> {

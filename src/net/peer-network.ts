@@ -14,7 +14,7 @@ import { AuthError, InputError } from "../util/errors.js";
 import { CloseCode, Connection, type ConnectionOptions } from "./connection.js";
 import { NetError } from "./frame.js";
 import type { LocalIdentity, Role } from "./handshake.js";
-import { verifyJoinToken } from "./membership.js";
+import { assertOwnProof } from "./membership.js";
 import {
   HandlerTable,
   type CallOptions,
@@ -34,7 +34,7 @@ export interface PeerNetworkOptions {
   signer: NodeSigner;
   networkId: string;
   adminPublicKey: string;
-  /** This node's join token: shown to peers as proof of membership. */
+  /** This node's membership token (or, while it joins, its join token): shown to peers in every handshake. */
   proof: string;
   host: string;
   /** 0 picks a free port. */
@@ -107,12 +107,7 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
 
   constructor(opts: PeerNetworkOptions) {
     super();
-    if (!verifyJoinToken(opts.proof, opts)) {
-      throw new InputError(
-        "bad_token",
-        "own membership proof is not a valid token for this network and admin key",
-      );
-    }
+    assertOwnProof(opts.proof, opts);
     this.opts = {
       maxFrameBytes: 1024 * 1024,
       requestTimeoutMs: 3000,
@@ -276,6 +271,11 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     if (this.banned.has(conn.peer!.id))
       throw new AuthError("revoked", `${conn.peer!.id} was removed by the admin`);
     return conn.request(method, params, Math.max(1, deadline - Date.now()));
+  }
+
+  setProof(proof: string): void {
+    assertOwnProof(proof, this.opts);
+    this.opts.proof = proof;
   }
 
   async close(): Promise<void> {

@@ -58,6 +58,12 @@ export interface PeerTransport {
    * Optional: a transport without it still has the node refuse the member at every method.
    */
   ban?(id: string): void;
+  /**
+   * The proof shown in handshakes from now on: a node admitted with a join token shows the
+   * membership token it was given instead, so it still gets in once the join token expires.
+   * Must pass the same check as the proof the transport was built with.
+   */
+  setProof?(proof: string): void;
   close(): Promise<void>;
   on<K extends PeerTransportEvent>(event: K, listener: Listener<K>): this;
   once<K extends PeerTransportEvent>(event: K, listener: Listener<K>): this;

@@ -3,16 +3,27 @@
 import { mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { Identity } from "../ledger/identity.js";
 import { networkId, type NetworkDescriptor } from "../ledger/genesis.js";
-import { createJoinToken, parseJoinToken, verifyJoinToken } from "../net/membership.js";
+import {
+  checkJoinToken,
+  createMembershipToken,
+  isJoinToken,
+  parseAnyToken,
+  verifyMembershipToken,
+} from "../net/membership.js";
 import { InputError } from "../util/errors.js";
 import type { Logger } from "../log.js";
 import { ensureCredentialFiles } from "./credential-files.js";
 import { dataFiles } from "./data-dir.js";
+import { DEFAULT_JOIN_TTL_MS, writeJoinToken } from "./join-tokens.js";
 
 export interface NetworkState {
   descriptor: NetworkDescriptor;
   networkId: string;
-  /** This node's membership proof: the admin-signed join token it was admitted with. */
+  /**
+   * What this node shows in handshakes: its membership token (DATA/membership-token), or, during
+   * a first join with a join token, that join token until the node it joins through hands it the
+   * membership token (membership-exchange.ts), which is only then written.
+   */
   proof: string;
   /** Present only on the node that created the network. */
   admin?: Identity;
@@ -27,7 +38,11 @@ export interface NetworkState {
 
 /** The fix a user needs when a join token is refused, named in every such error. */
 export const TOKEN_HINT =
-  "copy the token again from the first node's DATA/join-token (or pass that file with --token-file) and start again";
+  "on the first node make a new join token with `flowchain token create --data DATA` (it writes DATA/join-token), pass that file with --token-file and start again";
+
+/** What the user reads when a join token is refused because it expired. */
+export const EXPIRED_HINT =
+  "the join token has expired (join tokens last 24 h unless made with another --ttl): " + TOKEN_HINT;
 
 async function readIfExists(path: string): Promise<string | undefined> {
   try {
@@ -51,8 +66,7 @@ export async function prepareNetwork(
     const descriptor = JSON.parse(saved) as NetworkDescriptor;
     const id = networkId(descriptor);
     const proof = (await readIfExists(files.proof))?.trim();
-    if (!proof) throw new InputError("corrupt_data_dir", `${files.proof} is missing`);
-    if (opts.token && parseJoinToken(opts.token).payload.network !== id) {
+    if (opts.token && parseAnyToken(opts.token).payload.network !== id) {
       throw new InputError(
         "wrong_network",
         `this data directory belongs to network ${id.slice(0, 12)}…, not the token's: start without --token, or use another --data directory`,
@@ -60,8 +74,21 @@ export async function prepareNetwork(
     }
     const adminKey = await readIfExists(`${dir}/${files.adminKey}`);
     const admin = adminKey === undefined ? undefined : await Identity.loadOrCreate(dir, files.adminKey);
-    if (admin) await ensureCredentialFiles(dir, admin, id, log);
-    return { descriptor, networkId: id, proof, admin, created: false, firstJoin: false };
+    // A first join that stopped between writing network.json and the membership token (killed
+    // while exchanging the join token) is still a first join: it starts over below.
+    if (!proof && !(opts.joining && opts.token)) {
+      throw new InputError(
+        "corrupt_data_dir",
+        `${files.proof} is missing: the first join did not finish; start again with --join and --token-file`,
+      );
+    }
+    if (proof) {
+      if (admin) {
+        await ensureCredentialFiles(dir, admin, id, log);
+        await replaceLegacyJoinToken(dir, admin, { networkId: id, name: descriptor.name }, log);
+      }
+      return { descriptor, networkId: id, proof, admin, created: false, firstJoin: false };
+    }
   }
 
   if (opts.joining) {
@@ -73,18 +100,26 @@ export async function prepareNetwork(
     const token = opts.token.trim();
     const claims = parsedOrHint(token).payload;
     const descriptor: NetworkDescriptor = { name: claims.name, adminPublicKey: claims.adminPublicKey };
-    // Checked before anything is written: an altered or cut token leaves the directory untouched.
-    if (
-      networkId(descriptor) !== claims.network ||
-      !verifyJoinToken(token, { networkId: claims.network, adminPublicKey: claims.adminPublicKey })
-    ) {
+    const expected = { networkId: claims.network, adminPublicKey: claims.adminPublicKey };
+    // Checked before anything is written: an altered, cut or expired token leaves the directory untouched.
+    const why =
+      networkId(descriptor) !== claims.network
+        ? "bad_token"
+        : isJoinToken(token)
+          ? checkJoinToken(token, expected)
+          : verifyMembershipToken(token, expected)
+            ? null
+            : "bad_token";
+    if (why === "expired_join_token") throw new InputError(why, EXPIRED_HINT);
+    if (why) {
       throw new InputError(
         "bad_token",
         `the join token's signature does not verify (altered or cut): ${TOKEN_HINT}`,
       );
     }
     await writeFile(files.network, JSON.stringify(descriptor, null, 2) + "\n", { mode: 0o600 });
-    await writeFile(files.proof, token + "\n", { mode: 0o600 });
+    // A token of the old kind (fc1) is itself the membership token; a join token is not kept.
+    if (!isJoinToken(token)) await writeFile(files.proof, token + "\n", { mode: 0o600 });
     return { descriptor, networkId: claims.network, proof: token, created: false, firstJoin: true };
   }
 
@@ -94,18 +129,41 @@ export async function prepareNetwork(
     adminPublicKey: admin.publicKeyHex,
   };
   const id = networkId(descriptor);
-  const token = createJoinToken(admin, { networkId: id, name: descriptor.name });
+  const membership = createMembershipToken(admin, { networkId: id, name: descriptor.name });
   await writeFile(files.network, JSON.stringify(descriptor, null, 2) + "\n", { mode: 0o600 });
-  await writeFile(files.proof, token + "\n", { mode: 0o600 });
-  await writeFile(files.joinToken, token + "\n", { mode: 0o600 });
+  await writeFile(files.proof, membership + "\n", { mode: 0o600 });
+  await writeJoinToken(
+    dir,
+    admin,
+    { networkId: id, name: descriptor.name },
+    { file: files.joinToken, ttlMs: DEFAULT_JOIN_TTL_MS },
+  );
   await ensureCredentialFiles(dir, admin, id, log);
   log.info("network created", { network: id, name: descriptor.name });
-  return { descriptor, networkId: id, proof: token, admin, created: true, firstJoin: false };
+  return { descriptor, networkId: id, proof: membership, admin, created: true, firstJoin: false };
 }
 
-function parsedOrHint(token: string): ReturnType<typeof parseJoinToken> {
+/**
+ * Before join tokens expired, the first node wrote its membership token to join-token too. That
+ * file is what users copy around, so the admin's node replaces it with a join token that expires;
+ * the old text still admits (it is the network's membership token, which members keep).
+ */
+async function replaceLegacyJoinToken(
+  dir: string,
+  admin: Identity,
+  network: { networkId: string; name: string },
+  log: Logger,
+): Promise<void> {
+  const file = dataFiles(dir).joinToken;
+  const text = (await readIfExists(file))?.trim();
+  if (text === undefined || isJoinToken(text)) return;
+  await writeJoinToken(dir, admin, network, { file, ttlMs: DEFAULT_JOIN_TTL_MS });
+  log.info("join-token replaced by a join token that expires in 24 h", { file });
+}
+
+function parsedOrHint(token: string): ReturnType<typeof parseAnyToken> {
   try {
-    return parseJoinToken(token);
+    return parseAnyToken(token);
   } catch (err) {
     throw new InputError("bad_token", `${(err as Error).message}: ${TOKEN_HINT}`);
   }

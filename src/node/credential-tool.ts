@@ -1,11 +1,8 @@
 // `flowchain credential issue`: the administrator makes a client credential from the admin data
 // directory (which holds admin.key); nothing is sent anywhere, members check it offline.
-import { readFile } from "node:fs/promises";
-import { Identity } from "../ledger/identity.js";
-import { networkId, type NetworkDescriptor } from "../ledger/genesis.js";
 import { InputError } from "../util/errors.js";
+import { readAdminDir } from "./admin-dir.js";
 import { CREDENTIAL_ROLES, issueCredential, parseDuration, type CredentialRole } from "./credentials.js";
-import { dataFiles } from "./data-dir.js";
 
 export interface IssueRequest {
   role: string | undefined;
@@ -32,21 +29,9 @@ export async function issueFromDataDir(dir: string, r: IssueRequest): Promise<st
       "--node binds an operator credential to a node: 8 to 64 hex digits of its id",
     );
   }
-  const files = dataFiles(dir);
-  let desc: NetworkDescriptor;
-  let admin: Identity;
-  try {
-    desc = JSON.parse(await readFile(files.network, "utf8")) as NetworkDescriptor;
-    await readFile(`${dir}/${files.adminKey}`);
-    admin = await Identity.loadOrCreate(dir, files.adminKey);
-  } catch {
-    throw new InputError(
-      "not_admin",
-      `${dir} holds no admin.key: run this with --data of the network's first node`,
-    );
-  }
+  const { admin, networkId } = await readAdminDir(dir);
   const ttl = r.ttl ?? (role === "admin" ? undefined : DEFAULT_TTL);
-  return issueCredential(admin, networkId(desc), {
+  return issueCredential(admin, networkId, {
     role,
     subject: r.subject ?? role,
     ...(r.source !== undefined ? { source: r.source } : {}),

@@ -8,6 +8,8 @@ export const dataFiles = (dir: string) => ({
   network: join(dir, "network.json"),
   proof: join(dir, "membership-token"),
   joinToken: join(dir, "join-token"),
+  /** The admin's list of the join tokens it made (ids and times, never the tokens). */
+  joinTokens: join(dir, "join-tokens.json"),
   adminToken: join(dir, "admin-token"),
   deviceCredential: join(dir, "device-credential"),
   endpointCredential: join(dir, "endpoint-credential"),

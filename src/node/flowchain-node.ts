@@ -16,6 +16,7 @@ import type { Checkpoint } from "../ledger/inventory.js";
 import { PeerNetwork, type Handler } from "../net/index.js";
 import { createLogger, type Logger } from "../log.js";
 import { AuthError, errorText, UnavailableError } from "../util/errors.js";
+import { isJoinToken } from "../net/membership.js";
 import type {
   ApproveResult,
   ChainInfo,
@@ -38,7 +39,14 @@ import type {
 import { checkCredential, type CredentialCheck } from "./credentials.js";
 import { RECENT_BLOCKS } from "./protocol/shapes.js";
 import type { Approver } from "./approval.js";
-import { forgetFailedJoin, prepareNetwork, TOKEN_HINT, type NetworkState } from "./bootstrap.js";
+import {
+  EXPIRED_HINT,
+  forgetFailedJoin,
+  prepareNetwork,
+  TOKEN_HINT,
+  type NetworkState,
+} from "./bootstrap.js";
+import { exchangeJoinToken } from "./membership-exchange.js";
 import { BranchCopies } from "./branch-copies.js";
 import { BranchProofs } from "./branch-proofs.js";
 import { BranchSync } from "./branch-sync.js";
@@ -332,6 +340,8 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       log,
     );
     try {
+      if (network.firstJoin && opts.join !== undefined && isJoinToken(network.proof))
+        await exchangeJoinToken(net, opts.join, network, files.proof);
       await node.recovery.load();
       node.wire();
       await node.enterRing(opts.join);
@@ -342,7 +352,11 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
       await forgetFailedJoin(opts.dataDir);
       throw new UnavailableError(
         "join_failed",
-        `could not join through ${opts.join}: ${errorText(err)}. Nothing was kept in ${opts.dataDir}; if the token is wrong, ${TOKEN_HINT}`,
+        `could not join through ${opts.join}: ${errorText(err)}. Nothing was kept in ${opts.dataDir}; ${
+          (err as { code?: string }).code === "expired_join_token"
+            ? EXPIRED_HINT
+            : `if the token is wrong, ${TOKEN_HINT}`
+        }`,
       );
     }
     return node;
@@ -380,6 +394,11 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
         proofs: this.inclusion,
         things: this.things,
         revoke: (r) => this.revoke(r),
+        membershipProof: () => {
+          if (isJoinToken(this.network.proof))
+            throw new UnavailableError("no_membership", "this node is still joining");
+          return this.network.proof;
+        },
         isRevoked: (id) => this.revocations.has(id),
       }),
     );

@@ -2,11 +2,10 @@
 // directory (which holds admin.key), as an admitted tool that does not enter the ring, so it works
 // whether or not the admin's own node is up and needs no lock on its LevelDB.
 import { readFile } from "node:fs/promises";
-import { Identity } from "../ledger/identity.js";
-import type { NetworkDescriptor } from "../ledger/genesis.js";
 import { createKeyPairSigner, PeerNetwork } from "../net/index.js";
 import { networkId } from "../ledger/genesis.js";
 import { InputError } from "../util/errors.js";
+import { readAdminDir } from "./admin-dir.js";
 import { dataFiles } from "./data-dir.js";
 import { runInventory, type InventoryDeps } from "./inventory.js";
 import { walkRing } from "./members.js";
@@ -21,14 +20,7 @@ import { createRevocation, Revocations } from "./revocations.js";
  */
 export async function openAdminTool(dir: string, via: string | undefined) {
   const files = dataFiles(dir);
-  const desc = JSON.parse(await readFile(files.network, "utf8")) as NetworkDescriptor;
-  let admin: Identity;
-  try {
-    await readFile(`${dir}/${files.adminKey}`);
-    admin = await Identity.loadOrCreate(dir, files.adminKey);
-  } catch {
-    throw new InputError("not_admin", `${dir} holds no admin.key: run this from the admin's data directory`);
-  }
+  const { desc, admin } = await readAdminDir(dir);
   const proof = (await readFile(files.proof, "utf8")).trim();
   const start = via ?? (await readFile(files.addr, "utf8").catch(() => "")).trim();
   if (!start) throw new InputError("no_peer", "give --via HOST:PORT of any member");

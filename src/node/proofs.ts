@@ -14,7 +14,7 @@ import {
   type InclusionProof,
   type ProofReport,
 } from "../ledger/proof.js";
-import { verifyJoinToken } from "../net/membership.js";
+import { verifyMembershipToken } from "../net/membership.js";
 import { InputError, NotFoundError, UnavailableError } from "../util/errors.js";
 import { HEX64 } from "../util/hex.js";
 import type { PeerClient } from "./protocol/peer-client.js";
@@ -30,7 +30,7 @@ export function checkProof(
   proof: unknown,
   expect: { networkId?: string; adminPublicKey?: string } = {},
 ): ProofReport {
-  return verifyProof(proof, { checkMembership: verifyJoinToken, ...expect });
+  return verifyProof(proof, { checkMembership: verifyMembershipToken, ...expect });
 }
 
 export interface ProofDeps {

@@ -8,9 +8,9 @@ import type { Logger } from "../log.js";
 import { AuthError, errorText } from "../util/errors.js";
 
 /** How long a node that has never been a member keeps trying its --join address. */
-const FIRST_JOIN_PATIENCE_MS = 30_000;
+export const FIRST_JOIN_PATIENCE_MS = 30_000;
 /** The first round's call timeout; each later round doubles it, up to 8 times. */
-const CALL_TIMEOUT_MS = 3_000;
+export const CALL_TIMEOUT_MS = 3_000;
 import type { PeerStore } from "./peer-store.js";
 import type { PeerClient } from "./protocol/peer-client.js";
 

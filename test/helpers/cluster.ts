@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { PeerNetwork, createKeyPairSigner, type NodeSigner } from "../../src/net/index.js";
-import { parseJoinToken } from "../../src/net/membership.js";
+import { parseAnyToken } from "../../src/net/membership.js";
 import type { RingInfo } from "../../src/node/api.js";
 import { eventually } from "./eventually.js";
 import { pool } from "./pool.js";
@@ -131,7 +131,7 @@ export class Cluster {
    * key unless `opts.signer` gives one (a rogue's own, or a removed member's).
    */
   async client(token: string, opts: { tls?: boolean; signer?: NodeSigner } = {}): Promise<PeerNetwork> {
-    const p = parseJoinToken(token).payload;
+    const p = parseAnyToken(token).payload;
     const net = new PeerNetwork({
       signer: opts.signer ?? createKeyPairSigner(),
       networkId: p.network,

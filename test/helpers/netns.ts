@@ -12,7 +12,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { PeerNetwork, createKeyPairSigner } from "../../src/net/index.js";
-import { parseJoinToken } from "../../src/net/membership.js";
+import { parseAnyToken } from "../../src/net/membership.js";
 
 const run = promisify(execFile);
 const SELF = fileURLToPath(import.meta.url);
@@ -272,7 +272,7 @@ async function agentMain(host: string, token: string): Promise<void> {
   const servers: Server[] = [];
   const peer = async () => {
     if (net) return net;
-    const p = parseJoinToken(token).payload;
+    const p = parseAnyToken(token).payload;
     net = new PeerNetwork({
       signer: createKeyPairSigner(),
       networkId: p.network,

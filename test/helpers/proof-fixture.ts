@@ -8,7 +8,7 @@ import { signCheckpoint, type Checkpoint } from "../../src/ledger/inventory.js";
 import type { MerkleVersion } from "../../src/ledger/merkle.js";
 import { buildProof, type InclusionProof } from "../../src/ledger/proof.js";
 import type { RecordDoc } from "../../src/ledger/record.js";
-import { createJoinToken } from "../../src/net/membership.js";
+import { createMembershipToken } from "../../src/net/membership.js";
 import { nextBlock, recordsIn } from "./branch-builder.js";
 
 export interface ProofFixture {
@@ -32,7 +32,7 @@ export function proofFixture(
   const admin = opts.admin ?? Identity.generate();
   const miner = Identity.generate();
   const network = { name: "proof-test", adminPublicKey: admin.publicKeyHex };
-  const token = createJoinToken(admin, { networkId: networkId(network), name: network.name });
+  const token = createMembershipToken(admin, { networkId: networkId(network), name: network.name });
   const genesis = genesisBlock(network);
   const block = nextBlock(miner, genesis, [], { merkle: opts.merkle, timestamp: T });
   const records = recordsIn(

@@ -32,6 +32,8 @@ export interface NodeParts {
   things: ThingDirectory;
   /** Checks, keeps and spreads an admin-signed removal of a member. */
   revoke(r: Revocation): Promise<{ new: boolean }>;
+  /** This node's membership token (never a join token: a joiner asks only once it holds the token). */
+  membershipProof(): string;
   /** Removed members: their branch copies are no longer handed out. */
   isRevoked(id: string): boolean;
 }

@@ -26,6 +26,7 @@ import {
   ringInfo,
   thingDescription,
 } from "./shapes.js";
+import { MAX_TOKEN_LENGTH } from "../../net/membership.js";
 
 /** Keys or records in one replica/have message; a repair pass sends as many messages as it needs. */
 export const KEY_BATCH = 500;
@@ -180,6 +181,14 @@ export const PROTOCOL = {
   "flowcoin.verified": spec({
     params: z.strictObject({ txID: hex64, miner: hex64, grant: recordDoc }),
     result: ok,
+    access: "member",
+  }),
+
+  // The callee's membership token, for a node that got in with a join token (membership-exchange.ts):
+  // every member holds the same one, and the caller checks it against the admin key.
+  "member.proof": spec({
+    params: noParams,
+    result: z.string().min(1).max(MAX_TOKEN_LENGTH),
     access: "member",
   }),
 
