@@ -13,12 +13,12 @@ import { errorText } from "./util/errors.js";
 const USAGE = `Usage:
   flowchain start [--data DIR] [--host HOST] [--port 8000] [--join HOST:PORT --token-file FILE]
                   [--http-port 8080] [--coap-port 5683] [--ws-port 8081] [--name NETWORK]
-                  [--log-level debug|info|warn|error|silent] [--no-wot] [--peer-tls]
+                  [--log-level debug|info|warn|error|silent] [--no-wot] [--insecure-peers]
   flowchain verify (--data DIR | --file EXPORT.ndjson)
   flowchain export --data DIR            write blocks and records as NDJSON to stdout
-  flowchain inventory [--data ADMIN_DIR] [--via HOST:PORT] [--out FILE]
+  flowchain inventory [--data ADMIN_DIR] [--via HOST:PORT] [--out FILE] [--insecure-peers]
                                          merge every branch, sign and store a checkpoint (admin only)
-  flowchain member remove ID [--data ADMIN_DIR] [--via HOST:PORT]
+  flowchain member remove ID [--data ADMIN_DIR] [--via HOST:PORT] [--insecure-peers]
                                          remove a member: an admin-signed revocation spreads through the ring
   flowchain discover URL                 print the TD URL of every node of the network
   flowchain proof TXID [--url http://127.0.0.1:8080] [--out FILE]
@@ -29,7 +29,9 @@ const USAGE = `Usage:
 
 Environment (as in the original flowchain-ledger): HOST, PORT, PEER_ADDR, PEER_PORT.
 Ports may be 0 to pick a free one. The join token is read from --token-file FILE, or from
-FLOWCHAIN_TOKEN_FILE or FLOWCHAIN_TOKEN; --token TOKEN works too but shows it in the process list.`;
+FLOWCHAIN_TOKEN_FILE or FLOWCHAIN_TOKEN; --token TOKEN works too but shows it in the process list.
+Peer links are TLS 1.3; --insecure-peers makes them plain ws:// (tokens, records and blocks in
+clear), for benchmarks only, and every member of a network must then use it.`;
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -79,6 +81,17 @@ function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 }
 
+/** --insecure-peers, warned about; --peer-tls is the default now and accepted for old scripts. */
+function insecurePeers(v: Values): boolean {
+  if (v["insecure-peers"] !== true) return false;
+  if (v["peer-tls"] === true) fail("--insecure-peers and --peer-tls contradict each other");
+  process.stderr.write(
+    "flowchain: WARNING --insecure-peers: peer links are plain ws://, tokens, records and blocks " +
+      "cross the network in clear (for benchmarks only)\n",
+  );
+  return true;
+}
+
 async function start(v: Values): Promise<void> {
   const level = (v["log-level"] as string | undefined) ?? process.env.FLOWCHAIN_LOG_LEVEL ?? "warn";
   if (!isLogLevel(level)) fail(`--log-level must be one of debug, info, warn, error, silent`);
@@ -102,7 +115,7 @@ async function start(v: Values): Promise<void> {
     join: peer,
     token,
     networkName: v.name as string | undefined,
-    peerTls: v["peer-tls"] === true,
+    insecurePeers: insecurePeers(v),
     log,
   });
   let thing: { tdUrl: string; ports: { coap: number; ws: number }; stop(): Promise<void> } | undefined;
@@ -137,8 +150,8 @@ async function start(v: Values): Promise<void> {
   }
   // The form, never the token itself: stdout ends up in logs and terminals' scrollback.
   if (await node.joinToken()) {
-    const tls = v["peer-tls"] === true ? " --peer-tls" : "";
-    lines.push(`join      ${joinCommand(host, node.addr, dataDir)}${tls}`);
+    const plain = v["insecure-peers"] === true ? " --insecure-peers" : "";
+    lines.push(`join      ${joinCommand(host, node.addr, dataDir)}${plain}`);
   }
   process.stdout.write(lines.join("\n") + "\nready\n");
 
@@ -226,6 +239,7 @@ async function inventoryCmd(v: Values): Promise<void> {
     dataDir,
     v.via as string | undefined,
     progress,
+    insecurePeers(v),
   );
   const out = typeof v.out === "string" ? createWriteStream(resolve(v.out)) : process.stdout;
   for (const line of mergedLines(desc, checkpoint, merged)) out.write(line);
@@ -242,7 +256,7 @@ async function memberCmd(v: Values, args: string[]): Promise<void> {
   if (action !== "remove" || !id) fail(`member takes: remove ID\n${USAGE}`);
   const { removeMember } = await import("./node/inventory-tool.js");
   const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
-  await removeMember(dataDir, v.via as string | undefined, id);
+  await removeMember(dataDir, v.via as string | undefined, id, insecurePeers(v));
   process.stdout.write(`removed ${id}: the revocation is spreading through the ring\n`);
 }
 
@@ -319,6 +333,7 @@ async function main(argv: string[]): Promise<void> {
         "log-level": { type: "string" },
         "no-wot": { type: "boolean" },
         "peer-tls": { type: "boolean" },
+        "insecure-peers": { type: "boolean" },
         via: { type: "string" },
         out: { type: "string" },
         url: { type: "string" },

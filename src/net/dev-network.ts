@@ -72,12 +72,15 @@ export class RawPeer {
   private readonly frames: Array<Record<string, unknown>> = [];
   private wake: (() => void) | undefined;
 
-  /** `localAddress` picks the source address (e.g. 127.0.0.2 to look like a second host). */
   private socket: Socket | undefined;
   private readonly tls: boolean;
 
+  /**
+   * `localAddress` picks the source address (e.g. 127.0.0.2 to look like a second host); `tls`
+   * (default true, as PeerNetwork's) must match the peer port's.
+   */
   constructor(addr: string, opts: { localAddress?: string; tls?: boolean } = {}) {
-    this.tls = opts.tls ?? false;
+    this.tls = opts.tls ?? true;
     this.ws = new WebSocket(`${this.tls ? "wss" : "ws"}://${addr}`, {
       perMessageDeflate: false,
       localAddress: opts.localAddress,

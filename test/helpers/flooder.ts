@@ -52,8 +52,9 @@ export class Flooder {
 
   private open(): void {
     if (this.stopped || Date.now() > this.deadline) return;
-    // Over TLS an idle flood socket completes TLS and the upgrade, then says nothing.
-    const ws = new WebSocket(`${this.opts.tls ? "wss" : "ws"}://${this.addr}`, {
+    // Over TLS (the default, as a PeerNetwork's) an idle flood socket completes TLS and the
+    // upgrade, then says nothing.
+    const ws = new WebSocket(`${this.opts.tls === false ? "ws" : "wss"}://${this.addr}`, {
       perMessageDeflate: false,
       localAddress: this.opts.localAddress,
       rejectUnauthorized: false,
