@@ -49,7 +49,7 @@ export interface ConnectionOptions {
   handshakeTimeoutMs: number;
   /** Listener only: the dialer's hello must arrive this soon (capped by handshakeTimeoutMs). */
   helloTimeoutMs?: number;
-  /** When the handshake's clock started (listener: the TCP accept, before TLS); default now. */
+  /** When handshakeTimeoutMs started to run (listener: at the TCP accept, before TLS); default now. */
   startedAt?: number;
   maxPending: number;
   maxInflight: number;
@@ -119,7 +119,8 @@ export class Connection {
     this.ready.catch(() => {});
     this.state = opts.role === "dialer" ? "connecting" : "await-hello";
     const helloMs = opts.role === "listener" ? (opts.helloTimeoutMs ?? Infinity) : Infinity;
-    this.armHandshakeTimer(Math.min(helloMs, opts.handshakeTimeoutMs) - (Date.now() - this.startedAt));
+    // The hello is due helloMs after the WebSocket opened; the whole handshake, from startedAt.
+    this.armHandshakeTimer(Math.min(helloMs, opts.handshakeTimeoutMs - (Date.now() - this.startedAt)));
 
     ws.on("message", (data, isBinary) => {
       this.heardSinceTick = true;

@@ -53,7 +53,7 @@ export interface PeerListenerOptions {
   maxFrameBytes: number;
   maxPending: number;
   maxPendingPerSource: number;
-  /** From the accept to the WebSocket (TLS handshake and upgrade included). */
+  /** From the accept to the WebSocket (TLS handshake and upgrade included): the handshake's deadline. */
   upgradeTimeoutMs: number;
   log: Logger;
   /** A WebSocket is open on `inbound.stream`; the owner must set `inbound.conn` at once. */

@@ -52,7 +52,7 @@ export interface PeerNetworkOptions {
    * counted from the TCP accept, so the TLS handshake and the upgrade are inside it.
    */
   handshakeTimeoutMs?: number;
-  /** An inbound connection must send its hello this soon after the TCP accept; default 2000 ms. */
+  /** An inbound connection must send its hello this soon after its WebSocket opened; default 2000 ms. */
   helloTimeoutMs?: number;
   /**
    * Inbound connections still in their handshake, across the server; default 256. A newcomer
@@ -153,7 +153,7 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
       maxFrameBytes: this.opts.maxFrameBytes,
       maxPending: this.opts.maxHandshakes,
       maxPendingPerSource: this.opts.maxHandshakesPerAddress,
-      upgradeTimeoutMs: Math.min(this.opts.helloTimeoutMs, this.opts.handshakeTimeoutMs),
+      upgradeTimeoutMs: this.opts.handshakeTimeoutMs,
       log: this.log,
       onWebSocket: (ws, inbound) => this.accept(ws, inbound),
     });
