@@ -21,9 +21,12 @@
 // - When the global budget is full, the victim comes from the source holding the most
 //   connections of the lowest rank present, so a flood from one source evicts itself and does
 //   not starve another source.
-// - Time limits (connection.ts): an inbound connection must send its hello within
-//   `helloTimeoutMs` (default 2000 ms) and finish within `handshakeTimeoutMs` (default 5000 ms),
-//   else it is closed with 4000 handshake_timeout.
+// - Counting starts at the TCP accept, before TLS (peer-listener.ts): a socket that never starts
+//   TLS costs no more than a slot, and is evicted like any other.
+// - Time limits (peer-listener.ts, connection.ts): an inbound connection must finish within
+//   `handshakeTimeoutMs` (default 5000 ms) of its accept, TLS and upgrade included, and send its
+//   hello within `helloTimeoutMs` (default 2000 ms) of the upgrade, else it is reset or closed
+//   with 4000 handshake_timeout.
 // Memory per pending connection is one entry here plus its socket and Connection, and the
 // number of entries never exceeds maxHandshakes.
 import { isIPv4, isIPv6 } from "node:net";
