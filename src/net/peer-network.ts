@@ -77,7 +77,7 @@ export interface PeerNetworkOptions {
 /** PeerNetwork emits exactly the events of a PeerTransport. */
 export type PeerNetworkEvents = PeerTransportEvents;
 
-/** Dials whose handshake the peer evicted (4003) are retried this many times in all. */
+/** Dials whose handshake the peer evicted (4003, or a reset before the upgrade) are tried this many times in all. */
 const DIAL_ATTEMPTS = 4;
 /** Ids remembered for ranking their next handshake; bounded so strangers cannot grow it (they cannot add to it at all). */
 const MAX_KNOWN_IDS = 4096;
