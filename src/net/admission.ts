@@ -69,16 +69,22 @@ export class Admission<T> {
 
   /**
    * Admits `item` from `source` at rank 0 and returns the connections it displaces; they are
-   * already forgotten here, the caller closes them.
+   * already forgotten here, the caller closes them. When `source`'s own budget is full and its
+   * oldest connection may not be displaced yet (`canDisplace`), the newcomer is refused instead:
+   * null, nothing changed.
    */
-  admit(item: T, source: string): T[] {
+  admit(item: T, source: string, canDisplace?: (own: T) => boolean): T[] | null {
     const victims: T[] = [];
     const evict = (victim: T | undefined) => {
       if (victim === undefined) return;
       this.remove(victim);
       victims.push(victim);
     };
-    if (this.countFrom(source) >= this.limits.maxPendingPerSource) evict(this.oldestFrom(source));
+    if (this.countFrom(source) >= this.limits.maxPendingPerSource) {
+      const own = this.oldestFrom(source);
+      if (own !== undefined && canDisplace && !canDisplace(own)) return null;
+      evict(own);
+    }
     if (this.entries.size >= this.limits.maxPending) evict(this.globalVictim());
     this.entries.set(item, { source, rank: 0, seq: this.seq++ });
     this.ranksOf(source)[0].add(item);

@@ -55,6 +55,12 @@ export interface PeerListenerOptions {
   maxPendingPerSource: number;
   /** From the accept to the WebSocket (TLS handshake and upgrade included): the handshake's deadline. */
   upgradeTimeoutMs: number;
+  /**
+   * A socket still before its upgrade is not displaced by a newcomer from its own address for
+   * this long: the newcomer is reset instead. Without it a flood reconnecting from one address
+   * evicts each socket mid-TLS and nobody there, member or not, ever finishes TLS.
+   */
+  protectMs: number;
   log: Logger;
   /** A WebSocket is open on `inbound.stream`; the owner must set `inbound.conn` at once. */
   onWebSocket(ws: WebSocket, inbound: Inbound): void;
@@ -72,6 +78,7 @@ export class PeerListener {
   private readonly beforeUpgrade = new Set<Entry>();
   private closing = false;
   private evictedCount = 0;
+  private refusedCount = 0;
   private lastEvictionLog = 0;
 
   constructor(opts: PeerListenerOptions) {
@@ -113,6 +120,11 @@ export class PeerListener {
   /** Inbound connections closed to make room for newer ones, since start. */
   get evicted(): number {
     return this.evictedCount;
+  }
+
+  /** Newcomers reset because every socket of their address was younger than protectMs, since start. */
+  get refused(): number {
+    return this.refusedCount;
   }
 
   /** Accepted sockets that have no WebSocket yet. */
@@ -159,24 +171,36 @@ export class PeerListener {
       socket.destroy();
       return;
     }
+    const now = Date.now();
+    const entry: Entry = {
+      remote: `${socket.remoteAddress}:${socket.remotePort}`,
+      acceptedAt: now,
+      socket,
+      stream: socket,
+    };
+    // Counted before a single TLS byte is read: the newcomer displaces the oldest idle socket.
+    const victims = this.admission.admit(
+      entry,
+      sourceKey(socket.remoteAddress),
+      (own) => own.conn !== undefined || now - own.acceptedAt >= this.opts.protectMs,
+    );
+    if (victims === null) {
+      this.refusedCount++;
+      socket.destroy();
+      return;
+    }
+    for (const victim of victims) this.evict(victim);
+    this.logEvictions(entry.remote);
     const stream = this.secureContext
       ? new TLSSocket(socket, { isServer: true, secureContext: this.secureContext })
       : socket;
-    const entry: Entry = {
-      remote: `${socket.remoteAddress}:${socket.remotePort}`,
-      acceptedAt: Date.now(),
-      socket,
-      stream,
-    };
+    (entry as { stream: Socket }).stream = stream;
     this.beforeUpgrade.add(entry);
     socket.once("close", () => {
       clearTimeout(entry.timer);
       this.beforeUpgrade.delete(entry);
       this.admission.remove(entry);
     });
-    // Counted before a single TLS byte is read: the newcomer displaces the oldest idle socket.
-    for (const victim of this.admission.admit(entry, sourceKey(socket.remoteAddress))) this.evict(victim);
-    this.logEvictions(entry.remote);
     entry.timer = setTimeout(() => {
       if (!entry.conn) socket.destroy();
     }, this.opts.upgradeTimeoutMs);

@@ -78,7 +78,7 @@ export interface PeerNetworkOptions {
 export type PeerNetworkEvents = PeerTransportEvents;
 
 /** Dials whose handshake the peer evicted (4003, or a reset before the upgrade) are tried this many times in all. */
-const DIAL_ATTEMPTS = 4;
+const DIAL_ATTEMPTS = 8;
 /** Ids remembered for ranking their next handshake; bounded so strangers cannot grow it (they cannot add to it at all). */
 const MAX_KNOWN_IDS = 4096;
 
@@ -154,6 +154,8 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
       maxPending: this.opts.maxHandshakes,
       maxPendingPerSource: this.opts.maxHandshakesPerAddress,
       upgradeTimeoutMs: this.opts.handshakeTimeoutMs,
+      // Long enough for a TLS handshake on a busy machine; short, since it also shields sockets that never start TLS.
+      protectMs: Math.min(500, this.opts.helloTimeoutMs, this.opts.handshakeTimeoutMs),
       log: this.log,
       onWebSocket: (ws, inbound) => this.accept(ws, inbound),
     });
@@ -303,7 +305,10 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
           (socket === undefined && socketError?.code === "ECONNRESET");
         if (!evicted || attempt >= DIAL_ATTEMPTS || this.closed) throw err;
         this.log.debug("peer evicted our handshake; redialing", { addr, attempt });
-        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+        // Backing off: a flooded port refuses newcomers while its address's sockets are young.
+        // Seven waits add up to about 2.6 s, well past the 500 ms a young socket is protected (peer-listener.ts).
+        const backoffMs = Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2);
+        await new Promise((r) => setTimeout(r, backoffMs));
       }
     }
     if (this.closed) {

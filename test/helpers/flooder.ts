@@ -11,6 +11,8 @@ const WAIT_MS = 45_000;
 export class Flooder {
   opens = 0;
   evictions = 0;
+  /** Closed with anything but 4003: reset before the upgrade (evicted or timed out), or refused. */
+  resets = 0;
   private readonly sockets = new Set<WebSocket>();
   private readonly deadline = Date.now() + FLOOD_DEADLINE_MS;
   private waiters: Array<() => void> = [];
@@ -33,7 +35,11 @@ export class Flooder {
     const end = Date.now() + ms;
     while (!cond()) {
       const left = end - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}`);
+      if (left <= 0) {
+        throw new Error(
+          `timed out waiting for ${what} (${this.opens} opened, ${this.evictions} evicted with 4003, ${this.resets} closed otherwise)`,
+        );
+      }
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((r) => this.waiters.push(r)),
@@ -68,6 +74,7 @@ export class Flooder {
     ws.on("close", (code) => {
       this.sockets.delete(ws);
       if (code === 4003) this.evictions++;
+      else this.resets++;
       this.event();
       this.open();
     });
