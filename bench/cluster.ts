@@ -8,7 +8,7 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/** The same cluster run with plain peer links and with TLS 1.3 (`--peer-tls`), one after the other. */
+/** The same cluster run with plain peer links (`--insecure-peers`) and with TLS 1.3 (the default), one after the other. */
 export async function benchCluster(opts = { nodes: 3, sequential: 2000, pipelined: 20000, window: 128 }) {
   const plain = await runCluster(opts, false);
   const tls = await runCluster(opts, true);
@@ -25,7 +25,7 @@ async function runCluster(
   tls: boolean,
 ) {
   const cluster = new Cluster();
-  const args = tls ? ["--peer-tls"] : [];
+  const args = tls ? [] : ["--insecure-peers"];
   try {
     const first = await cluster.start({ wot: false, args });
     const token = await cluster.token(first);

@@ -13,15 +13,15 @@ import { errorText } from "./util/errors.js";
 const USAGE = `Usage:
   flowchain start [--data DIR] [--host HOST] [--port 8000] [--join HOST:PORT --token-file FILE]
                   [--http-port 8080] [--coap-port 5683] [--ws-port 8081] [--name NETWORK]
-                  [--log-level debug|info|warn|error|silent] [--no-wot] [--peer-tls]
+                  [--log-level debug|info|warn|error|silent] [--no-wot] [--insecure-peers]
                   [--tls-cert CERT.pem --tls-key KEY.pem]   the Thing over https:// and wss://
   flowchain verify (--data DIR | --file EXPORT.ndjson)
   flowchain export --data DIR            write blocks and records as NDJSON to stdout
-  flowchain inventory [--data ADMIN_DIR] [--via HOST:PORT] [--out FILE]
+  flowchain inventory [--data ADMIN_DIR] [--via HOST:PORT] [--out FILE] [--insecure-peers]
                                          merge every branch, sign and store a checkpoint (admin only)
-  flowchain member remove ID [--data ADMIN_DIR] [--via HOST:PORT]
+  flowchain member remove ID [--data ADMIN_DIR] [--via HOST:PORT] [--insecure-peers]
                                          remove a member: an admin-signed revocation spreads through the ring
-  flowchain token create [--ttl 24h] [--data ADMIN_DIR] [--out FILE] [--peer-tls]
+  flowchain token create [--ttl 24h] [--data ADMIN_DIR] [--out FILE] [--insecure-peers]
                                          make a join token (valid 24 h unless --ttl: 90s, 30m, 24h, 7d; at most
                                          365d) into FILE (default ADMIN_DIR/join-token, mode 0600) and print
                                          the line that joins a node with it; the token itself is never printed
@@ -41,7 +41,9 @@ Environment (as in the original flowchain-ledger): HOST, PORT, PEER_ADDR, PEER_P
 Ports may be 0 to pick a free one. The join token is read from --token-file FILE, or from
 FLOWCHAIN_TOKEN_FILE or FLOWCHAIN_TOKEN; --token TOKEN works too but shows it in the process list.
 Join tokens expire (the first node's DATA/join-token after 24 h): make a new one with
-\`flowchain token create --data DATA\` on the first node. A node keeps its membership once joined.`;
+\`flowchain token create --data DATA\` on the first node. A node keeps its membership once joined.
+Peer links are TLS 1.3; --insecure-peers makes them plain ws:// (tokens, records and blocks in
+clear), for benchmarks only, and every member of a network must then use it.`;
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -99,6 +101,17 @@ function shellQuote(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, "'\\''")}'`;
 }
 
+/** --insecure-peers, warned about; --peer-tls is the default now and accepted for old scripts. */
+function insecurePeers(v: Values): boolean {
+  if (v["insecure-peers"] !== true) return false;
+  if (v["peer-tls"] === true) fail("--insecure-peers and --peer-tls contradict each other");
+  process.stderr.write(
+    "flowchain: WARNING --insecure-peers: peer links are plain ws://, tokens, records and blocks " +
+      "cross the network in clear (for benchmarks only)\n",
+  );
+  return true;
+}
+
 async function start(v: Values): Promise<void> {
   const level = (v["log-level"] as string | undefined) ?? process.env.FLOWCHAIN_LOG_LEVEL ?? "warn";
   if (!isLogLevel(level)) fail(`--log-level must be one of debug, info, warn, error, silent`);
@@ -123,7 +136,7 @@ async function start(v: Values): Promise<void> {
     join: peer,
     token,
     networkName: v.name as string | undefined,
-    peerTls: v["peer-tls"] === true,
+    insecurePeers: insecurePeers(v),
     log,
   });
   let thing:
@@ -176,7 +189,7 @@ async function start(v: Values): Promise<void> {
     );
   }
   // The form, never the token itself: stdout ends up in logs and terminals' scrollback.
-  lines.push(...(await joinLines(host, node.addr, dataDir, v["peer-tls"] === true)));
+  lines.push(...(await joinLines(host, node.addr, dataDir, v["insecure-peers"] === true)));
   process.stdout.write(lines.join("\n") + "\nready\n");
 
   let stopping = false;
@@ -282,6 +295,7 @@ async function inventoryCmd(v: Values): Promise<void> {
     dataDir,
     v.via as string | undefined,
     progress,
+    insecurePeers(v),
   );
   const out = typeof v.out === "string" ? createWriteStream(resolve(v.out)) : process.stdout;
   for (const line of mergedLines(desc, checkpoint, merged)) out.write(line);
@@ -298,7 +312,7 @@ async function memberCmd(v: Values, args: string[]): Promise<void> {
   if (action !== "remove" || !id) fail(`member takes: remove ID\n${USAGE}`);
   const { removeMember } = await import("./node/inventory-tool.js");
   const dataDir = resolve((v.data as string | undefined) ?? ".flowchain");
-  await removeMember(dataDir, v.via as string | undefined, id);
+  await removeMember(dataDir, v.via as string | undefined, id, insecurePeers(v));
   process.stdout.write(`removed ${id}: the revocation is spreading through the ring\n`);
 }
 
@@ -308,7 +322,7 @@ async function memberCmd(v: Values, args: string[]): Promise<void> {
  * What a start prints about joining: the line that joins a node with DATA/join-token while it is
  * valid, or the command that makes a new one once it has expired. Nothing on a member's node.
  */
-async function joinLines(host: string, addr: string, dataDir: string, tls: boolean): Promise<string[]> {
+async function joinLines(host: string, addr: string, dataDir: string, plain: boolean): Promise<string[]> {
   const { joinTokenState } = await import("./node/join-tokens.js");
   const state = await joinTokenState(dataDir);
   if (!state) return [];
@@ -318,7 +332,7 @@ async function joinLines(host: string, addr: string, dataDir: string, tls: boole
     ];
   }
   return [
-    `join      ${joinCommand(host, addr, state.file)}${tls ? " --peer-tls" : ""}`,
+    `join      ${joinCommand(host, addr, state.file)}${plain ? " --insecure-peers" : ""}`,
     `expires   ${new Date(state.expires).toISOString()} (then: ${cliCommand()} token create --data ${shellQuote(dataDir)})`,
   ];
 }
@@ -353,7 +367,7 @@ async function tokenCmd(v: Values, args: string[]): Promise<void> {
   if (addr) {
     const host = addr.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
     lines.push(
-      `join      ${joinCommand(host, addr, made.file)}${v["peer-tls"] === true ? " --peer-tls" : ""}`,
+      `join      ${joinCommand(host, addr, made.file)}${v["insecure-peers"] === true ? " --insecure-peers" : ""}`,
     );
   } else {
     lines.push(
@@ -458,6 +472,7 @@ async function main(argv: string[]): Promise<void> {
         "peer-tls": { type: "boolean" },
         "tls-cert": { type: "string" },
         "tls-key": { type: "string" },
+        "insecure-peers": { type: "boolean" },
         via: { type: "string" },
         out: { type: "string" },
         url: { type: "string" },

@@ -58,10 +58,17 @@ for (const c of cases) {
 
 test("a silent connection is closed at the handshake timeout", async (t) => {
   const net = createDevNetwork();
-  const server = await net.start({ maxFrameBytes: 4096, handshakeTimeoutMs: 150 }, t);
+  const server = await net.start({ maxFrameBytes: 4096, handshakeTimeoutMs: 500 }, t);
   const r = new RawPeer(server.addr);
-  await r.opened;
-  t.deepEqual(await r.closed, { code: 4000, reason: "handshake_timeout" });
+  const opened = await r.opened.then(
+    () => true,
+    () => false,
+  );
+  const closed = await r.closed;
+  // The deadline runs from the TCP accept: usually the WebSocket opens and the handshake timer
+  // closes it; on a busy machine it can pass during TLS, and then the socket is reset.
+  if (opened) t.deepEqual(closed, { code: 4000, reason: "handshake_timeout" });
+  else t.is(closed.code, 1006);
   t.is(server.connectionCount, 0);
 });
 

@@ -1,11 +1,12 @@
 // Issue 10: a flood of idle WebSocket connections must not lock members out. Real PeerNetworks
-// and real ws sockets on loopback; the flooder opens sockets, never sends a hello, and reopens
-// each one as soon as the server closes it (src/net/admission.ts has the policy under test).
+// and real ws sockets on loopback; the flooder opens sockets (TLS 1.3, as members do, unless a
+// test says plain), never sends a hello, and reopens each one as soon as the server closes it
+// (src/net/admission.ts has the policy, src/net/peer-listener.ts applies it before TLS).
 // Serial: each flood saturates the process (flooder and server share it and two cores), and
 // concurrent floods would measure each other.
 import test, { type ExecutionContext } from "ava";
 import { monitorEventLoopDelay } from "node:perf_hooks";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo, type Socket } from "node:net";
 import { WebSocket, WebSocketServer } from "ws";
 import { createDevNetwork, RawPeer, type DevNetwork } from "../src/net/dev-network.js";
 import { Admission, sourceKey } from "../src/net/admission.js";
@@ -27,9 +28,14 @@ const CALL = { timeoutMs: 20_000 };
  */
 const PATIENT = { handshakeTimeoutMs: 20_000 };
 
-/** Time of a new member's first call: dial, WebSocket upgrade, handshake, one request. */
-async function firstCallMs(net: DevNetwork, server: PeerNetwork, t: ExecutionContext): Promise<number> {
-  const member = await net.start(PATIENT, t);
+/** Time of a new member's first call: dial, TLS, WebSocket upgrade, handshake, one request. */
+async function firstCallMs(
+  net: DevNetwork,
+  server: PeerNetwork,
+  t: ExecutionContext,
+  links: { tls?: boolean } = {},
+): Promise<number> {
+  const member = await net.start({ ...PATIENT, ...links }, t);
   const started = performance.now();
   t.is(await member.call({ addr: server.addr, id: server.id }, "echo", member.id, CALL), member.id);
   const ms = performance.now() - started;
@@ -52,42 +58,54 @@ async function echoServer(net: DevNetwork, t: ExecutionContext, extra = {}): Pro
   return server;
 }
 
-test.serial(
-  "1,000 idle sockets from the members' own address: two members handshake and call, round after round",
-  async (t) => {
-    const net = createDevNetwork();
-    const server = await echoServer(net, t);
-    const rounds = 8;
-    const quiet: number[] = [];
-    for (let i = 0; i < 2 * rounds; i++) quiet.push(await firstCallMs(net, server, t));
+for (const tls of [true, false]) {
+  test.serial(
+    `1,000 idle sockets from the members' own address: two members handshake and call, round after round (${tls ? "TLS" : "plain links"})`,
+    async (t) => {
+      // Over TLS each flood socket costs a key exchange on both ends, all in this process.
+      t.timeout(300_000);
+      const links = { tls };
+      const net = createDevNetwork();
+      const server = await echoServer(net, t, links);
+      const rounds = 4;
+      const quiet: number[] = [];
+      for (let i = 0; i < 2 * rounds; i++) quiet.push(await firstCallMs(net, server, t, links));
 
-    const flood = new Flooder(server.addr, FLOOD).start(t);
-    await flood.until(() => flood.opens >= FLOOD && flood.evictions >= FLOOD, "the flood to cycle");
-    const lag = monitorEventLoopDelay({ resolution: 10 });
-    lag.enable();
-    const flooded: number[] = [];
-    for (let round = 0; round < rounds; round++) {
-      const evictionsBefore = flood.evictions;
-      flooded.push(...(await Promise.all([firstCallMs(net, server, t), firstCallMs(net, server, t)])));
-      // Still flooding: sockets are being evicted while the members get in.
-      await flood.until(() => flood.evictions > evictionsBefore, "the flood to go on");
-    }
-    t.log(`first call without flood: ${fmt(quiet)}`);
-    t.log(`first call during flood:  ${fmt(flooded)}`);
-    lag.disable();
-    t.log(`flood: ${flood.opens} sockets opened, ${flood.evictions} evicted with 4003`);
-    // The flooder shares this process: its churn delays the server's event loop as well.
-    t.log(
-      `event loop delay during flood: p50 ${(lag.percentile(50) / 1e6).toFixed(0)} ms, ` +
-        `max ${(lag.max / 1e6).toFixed(0)} ms; server evictions beyond the flood's: ` +
-        `${server.stats().evicted - flood.evictions} (members' handshakes evicted and redialed)`,
-    );
-  },
-);
+      const flood = new Flooder(server.addr, FLOOD, links).start(t);
+      await flood.until(
+        () => flood.opens >= FLOOD && flood.evictions >= FLOOD,
+        "the flood to cycle",
+        120_000,
+      );
+      const lag = monitorEventLoopDelay({ resolution: 10 });
+      lag.enable();
+      const flooded: number[] = [];
+      for (let round = 0; round < rounds; round++) {
+        const evictionsBefore = flood.evictions;
+        flooded.push(
+          ...(await Promise.all([firstCallMs(net, server, t, links), firstCallMs(net, server, t, links)])),
+        );
+        // Still flooding: sockets are being evicted while the members get in.
+        await flood.until(() => flood.evictions > evictionsBefore, "the flood to go on");
+      }
+      t.log(`first call without flood: ${fmt(quiet)}`);
+      t.log(`first call during flood:  ${fmt(flooded)}`);
+      lag.disable();
+      t.log(`flood: ${flood.opens} sockets opened, ${flood.evictions} evicted with 4003`);
+      // The flooder shares this process: its churn delays the server's event loop as well.
+      t.log(
+        `event loop delay during flood: p50 ${(lag.percentile(50) / 1e6).toFixed(0)} ms, ` +
+          `max ${(lag.max / 1e6).toFixed(0)} ms; server evictions beyond the flood's: ` +
+          `${server.stats().evicted - flood.evictions} (sockets evicted before the upgrade, and members' handshakes, redialed)`,
+      );
+    },
+  );
+}
 
 test.serial(
   "a member that reconnects during the flood gets in, and so does the server's dial to it",
   async (t) => {
+    t.timeout(300_000);
     const net = createDevNetwork();
     const server = await echoServer(net, t);
     const options = net.memberOptions(PATIENT);
@@ -102,7 +120,7 @@ test.serial(
     t.is(await member.call({ addr: server.addr }, "echo", 0), 0);
 
     const flood = new Flooder(server.addr, FLOOD).start(t);
-    await flood.until(() => flood.evictions >= FLOOD, "the flood to cycle");
+    await flood.until(() => flood.evictions >= FLOOD, "the flood to cycle", 120_000);
     for (let i = 1; i <= 3; i++) {
       await member.close();
       member = await startMember();
@@ -115,6 +133,7 @@ test.serial(
 test.serial(
   "pending unauthenticated connections never exceed the caps, floods from five addresses",
   async (t) => {
+    t.timeout(300_000);
     const net = createDevNetwork();
     const maxHandshakes = 32;
     const maxHandshakesPerAddress = 8;
@@ -132,8 +151,9 @@ test.serial(
     await floods[0].until(
       // The sources that reconnect first crowd the others out of the kernel's accept queue, so
       // not every source cycles all its sockets; each must reach the server at least.
-      () => floods.every((f) => f.opens > 0) && server.stats().evicted >= 4 * FLOOD,
+      () => floods.every((f) => f.opens > 0) && server.stats().evicted >= 2 * FLOOD,
       "every source to reach the server and the flood to cycle",
+      120_000,
     );
     const members: number[] = [];
     for (let i = 0; i < 4; i++) members.push(await firstCallMs(net, server, t));
@@ -154,6 +174,7 @@ test.serial(
 );
 
 test.serial("a flood from one address does not starve a second address", async (t) => {
+  t.timeout(300_000);
   const net = createDevNetwork();
   // Long timeouts: only eviction could close the second address's idle connection here.
   const server = await echoServer(net, t, {
@@ -167,7 +188,7 @@ test.serial("a flood from one address does not starve a second address", async (
   t.teardown(() => other.ws.terminate());
   await other.opened;
   const flood = new Flooder(server.addr, FLOOD).start(t);
-  await flood.until(() => flood.evictions >= 2 * FLOOD, "the flood to cycle twice");
+  await flood.until(() => flood.evictions >= 2 * FLOOD, "the flood to cycle twice", 120_000);
   t.is(other.ws.readyState, WebSocket.OPEN);
   await other.handshake(net.identity());
   other.send({ t: "req", id: 1, m: "echo", p: "second address" });
@@ -177,6 +198,39 @@ test.serial("a flood from one address does not starve a second address", async (
   t.teardown(() => late.ws.terminate());
   await late.handshake(net.identity());
 });
+
+test.serial(
+  "TCP sockets that never start TLS are counted from the accept: capped, young ones kept over newcomers from their address, all closed at the handshake deadline",
+  async (t) => {
+    const net = createDevNetwork();
+    const server = await echoServer(net, t, {
+      maxHandshakes: 16,
+      maxHandshakesPerAddress: 16,
+      // Long enough that only eviction closes sockets while the 40 connect, on a busy machine too.
+      handshakeTimeoutMs: 4000,
+    });
+    const [host, port] = [server.addr.split(":")[0], Number(server.addr.split(":")[1])];
+    const sockets: Socket[] = [];
+    const closedAt = new Map<number, number>();
+    t.teardown(() => sockets.forEach((s) => s.destroy()));
+    for (let i = 0; i < 40; i++) {
+      const s = connect(port, host);
+      s.on("error", () => {});
+      s.on("close", () => closedAt.set(i, Date.now()));
+      sockets.push(s);
+      await new Promise((r) => s.once("connect", r));
+    }
+    // Not one byte of TLS sent, yet each counts: 16 held. While younger than 500 ms they are
+    // not displaced mid-TLS by newcomers from their address: those are reset instead.
+    await eventually(async () => closedAt.size >= 24, "24 sockets beyond the budget to be reset or evicted");
+    t.is(server.stats().handshaking, 16);
+    // A member still gets in (redialing until the held sockets are old enough to displace) and calls.
+    t.is(await firstCallMs(net, server, t).then(() => "called"), "called");
+    // The handshake's deadline runs from the accept, so a socket stuck before TLS is closed by it.
+    await eventually(async () => closedAt.size === 40, "the held sockets to reach the handshake deadline");
+    t.is(server.stats().handshaking, 0);
+  },
+);
 
 test.serial(
   "a connection that sends no hello is closed at helloTimeoutMs, long before handshakeTimeoutMs",
@@ -253,4 +307,18 @@ test("Admission: evicts the oldest of the lowest rank, from the heaviest source 
   total.remove("x3");
   total.remove("x3");
   t.is(total.countFrom("x"), 1);
+
+  // An own connection that may not be displaced yet (mid-TLS, young): the newcomer is refused.
+  const guarded = new Admission<string>({ maxPending: 10, maxPendingPerSource: 2 });
+  guarded.admit("a1", "a");
+  guarded.admit("a2", "a");
+  t.is(
+    guarded.admit("a3", "a", (own) => own !== "a1"),
+    null,
+  );
+  t.is(guarded.countFrom("a"), 2);
+  t.deepEqual(
+    guarded.admit("a3", "a", () => true),
+    ["a1"],
+  );
 });

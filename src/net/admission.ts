@@ -21,9 +21,12 @@
 // - When the global budget is full, the victim comes from the source holding the most
 //   connections of the lowest rank present, so a flood from one source evicts itself and does
 //   not starve another source.
-// - Time limits (connection.ts): an inbound connection must send its hello within
-//   `helloTimeoutMs` (default 2000 ms) and finish within `handshakeTimeoutMs` (default 5000 ms),
-//   else it is closed with 4000 handshake_timeout.
+// - Counting starts at the TCP accept, before TLS (peer-listener.ts): a socket that never starts
+//   TLS costs no more than a slot, and is evicted like any other.
+// - Time limits (peer-listener.ts, connection.ts): an inbound connection must finish within
+//   `handshakeTimeoutMs` (default 5000 ms) of its accept, TLS and upgrade included, and send its
+//   hello within `helloTimeoutMs` (default 2000 ms) of the upgrade, else it is reset or closed
+//   with 4000 handshake_timeout.
 // Memory per pending connection is one entry here plus its socket and Connection, and the
 // number of entries never exceeds maxHandshakes.
 import { isIPv4, isIPv6 } from "node:net";
@@ -66,16 +69,22 @@ export class Admission<T> {
 
   /**
    * Admits `item` from `source` at rank 0 and returns the connections it displaces; they are
-   * already forgotten here, the caller closes them.
+   * already forgotten here, the caller closes them. When `source`'s own budget is full and its
+   * oldest connection may not be displaced yet (`canDisplace`), the newcomer is refused instead:
+   * null, nothing changed.
    */
-  admit(item: T, source: string): T[] {
+  admit(item: T, source: string, canDisplace?: (own: T) => boolean): T[] | null {
     const victims: T[] = [];
     const evict = (victim: T | undefined) => {
       if (victim === undefined) return;
       this.remove(victim);
       victims.push(victim);
     };
-    if (this.countFrom(source) >= this.limits.maxPendingPerSource) evict(this.oldestFrom(source));
+    if (this.countFrom(source) >= this.limits.maxPendingPerSource) {
+      const own = this.oldestFrom(source);
+      if (own !== undefined && canDisplace && !canDisplace(own)) return null;
+      evict(own);
+    }
     if (this.entries.size >= this.limits.maxPending) evict(this.globalVictim());
     this.entries.set(item, { source, rank: 0, seq: this.seq++ });
     this.ranksOf(source)[0].add(item);

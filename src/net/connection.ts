@@ -49,6 +49,8 @@ export interface ConnectionOptions {
   handshakeTimeoutMs: number;
   /** Listener only: the dialer's hello must arrive this soon (capped by handshakeTimeoutMs). */
   helloTimeoutMs?: number;
+  /** When handshakeTimeoutMs started to run (listener: at the TCP accept, before TLS); default now. */
+  startedAt?: number;
   maxPending: number;
   maxInflight: number;
   highWaterBytes: number;
@@ -94,7 +96,7 @@ export class Connection {
   private readyResolve!: (p: PeerInfo) => void;
   private readyReject!: (e: Error) => void;
   private handshakeTimer: NodeJS.Timeout | undefined;
-  private readonly startedAt = Date.now();
+  private readonly startedAt: number;
   private readonly gate: SendGate;
   private heardSinceTick = true;
 
@@ -104,6 +106,7 @@ export class Connection {
     this.opts = opts;
     this.role = opts.role;
     this.log = opts.log;
+    this.startedAt = opts.startedAt ?? Date.now();
     this.gate = new SendGate(
       { ws, log: opts.log, isOpen: () => this.state === "open" },
       { highWaterBytes: opts.highWaterBytes, remote },
@@ -116,7 +119,8 @@ export class Connection {
     this.ready.catch(() => {});
     this.state = opts.role === "dialer" ? "connecting" : "await-hello";
     const helloMs = opts.role === "listener" ? (opts.helloTimeoutMs ?? Infinity) : Infinity;
-    this.armHandshakeTimer(Math.min(helloMs, opts.handshakeTimeoutMs));
+    // The hello is due helloMs after the WebSocket opened; the whole handshake, from startedAt.
+    this.armHandshakeTimer(Math.min(helloMs, opts.handshakeTimeoutMs - (Date.now() - this.startedAt)));
 
     ws.on("message", (data, isBinary) => {
       this.heardSinceTick = true;

@@ -72,12 +72,15 @@ export class RawPeer {
   private readonly frames: Array<Record<string, unknown>> = [];
   private wake: (() => void) | undefined;
 
-  /** `localAddress` picks the source address (e.g. 127.0.0.2 to look like a second host). */
   private socket: Socket | undefined;
   private readonly tls: boolean;
 
+  /**
+   * `localAddress` picks the source address (e.g. 127.0.0.2 to look like a second host); `tls`
+   * (default true, as PeerNetwork's) must match the peer port's.
+   */
   constructor(addr: string, opts: { localAddress?: string; tls?: boolean } = {}) {
-    this.tls = opts.tls ?? false;
+    this.tls = opts.tls ?? true;
     this.ws = new WebSocket(`${this.tls ? "wss" : "ws"}://${addr}`, {
       perMessageDeflate: false,
       localAddress: opts.localAddress,
@@ -88,8 +91,16 @@ export class RawPeer {
       this.frames.push(JSON.parse(d.toString()) as Record<string, unknown>);
       this.wake?.();
     });
-    this.ws.on("error", () => {});
-    this.opened = new Promise((resolve) => this.ws.once("open", () => resolve()));
+    let error: Error | undefined;
+    this.ws.on("error", (err) => (error ??= err));
+    // Rejects if the socket closes first (evicted or timed out before the upgrade), so no test waits forever.
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.once("open", () => resolve());
+      this.ws.once("close", () =>
+        reject(new Error(`the connection closed before it opened: ${error?.message ?? "no error"}`)),
+      );
+    });
+    this.opened.catch(() => {});
     this.closed = new Promise((resolve) =>
       this.ws.on("close", (code, reason) => {
         this.isClosed = true;

@@ -1,15 +1,13 @@
 // Authenticated, permissioned request/response between Flowchain nodes over WebSocket. Every
 // connection is mutually authenticated (handshake.ts) before any request is read, and a handler
 // learns its caller from the handshake, never from the payload. Who may hold an unauthenticated
-// inbound connection, and for how long, is admission.ts (per-source budgets, oldest-first eviction).
+// inbound connection, and for how long, is admission.ts (per-source budgets, oldest-first
+// eviction), applied by peer-listener.ts from the TCP accept on, before TLS.
 import { EventEmitter } from "node:events";
-import type { IncomingMessage } from "node:http";
-import { createServer as createHttpsServer, type Server as HttpsServer } from "node:https";
 import { isIPv6, type Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
-import { WebSocket, WebSocketServer } from "ws";
+import { WebSocket } from "ws";
 import { silentLogger, type Logger } from "../log.js";
-import { Admission, sourceKey } from "./admission.js";
 import { AuthError, InputError } from "../util/errors.js";
 import { CloseCode, Connection, type ConnectionOptions } from "./connection.js";
 import { NetError } from "./frame.js";
@@ -26,7 +24,7 @@ import {
 } from "./peer-transport.js";
 import type { NodeSigner } from "./signer.js";
 import { BINDING_LABEL } from "./handshake.js";
-import { selfSignedCertificate } from "./tls-cert.js";
+import { PeerListener, PLAIN_REFUSAL_STATUS, type Inbound } from "./peer-listener.js";
 
 export type { CallTarget, Handler, PeerInfo } from "./peer-transport.js";
 
@@ -49,9 +47,12 @@ export interface PeerNetworkOptions {
   maxPending?: number;
   /** Concurrently running inbound handlers per connection; default 256. */
   maxInflight?: number;
-  /** How long a connection may stay unauthenticated, either direction; default 5000 ms. */
+  /**
+   * How long a connection may stay unauthenticated, either direction; default 5000 ms. Inbound,
+   * counted from the TCP accept, so the TLS handshake and the upgrade are inside it.
+   */
   handshakeTimeoutMs?: number;
-  /** An inbound connection must send its hello this soon; default 2000 ms. */
+  /** An inbound connection must send its hello this soon after its WebSocket opened; default 2000 ms. */
   helloTimeoutMs?: number;
   /**
    * Inbound connections still in their handshake, across the server; default 256. A newcomer
@@ -65,9 +66,9 @@ export interface PeerNetworkOptions {
   /** Send-buffer high-water mark per connection; default 4 MiB. */
   highWaterBytes?: number;
   /**
-   * TLS 1.3 (wss://) on the peer port, the handshake bound to the session (tls-cert.ts). Every
-   * member of a network must agree. Default false until floods of TLS handshakes are handled as
-   * well as floods of plain ones (src/net/README.md).
+   * TLS 1.3 (wss://) on the peer port, the handshake bound to the session (tls-cert.ts); default
+   * true. Every member of a network must agree: a dial across the two fails with
+   * AuthError("peer_links_mismatch"). False (plain ws://) is for benchmarks only.
    */
   tls?: boolean;
   log?: Logger;
@@ -76,9 +77,8 @@ export interface PeerNetworkOptions {
 /** PeerNetwork emits exactly the events of a PeerTransport. */
 export type PeerNetworkEvents = PeerTransportEvents;
 
-/** Dials whose handshake the peer evicted (4003) are retried this many times in all. */
-const DIAL_ATTEMPTS = 4;
-const EVICTION_LOG_INTERVAL_MS = 10_000;
+/** Dials whose handshake the peer evicted (4003, or a reset before the upgrade) are tried this many times in all. */
+const DIAL_ATTEMPTS = 8;
 /** Ids remembered for ranking their next handshake; bounded so strangers cannot grow it (they cannot add to it at all). */
 const MAX_KNOWN_IDS = 4096;
 
@@ -88,16 +88,12 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
   };
   private readonly log: Logger;
   private readonly handlers = new HandlerTable();
-  private server: WebSocketServer | undefined;
-  private tlsServer: HttpsServer | undefined;
+  private listener: PeerListener | undefined;
   private advertised: string | undefined;
   private closed = false;
   private heartbeatTimer: NodeJS.Timeout | undefined;
-  private readonly admission: Admission<Connection>;
   /** Ids that authenticated with us, most recent last: their next hello ranks higher (admission.ts). */
   private readonly knownIds = new Map<string, true>();
-  private evicted = 0;
-  private lastEvictionLog = 0;
   private readonly all = new Set<Connection>();
   /** Open outbound connections by the address we dialed: that address is proven to reach that peer. */
   private readonly dialed = new Map<string, Connection>();
@@ -119,13 +115,9 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
       maxHandshakesPerAddress: 64,
       highWaterBytes: 4 * 1024 * 1024,
       heartbeatMs: 10_000,
-      tls: false,
+      tls: true,
       ...stripUndefined(opts),
     } as PeerNetwork["opts"];
-    this.admission = new Admission({
-      maxPending: this.opts.maxHandshakes,
-      maxPendingPerSource: this.opts.maxHandshakesPerAddress,
-    });
     if (this.opts.heartbeatMs > 0) {
       this.heartbeatTimer = setInterval(() => {
         for (const c of this.all) c.heartbeat();
@@ -147,61 +139,36 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
   }
 
   async listen(): Promise<{ host: string; port: number }> {
-    if (this.server) throw new Error("already listening");
+    if (this.listener) throw new Error("already listening");
     if (this.closed) throw new Error("closed");
-    const common = {
-      maxPayload: this.opts.maxFrameBytes,
-      // Compression would let a small frame inflate past maxPayload's intent and costs CPU per frame.
-      perMessageDeflate: false,
-      clientTracking: false,
-    };
-    let server: WebSocketServer;
-    if (this.opts.tls) {
-      const https = createHttpsServer({
-        ...selfSignedCertificate(),
-        minVersion: "TLSv1.3",
-        // A socket that never finishes TLS holds memory before admission.ts can see it.
-        handshakeTimeout: this.opts.handshakeTimeoutMs,
-        requestTimeout: this.opts.handshakeTimeoutMs,
-        headersTimeout: this.opts.handshakeTimeoutMs,
-      });
-      https.on("tlsClientError", () => {});
-      server = new WebSocketServer({ server: https, ...common });
-      this.tlsServer = https;
-      this.server = server;
-      await new Promise<void>((resolve, reject) => {
-        https.once("error", reject);
-        https.listen(this.opts.port, this.opts.host, () => {
-          https.off("error", reject);
-          resolve();
-        });
-      });
-      https.on("error", (err) => this.log.error("peer server error", { err: err.message }));
-    } else {
-      server = new WebSocketServer({ host: this.opts.host, port: this.opts.port, ...common });
-      this.server = server;
-      await new Promise<void>((resolve, reject) => {
-        server.once("listening", resolve);
-        server.once("error", reject);
-      });
-    }
-    server.on("error", (err) => this.log.error("peer server error", { err: err.message }));
-    server.on("connection", (ws, req) => this.accept(ws, req));
-    const a = (this.tlsServer ?? server).address();
-    if (typeof a === "string" || a === null) throw new Error("unexpected server address");
+    const listener = new PeerListener({
+      host: this.opts.host,
+      port: this.opts.port,
+      tls: this.opts.tls,
+      maxFrameBytes: this.opts.maxFrameBytes,
+      maxPending: this.opts.maxHandshakes,
+      maxPendingPerSource: this.opts.maxHandshakesPerAddress,
+      upgradeTimeoutMs: this.opts.handshakeTimeoutMs,
+      // Long enough for a TLS handshake on a busy machine; short, since it also shields sockets that never start TLS.
+      protectMs: Math.min(500, this.opts.helloTimeoutMs, this.opts.handshakeTimeoutMs),
+      log: this.log,
+      onWebSocket: (ws, inbound) => this.accept(ws, inbound),
+    });
+    this.listener = listener;
+    const { port } = await listener.listen();
     // An IPv6 host is bracketed, as in a URL, so the port stays separable (and ws://[::1]:N dials).
     const host = isIPv6(this.opts.host) ? `[${this.opts.host}]` : this.opts.host;
-    this.advertised = `${host}:${a.port}`;
-    return { host: this.opts.host, port: a.port };
+    this.advertised = `${host}:${port}`;
+    return { host: this.opts.host, port };
   }
 
   handle(method: string, handler: Handler): void {
     this.handlers.set(method, handler);
   }
 
-  /** Sockets currently held, authenticated or not (diagnostics, tests). */
+  /** Sockets currently held, authenticated or not, with those still in TLS or the upgrade (diagnostics, tests). */
   get connectionCount(): number {
-    return this.all.size;
+    return this.all.size + (this.listener?.upgrading ?? 0);
   }
 
   /** Diagnostics summed over all connections: memory held on behalf of peers. */
@@ -216,9 +183,9 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     blockedSends: number;
   } {
     const sum = {
-      connections: this.all.size,
-      handshaking: this.admission.size,
-      evicted: this.evicted,
+      connections: this.connectionCount,
+      handshaking: this.listener?.pending ?? 0,
+      evicted: this.listener?.evicted ?? 0,
       pending: 0,
       inflight: 0,
       bufferedBytes: 0,
@@ -282,14 +249,8 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.heartbeatTimer);
+    this.listener?.close();
     for (const c of [...this.all]) c.close(CloseCode.goingAway, "shutdown");
-    const server = this.server;
-    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
-    const tlsServer = this.tlsServer;
-    if (tlsServer) {
-      tlsServer.closeAllConnections();
-      await new Promise<void>((resolve) => tlsServer.close(() => resolve()));
-    }
   }
 
   private advertisedOrUndefined(): string | undefined {
@@ -326,18 +287,28 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
         minVersion: "TLSv1.3",
       });
       let socket: Socket | undefined;
+      let socketError: NodeJS.ErrnoException | undefined;
       ws.once("upgrade", (res) => (socket = res.socket));
+      ws.once("error", (e) => (socketError = e));
       conn = this.track(ws, addr, "dialer", () => socket);
       try {
         await conn.ready;
         break;
       } catch (err) {
-        // 4003: the peer is flooded and evicted our handshake to make room; it admits the newest,
-        // so an immediate retry usually gets in. The caller's timeout still bounds the whole dial.
-        const evicted = conn.peerCloseCode === CloseCode.tooManyConnections;
+        const mismatch = linksMismatch(socketError, this.opts.tls, addr);
+        if (mismatch) throw mismatch;
+        // 4003: the peer is flooded and evicted our handshake to make room; a reset before the
+        // upgrade is the same eviction before TLS was done (peer-listener.ts). It admits the
+        // newest, so an immediate retry usually gets in. The caller's timeout bounds the whole dial.
+        const evicted =
+          conn.peerCloseCode === CloseCode.tooManyConnections ||
+          (socket === undefined && socketError?.code === "ECONNRESET");
         if (!evicted || attempt >= DIAL_ATTEMPTS || this.closed) throw err;
         this.log.debug("peer evicted our handshake; redialing", { addr, attempt });
-        await new Promise((r) => setTimeout(r, Math.random() * 20 * attempt));
+        // Backing off: a flooded port refuses newcomers while its address's sockets are young.
+        // Seven waits add up to about 2.6 s, well past the 500 ms a young socket is protected (peer-listener.ts).
+        const backoffMs = Math.min(1000, 25 * 2 ** attempt) * (0.5 + Math.random() / 2);
+        await new Promise((r) => setTimeout(r, backoffMs));
       }
     }
     if (this.closed) {
@@ -348,34 +319,25 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     return conn;
   }
 
-  private accept(ws: WebSocket, req: IncomingMessage): void {
-    const remote = `${req.socket.remoteAddress}:${req.socket.remotePort}`;
+  private accept(ws: WebSocket, inbound: Inbound): void {
     if (this.closed) {
-      this.log.warn("refused peer connection", { remote, reason: "too_many_handshakes" });
+      this.log.warn("refused peer connection", { remote: inbound.remote, reason: "too_many_handshakes" });
       ws.on("error", () => {});
       ws.close(CloseCode.tooManyConnections, "too_many_handshakes");
       setTimeout(() => ws.terminate(), 1000).unref();
       return;
     }
-    const conn = this.track(ws, remote, "listener", () => req.socket);
-    // Unauthenticated connections cost memory: the newcomer displaces the oldest idle one.
-    for (const victim of this.admission.admit(conn, sourceKey(req.socket.remoteAddress))) {
-      this.evicted++;
-      victim.close(CloseCode.tooManyConnections, "too_many_handshakes");
-    }
-    const now = Date.now();
-    if (this.evicted > 0 && now - this.lastEvictionLog >= EVICTION_LOG_INTERVAL_MS) {
-      // A flood evicts thousands a second: one line per interval, not one per socket.
-      this.lastEvictionLog = now;
-      this.log.warn("evicting unauthenticated peer connections", {
-        remote,
-        evictedTotal: this.evicted,
-        handshaking: this.admission.size,
-      });
-    }
+    inbound.conn = this.track(ws, inbound.remote, "listener", () => inbound.stream, inbound);
   }
 
-  private track(ws: WebSocket, remote: string, role: Role, socket: () => Socket | undefined): Connection {
+  /** `inbound` (listener side only): the accepted socket admission counts until it authenticates. */
+  private track(
+    ws: WebSocket,
+    remote: string,
+    role: Role,
+    socket: () => Socket | undefined,
+    inbound?: Inbound,
+  ): Connection {
     const self: LocalIdentity = {
       signer: this.opts.signer,
       networkId: this.opts.networkId,
@@ -389,6 +351,7 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
       maxFrameBytes: this.opts.maxFrameBytes,
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
       helloTimeoutMs: this.opts.helloTimeoutMs,
+      startedAt: inbound?.acceptedAt,
       maxPending: this.opts.maxPending,
       maxInflight: this.opts.maxInflight,
       highWaterBytes: this.opts.highWaterBytes,
@@ -398,9 +361,13 @@ export class PeerNetwork extends EventEmitter<PeerNetworkEvents> implements Peer
     };
     const conn = new Connection(ws, remote, copts);
     this.all.add(conn);
-    // Only inbound handshakes are admitted (accept()): they are the ones strangers can open.
-    const uncount = () => this.admission.remove(conn);
-    conn.onHello = (c, claimedId) => this.admission.promote(c, this.knownIds.has(claimedId) ? 2 : 1);
+    // Only inbound handshakes are admitted (peer-listener.ts): they are the ones strangers can open.
+    const uncount = () => {
+      if (inbound) this.listener?.release(inbound);
+    };
+    conn.onHello = (_c, claimedId) => {
+      if (inbound) this.listener?.promote(inbound, this.knownIds.has(claimedId) ? 2 : 1);
+    };
     conn.onClose = (c) => {
       uncount();
       this.all.delete(c);
@@ -470,6 +437,35 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/**
+ * A dial that failed because the two ends disagree on TLS, as a clear refusal: a TLS peer port
+ * answers a plain dialer 426 in clear (peer-listener.ts), and a TLS client reading a plain
+ * server's HTTP answer reports "wrong version number".
+ */
+function linksMismatch(
+  err: NodeJS.ErrnoException | undefined,
+  tls: boolean,
+  addr: string,
+): AuthError | undefined {
+  if (!err) return undefined;
+  const same = "every member of a network must use the same kind of peer links";
+  if (!tls && err.message.includes(`Unexpected server response: ${PLAIN_REFUSAL_STATUS}`)) {
+    return new AuthError(
+      "peer_links_mismatch",
+      `${addr} takes encrypted peer links (TLS 1.3) only, and this node's are plain ` +
+        `(--insecure-peers): ${same}; start this node without --insecure-peers`,
+    );
+  }
+  if (tls && (err.code === "ERR_SSL_WRONG_VERSION_NUMBER" || /wrong version number/.test(err.message))) {
+    return new AuthError(
+      "peer_links_mismatch",
+      `${addr} speaks plain peer links (it was started with --insecure-peers), and this node's ` +
+        `are encrypted (TLS 1.3): ${same}`,
+    );
+  }
+  return undefined;
 }
 
 /** RFC 5705 keying material of the socket's TLS session, hex; "" on plain WebSocket. */

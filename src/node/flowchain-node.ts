@@ -87,8 +87,11 @@ export interface NodeOptions {
   repairMs?: number;
   requestTimeoutMs?: number;
   hashesPerSecond?: number;
-  /** TLS 1.3 on peer links (src/net/tls-cert.ts); every member of a network must agree. */
-  peerTls?: boolean;
+  /**
+   * Plain ws:// peer links instead of TLS 1.3 (src/net/tls-cert.ts), for benchmarks only: tokens,
+   * records and blocks then cross the network in clear. Every member of a network must agree.
+   */
+  insecurePeers?: boolean;
   log?: Logger;
 }
 
@@ -319,7 +322,7 @@ export class FlowchainNode extends EventEmitter<NodeEvents> implements Flowchain
         host: opts.host,
         port: opts.port,
         requestTimeoutMs: opts.requestTimeoutMs,
-        tls: opts.peerTls,
+        tls: !opts.insecurePeers,
         log: log.child({ part: "net" }),
       });
       await net.listen();

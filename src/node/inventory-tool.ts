@@ -18,7 +18,7 @@ import { createRevocation, Revocations } from "./revocations.js";
  * The admin's tool: the admin key and network from the admin data directory, and a peer client
  * admitted with its membership token, connected to `via` (default: the admin node's own address).
  */
-export async function openAdminTool(dir: string, via: string | undefined) {
+export async function openAdminTool(dir: string, via: string | undefined, insecurePeers = false) {
   const files = dataFiles(dir);
   const { desc, admin } = await readAdminDir(dir);
   const proof = (await readFile(files.proof, "utf8")).trim();
@@ -32,6 +32,8 @@ export async function openAdminTool(dir: string, via: string | undefined) {
     host: "127.0.0.1",
     port: 0,
     requestTimeoutMs: 5000,
+    // The network's kind of links: TLS unless its nodes run --insecure-peers (benchmarks only).
+    tls: !insecurePeers,
   });
   await net.listen();
   // A tool outside the ring: it serves nothing, so it has no handlers of its own to call.
@@ -54,8 +56,9 @@ export async function inventoryFromDataDir(
   dir: string,
   via: string | undefined,
   progress: InventoryDeps["progress"],
+  insecurePeers = false,
 ) {
-  const tool = await openAdminTool(dir, via);
+  const tool = await openAdminTool(dir, via, insecurePeers);
   const { desc, admin, client, info } = tool;
   try {
     const list = (p: PeerRef) => client.successorList(p);
@@ -77,9 +80,14 @@ export async function inventoryFromDataDir(
 }
 
 /** `flowchain member remove ID`: the admin signs the removal; the member it reaches spreads it. */
-export async function removeMember(dir: string, via: string | undefined, member: string) {
+export async function removeMember(
+  dir: string,
+  via: string | undefined,
+  member: string,
+  insecurePeers = false,
+) {
   if (!HEX64.test(member)) throw new InputError("bad_member", "a member id is 64 lowercase hex characters");
-  const tool = await openAdminTool(dir, via);
+  const tool = await openAdminTool(dir, via, insecurePeers);
   try {
     const revocation = createRevocation(tool.admin, networkId(tool.desc), member);
     return await tool.client.call(tool.info, "member.revoke", { revocation });
