@@ -123,7 +123,9 @@ export class RingMerge {
       s = q;
     }
     out.found = s;
-    const succ = state.successor();
+    // The closest live successor: a suspect (the far side of a partition) is no successor to stay
+    // with, or two nodes cut off together each keep a dead one "closer" than the other forever.
+    const succ = state.successors()[0] ?? self;
     if (s.id === self.id || s.id === succ.id) return out; // one ring, as far as this probe tells
     let nb;
     try {
