@@ -204,7 +204,8 @@ test("approval, double and forged approval, balance from the ledger, inventory w
   // The audit: both grants paid on the endpoint credential's approval, each to its miner.
   const audit = (inv.body.approvals as any[]).find((r) => r.subject === "endpoint");
   t.like(audit, { credential: credentialId(endpoint), grants: 2 });
-  t.deepEqual(audit.to.map((x: any) => x.miner).sort(), [owner.id, dead.id].sort());
+  // The two paid miners may be one node (the owner of the first put may be the one killed).
+  t.deepEqual(audit.to.map((x: any) => x.miner).sort(), [...new Set([owner.id, dead.id])].sort());
   t.true(
     inv.body.invalidBlocks.some((i: any) => i.hash === reported.body.invalidated && i.miner === invalidOn.id),
     inv.text,
