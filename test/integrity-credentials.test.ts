@@ -58,6 +58,14 @@ test("credentials: roles, expiry, the network they are signed for, one CoAP opti
       message: /CoAP carries at most/,
     },
   );
+  // An admin token of the first format (fca1., as older data directories hold) still counts as admin.
+  const legacyBody = Buffer.from(JSON.stringify({ network: "net-a", role: "admin", issued: now })).toString(
+    "base64url",
+  );
+  const legacySig = Buffer.from(admin.sign(`fca1.${legacyBody}`), "hex").toString("base64url");
+  const legacy = checkCredential(`fca1.${legacyBody}.${legacySig}`, "net-a", admin.publicKeyHex, now);
+  t.true(legacy.ok && legacy.credential.role === "admin");
+  t.like(checkCredential(`fca1.${legacyBody}.${legacySig}`, "net-b", admin.publicKeyHex, now), { ok: false });
   t.true(sourceInScope("urn:dev:kitchen", "urn:dev:kitchen"));
   t.true(sourceInScope("urn:dev:kitchen", "urn:dev:kitchen:fridge"));
   t.false(sourceInScope("urn:dev:kitchen", "urn:dev:kitchenette"));
@@ -147,7 +155,7 @@ test.serial(
     await writeFile(file, JSON.stringify({ value: 2, source: "urn:dev:libcoap" }));
     // libcoap's URI parser takes at most ~98 bytes of query, so the credential goes as one option.
     // The answer's code, from the exchange libcoap logs at -v 7 (stderr).
-    const answer = async (token?: string) => {
+    const acks = async (token?: string) => {
       const auth = token === undefined ? [] : ["-O", `15,access_token=${token}`];
       const r = runCoapClient(t, ["-v", "7", "-m", "post", "-t", "50", "-f", file, ...auth, href]);
       let log = "";
@@ -161,7 +169,6 @@ test.serial(
           .filter((c) => c !== undefined && c !== "0.00")
       );
     };
-    const acks = answer;
     t.deepEqual(await acks(), ["4.01"]);
     t.deepEqual(await acks(await readCredential(first.dataDir, "endpoint")), ["4.03"]);
     t.deepEqual(await acks(await readCredential(first.dataDir, "device")), ["2.04"]);

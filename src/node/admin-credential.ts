@@ -1,5 +1,6 @@
-// The admin credential is a bearer token signed by the network's admin key, so every member can
-// check it offline with the admin public key it already trusts; no shared secret is spread around.
+// The first admin credential format (`fca1.`), which data directories made before client
+// credentials (credentials.ts) still hold: checked, never issued any more. At 247 bytes it is too
+// long for a CoAP option, which is why the current format replaced it.
 import { Identity } from "../ledger/identity.js";
 
 const PREFIX = "fca1";
@@ -8,13 +9,6 @@ interface AdminClaims {
   network: string;
   role: "admin";
   issued: number;
-}
-
-export function createAdminCredential(admin: Identity, networkId: string): string {
-  const claims: AdminClaims = { network: networkId, role: "admin", issued: Date.now() };
-  const body = Buffer.from(JSON.stringify(claims)).toString("base64url");
-  const sig = Buffer.from(admin.sign(`${PREFIX}.${body}`), "hex").toString("base64url");
-  return `${PREFIX}.${body}.${sig}`;
 }
 
 export function verifyAdminCredential(

@@ -7,7 +7,7 @@ import { AuthError, InputError, errorText } from "../util/errors.js";
 import { errorStatus, undecodableInput } from "./error-status.js";
 import type { InputCheck } from "./input-validation.js";
 import { requestContext } from "./request-context.js";
-import { ACTION_ROLES } from "./access.js";
+import { ACTION_ROLES, roleAllows } from "./access.js";
 import { sourceInScope, type Credential } from "../node/credentials.js";
 
 /** Largest action payload accepted: records are sensor readings, not files. */
@@ -41,7 +41,7 @@ export function attachInteractions(
         // another way (a route nobody foresaw) is refused here rather than run unchecked.
         const by = requestContext.getStore()?.credential;
         const role = ACTION_ROLES[name];
-        if (role !== undefined && (by === undefined || (by.role !== role && by.role !== "admin"))) {
+        if (role !== undefined && (by === undefined || !roleAllows(by, role))) {
           throw new AuthError("unauthenticated", `${name} needs a ${role} credential`);
         }
         const input = await readInput(name, params as unknown as RawInput | undefined);
